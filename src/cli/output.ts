@@ -1,0 +1,63 @@
+/**
+ * The only writer to stdout/stderr. Every byte goes through `scrub`, which replaces the secret values of
+ * the loaded environments, so a secret cannot leak even through a server's error text.
+ */
+export class Output {
+  private secrets: string[] = [];
+  readonly color: boolean;
+  private progressShown = false;
+
+  constructor(opts: { color: boolean; json: boolean }) {
+    this.color = opts.color && !opts.json && !!process.stdout.isTTY && !process.env.NO_COLOR;
+    this.json = opts.json;
+  }
+  readonly json: boolean;
+
+  addSecrets(values: string[]): void {
+    for (const v of values) if (v && !this.secrets.includes(v)) this.secrets.push(v);
+    this.secrets.sort((a, b) => b.length - a.length);
+  }
+
+  scrub(text: string): string {
+    let out = text;
+    for (const s of this.secrets) out = out.split(s).join('****');
+    return out;
+  }
+
+  /** Human text on stdout (never used with --json). */
+  out(text: string): void {
+    this.clearProgress();
+    process.stdout.write(this.scrub(text));
+  }
+
+  /** Logs, prompts and errors on stderr. */
+  err(text: string): void {
+    this.clearProgress();
+    process.stderr.write(this.scrub(text));
+  }
+
+  /** The one JSON document of a --json run. */
+  document(value: unknown): void {
+    process.stdout.write(this.scrub(JSON.stringify(value, null, 2)) + '\n');
+  }
+
+  /** A transient progress line on a TTY stderr (nothing otherwise, nothing with --json). */
+  progress(line: string): void {
+    if (this.json || !process.stderr.isTTY) return;
+    process.stderr.write('\r\x1b[2K' + this.scrub(line));
+    this.progressShown = true;
+  }
+
+  private clearProgress(): void {
+    if (this.progressShown) {
+      process.stderr.write('\r\x1b[2K');
+      this.progressShown = false;
+    }
+  }
+
+  paint(code: 'red' | 'green' | 'yellow' | 'dim' | 'bold' | 'cyan', text: string): string {
+    if (!this.color) return text;
+    const codes = { red: 31, green: 32, yellow: 33, dim: 2, bold: 1, cyan: 36 } as const;
+    return `\x1b[${codes[code]}m${text}\x1b[0m`;
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Human rendering of the Plan and the Report — the same objects --json prints.
+ */
+import type { MigrateError } from '../errors.js';
+import type { DataProgress } from '../data/index.js';
+import { formatCount } from '../migrate/summary.js';
+import type { Plan, Report, StepReport } from '../migrate/types.js';
+import type { ParsedArgs } from './args.js';
+import type { Output } from './output.js';
+import { renderConfigDiff, renderConfigPlan } from './render-config.js';
+
+export function renderHeader(out: Output, args: ParsedArgs): string {
+  const dry = args.dryRun ? ' — dry run' : '';
+  if (args.command === 'rollback') return out.paint('bold', `nself migrate rollback${dry}`) + '\n';
+  const verb = args.command === 'diff' ? 'diff ' : '';
+  return out.paint('bold', `nself migrate ${verb}${args.source} → ${args.target} (${args.components.join(', ')})${dry}`) + '\n';
+}
+
+const SYMBOL = { create: '+', alter: '~', drop: '-' } as const;
+
+export function renderPlan(out: Output, plan: Plan): string {
+  const lines: string[] = [];
+  const title = plan.command === 'diff' ? `Differences ${plan.source.name} → ${plan.target.name}` : `Plan ${plan.source.name} → ${plan.target.name}`;
+  lines.push('', out.paint('bold', title));
+  if (plan.schema) {
+    const s = plan.schema;
+    lines.push('', out.paint('bold', `Schema: ${s.changes.length === 0 ? 'no differences' : `${s.changes.length} change(s)`}`));
+    for (const c of s.changes) {
+      const sym = SYMBOL[c.action];
+      const colour = c.action === 'create' ? 'green' : c.action === 'drop' ? 'red' : 'yellow';
+      lines.push(`  ${out.paint(colour, `${sym} ${c.kind} ${c.identity}`)}`);
+      for (const h of c.hazards) lines.push(`      ${out.paint('red', `! ${h.kind}`)}: ${h.message}${h.rows !== undefined ? ` (${formatCount(h.rows)} rows)` : ''}`);
+      for (const sql of c.sql) lines.push(out.paint('dim', indent(sql, '      ')));
+    }
+    for (const n of s.notHandled) lines.push(`  ${out.paint('yellow', `? ${n.kind} ${n.identity}`)}: not handled — ${n.reason}`);
+    for (const e of s.errors) lines.push(`  ${out.paint('red', `✗ ${e}`)}`);
+  }
+  if (plan.data?.plan) {
+    const d = plan.data.plan;
+    const copy = d.tables.filter((t) => t.action === 'copy');
+    lines.push('', out.paint('bold', `Data: ${copy.length === 0 ? 'all tables equal' : `${copy.length} of ${d.tables.length} table(s) to copy`}`));
+    for (const t of d.tables) {
+      const rows = `${formatCount(t.targetRows)} → ${formatCount(t.sourceRows)} rows`;
+      if (t.action === 'copy') lines.push(`  ${out.paint('yellow', `~ ${t.table}`)}  ${rows}`);
+      else lines.push(out.paint('dim', `  = ${t.table}  ${t.reason ?? 'equal'} (${formatCount(t.sourceRows)} rows)`));
+    }
+    for (const t of d.onlyInSource) lines.push(out.paint('dim', `  ? ${t}: only in ${plan.source.name} (not copied; migrate the schema first)`));
+    for (const t of d.onlyInTarget) lines.push(out.paint('dim', `  ? ${t}: only in ${plan.target.name} (left alone)`));
+  }
+  if (plan.data?.diff) {
+    const d = plan.data.diff;
+    const differing = d.tables.filter((t) => !t.identical);
+    lines.push('', out.paint('bold', `Data: ${differing.length === 0 && d.onlyInSource.length === 0 && d.onlyInTarget.length === 0 ? 'no differences' : `${differing.length} of ${d.tables.length} table(s) differ`}`));
+    for (const t of d.tables) {
+      const counts = `${formatCount(t.sourceRows)} / ${formatCount(t.targetRows)} rows`;
+      if (t.identical) {
+        lines.push(out.paint('dim', `  = ${t.table}  identical (${counts})`));
+        continue;
+      }
+      const detail = t.primaryKey
+        ? `${formatCount(t.onlyInSource ?? 0)} only in ${plan.source.name}, ${formatCount(t.onlyInTarget ?? 0)} only in ${plan.target.name}, ${formatCount(t.different ?? 0)} changed`
+        : 'no primary key: rows compared as a whole';
+      lines.push(`  ${out.paint('yellow', `~ ${t.table}`)}  ${counts}: ${detail}`);
+    }
+    for (const t of d.onlyInSource) lines.push(`  ${out.paint('green', `+ ${t}`)}: table only in ${plan.source.name}`);
+    for (const t of d.onlyInTarget) lines.push(`  ${out.paint('red', `- ${t}`)}: table only in ${plan.target.name}`);
+  }
+  if (plan.config) {
+    lines.push('', ...(plan.config.plan ? renderConfigPlan(out, plan.config.plan, plan) : renderConfigDiff(out, plan.config.diff, plan)));
+  }
+  lines.push('', summaryLine(out, plan));
+  if (plan.confirmation.required && plan.command === 'migrate') {
+    for (const r of plan.confirmation.reasons) lines.push(out.paint('yellow', `! ${r}`));
+  }
+  return lines.join('\n') + '\n';
+}
+
+function summaryLine(out: Output, plan: Plan): string {
+  const per = Object.entries(plan.summary.perComponent)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  if (plan.command === 'diff') {
+    return plan.summary.differences ? out.paint('yellow', `${plan.summary.changes} difference(s) (${per})`) : out.paint('green', `no differences (${per})`);
+  }
+  return plan.summary.changes === 0 ? out.paint('green', `nothing to change: ${plan.target.name} already matches ${plan.source.name}`) : `${plan.summary.changes} change(s) to apply (${per})`;
+}
+
+function indent(text: string, pad: string): string {
+  return text
+    .split('\n')
+    .map((l) => pad + l)
+    .join('\n');
+}
+
+export function renderStep(out: Output, s: StepReport): string {
+  const mark = s.status === 'ok' ? out.paint('green', '✓') : s.status === 'failed' ? out.paint('red', '✗') : out.paint('dim', '-');
+  const ms = s.status === 'skipped' ? '' : out.paint('dim', ` (${s.duration_ms} ms)`);
+  return `${mark} ${s.name.padEnd(10)} ${s.detail}${ms}\n`;
+}
+
+export function renderReportSummary(out: Output, r: Report): string {
+  const lines: string[] = [''];
+  if (r.data && r.data.length > 0) {
+    lines.push(out.paint('bold', 'Data copied:'));
+    for (const t of r.data) {
+      const mb = t.bytes / 1e6;
+      lines.push(`  ${t.table}: ${formatCount(t.rowsBefore)} → ${formatCount(t.rowsAfter)} rows, ${mb.toFixed(1)} MB, ${(t.ms / 1000).toFixed(2)} s`);
+    }
+  }
+  if (r.status === 'ok') {
+    const what = r.command === 'rollback' ? `rolled back ${r.target} to checkpoint ${r.checkpoint}` : `migrated ${r.source} → ${r.target}`;
+    const cp = r.command === 'migrate' && r.checkpoint ? ` (checkpoint ${r.checkpoint}; undo with \`nself migrate rollback\`)` : '';
+    if (r.command === 'rollback' && r.steps.every((s) => s.name === 'validate')) {
+      lines.push(`would roll back ${r.target} to its state before ${r.checkpoint} (${r.source} → ${r.target}): dry run, nothing was changed`);
+    } else {
+      lines.push(out.paint('green', `${what}${r.verified ? ', verified' : ''}${cp}`));
+    }
+  } else {
+    lines.push(out.paint('red', r.command === 'rollback' ? 'rollback failed: nothing was changed' : `migration ${r.status}: ${r.target} was not changed`));
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function renderError(out: Output, e: MigrateError): string {
+  const first = `${out.paint('red', 'error:')} ${e.message}`;
+  return e.hint ? `${first}\n${out.paint('dim', `hint: ${e.hint}`)}\n` : `${first}\n`;
+}
+
+export function renderProgress(p: DataProgress): string {
+  const secs = p.elapsedMs / 1000;
+  const mbs = secs > 0 ? p.bytes / 1e6 / secs : 0;
+  const pct = p.totalRows > 0 ? Math.min(100, Math.round((p.rows / p.totalRows) * 100)) : 0;
+  const eta = p.rows > 0 && p.totalRows > p.rows ? ((p.totalRows - p.rows) * secs) / p.rows : 0;
+  return `${p.table}: ${formatCount(p.rows)}/${formatCount(p.totalRows)} rows (${pct}%), ${mbs.toFixed(1)} MB/s${eta > 0 ? `, ETA ${Math.ceil(eta)} s` : ''}`;
+}

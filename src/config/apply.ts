@@ -1,0 +1,139 @@
+/**
+ * applyConfig writes a ConfigPlan: the own env file edited line by line (every comment, blank line, order, quoting
+ * style and target-only key kept; new keys appended under a comment naming the migration), server.json fields set
+ * (2-space JSON + newline). Each file is replaced atomically (temp file in the same directory, fsync, rename) with
+ * the old file's permissions (a created file gets plan.mode). Both files are checked against the sha256 recorded in
+ * the plan BEFORE anything is written: a file changed since planning → MigrateError 'config_drift'.
+ *
+ * verifyConfig re-reads the target's effective configuration and checks that every planned change is there.
+ */
+import { randomBytes } from 'node:crypto';
+import { realpathSync } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { MigrateError } from '../errors.js';
+import { appendEntries, parseEnvDocument, serialize, setValue } from '../env/envfile.js';
+import type { Environment } from '../env/types.js';
+import { canonicalJson } from './diff.js';
+import { readBytes, sha256 } from './plan.js';
+import type { ConfigPlan } from './types.js';
+
+/** Replace `file` atomically with `data` (same directory temp file, fsync, rename, fsync of the directory). */
+export async function writeFileAtomic(file: string, data: string | Buffer, mode: number): Promise<void> {
+  const dir = dirname(file);
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${basename(file)}.nself-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.chmod(mode); // the umask may have narrowed the mode given to open()
+    await fh.sync();
+  } catch (e) {
+    await fh.close().catch(() => {});
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  try {
+    const d = await open(dir, 'r');
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  } catch {
+    /* directory fsync is not supported everywhere; the rename itself is atomic */
+  }
+}
+
+/** A symlinked env file is written through the link (renaming over the link would replace it). */
+function throughLinks(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return file;
+  }
+}
+
+function drift(file: string): MigrateError {
+  return new MigrateError('config_drift', `${file} changed after the plan was computed`, { hint: 'run the command again to plan against the current file' });
+}
+
+async function modeOf(file: string, fallback: number): Promise<number> {
+  try {
+    return (await stat(file)).mode & 0o7777;
+  } catch {
+    return fallback;
+  }
+}
+
+export interface ApplyConfigOptions {
+  /** Names the migration in the comment above appended keys, e.g. "local → staging (20250101-120000-ab12)". */
+  label?: string;
+}
+
+export async function applyConfig(plan: ConfigPlan, projectDir: string, opts: ApplyConfigOptions = {}): Promise<{ written: string[]; created: string[] }> {
+  const written: string[] = [];
+  const created: string[] = [];
+  const envAbs = throughLinks(resolve(projectDir, plan.file));
+  const serverAbs = plan.server ? throughLinks(resolve(projectDir, plan.server.file)) : undefined;
+
+  // Check both files before writing either.
+  const envBytes = readBytes(envAbs);
+  if (plan.edits.length > 0) {
+    const now = envBytes === undefined ? null : sha256(envBytes);
+    if (now !== plan.sha256) throw drift(plan.file);
+  }
+  let serverBytes: Buffer | undefined;
+  if (plan.server && plan.server.edits.length > 0) {
+    serverBytes = readBytes(serverAbs!);
+    if (!serverBytes || sha256(serverBytes) !== plan.server.sha256) throw drift(plan.server.file);
+  }
+
+  if (plan.edits.length > 0) {
+    const doc = parseEnvDocument(envBytes?.toString('utf8') ?? '', envAbs, { display: plan.file });
+    const append: { key: string; value: string }[] = [];
+    for (const e of plan.edits) {
+      if (e.action === 'update' && setValue(doc, e.key, e.value)) continue;
+      append.push({ key: e.key, value: e.value });
+    }
+    appendEntries(doc, append, `added by nself migrate ${opts.label ?? `${plan.source} → ${plan.target}`}`);
+    const mode = envBytes === undefined ? plan.mode : await modeOf(envAbs, plan.mode);
+    await writeFileAtomic(envAbs, serialize(doc), mode);
+    (envBytes === undefined ? created : written).push(plan.file);
+  }
+
+  if (plan.server && plan.server.edits.length > 0) {
+    let obj: Record<string, unknown>;
+    try {
+      obj = JSON.parse(serverBytes!.toString('utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new MigrateError('server_config_invalid', `${plan.server.file} is not valid JSON: ${(e as Error).message}`, { hint: `fix the JSON syntax of ${plan.server.file}` });
+    }
+    for (const e of plan.server.edits) obj[e.field] = e.value;
+    await writeFileAtomic(serverAbs!, JSON.stringify(obj, null, 2) + '\n', await modeOf(serverAbs!, 0o644));
+    written.push(plan.server.file);
+  }
+  return { written, created };
+}
+
+/** After applyConfig: does the re-read target have every planned change? `missing` names what is not there. */
+export function verifyConfig(plan: ConfigPlan, reloadedTarget: Environment): { ok: boolean; missing: string[] } {
+  const missing: string[] = [];
+  for (const e of plan.edits) {
+    const v = reloadedTarget.vars.get(e.key);
+    if (!v) missing.push(e.key);
+    else if (e.action !== 'placeholder' && v.value !== e.value) missing.push(e.key);
+  }
+  for (const e of plan.server?.edits ?? []) {
+    const v = reloadedTarget.server?.[e.field];
+    if (v === undefined || canonicalJson(v) !== canonicalJson(e.value)) missing.push(`server.json:${e.field}`);
+  }
+  return { ok: missing.length === 0, missing };
+}

@@ -1,0 +1,161 @@
+/**
+ * planConfig: the edits that make the target's configuration match the source, written to the target's OWN file
+ * only (and service settings of its existing server.json).
+ *
+ * Rules:
+ * - A key the source has and the target's effective cascade lacks → add; a value that differs → update.
+ * - Never copied (listed in `skipped` with the reason): environment-specific keys (ENV, NSELF_ENV, BASE_DOMAIN,
+ *   PROJECT_NAME, POSTGRES_DB/HOST/PORT/USER, DATABASE_URL, *_DOMAIN, *_URL, *_ROUTE, *_CORS_DOMAIN, SSL_*, DEBUG,
+ *   LOG_LEVEL, *_DEV_MODE, *_ENABLE_CONSOLE) and secrets. A secret the target lacks becomes an empty placeholder
+ *   (`KEY=`, action 'placeholder', listed in `needsValue`) — never the source's value.
+ * - A key defined through references (`${…}`) with the very same definition on both sides differs only because
+ *   the referenced variables differ: skipped ('same_definition'), as copying the expansion would freeze it.
+ * - The value written is the source's EXPANDED value, quoted so that it parses back to exactly that value
+ *   (a `$` is escaped, never re-expanded): after the write the target's effective value equals the source's,
+ *   which is what verifyConfig checks. Updates keep the line's quoting style when it can hold the value; new keys
+ *   are unquoted unless they need double quotes.
+ * - An update of a key whose effective value comes from a file with HIGHER precedence than the own file (e.g.
+ *   `.env.secrets`, or `.env` over `.env.local`) would have no effect: it is a conflict, not an edit. A key that
+ *   comes from a lower-precedence file (e.g. the shared `.env.dev`) is appended to the own file, which wins.
+ * - server.json: fields other than the identity fields (name, type, host, port, user, key, deploy_path,
+ *   project_subdir) that the source has and that differ are copied into the target's server.json when it exists
+ *   (other fields and their order kept); fields holding secrets are skipped.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { MigrateError } from '../errors.js';
+import { documentValues, parseEnvDocument } from '../env/envfile.js';
+import { readCascade } from '../env/resolve.js';
+import { isSecretKey, jsonHasSecrets, maskValue } from '../env/secrets.js';
+import type { Environment } from '../env/types.js';
+import { canonicalJson, IDENTITY_FIELDS, relPath } from './diff.js';
+import type { ConfigConflict, ConfigEdit, ConfigPlan, ConfigSkip, ServerEdit } from './types.js';
+
+const EXACT_ENV_SPECIFIC = new Set(['ENV', 'NSELF_ENV', 'BASE_DOMAIN', 'PROJECT_NAME', 'POSTGRES_DB', 'POSTGRES_HOST', 'POSTGRES_PORT', 'POSTGRES_USER', 'DATABASE_URL', 'DEBUG', 'LOG_LEVEL']);
+const SUFFIX_ENV_SPECIFIC = ['_CORS_DOMAIN', '_DOMAIN', '_URL', '_ROUTE', '_DEV_MODE', '_ENABLE_CONSOLE'];
+
+/** Why a key is environment-specific (never copied), or undefined. */
+export function environmentSpecific(key: string): string | undefined {
+  const k = key.toUpperCase();
+  if (EXACT_ENV_SPECIFIC.has(k)) return `${k} is environment-specific`;
+  for (const s of SUFFIX_ENV_SPECIFIC) if (k.endsWith(s)) return `*${s} keys are environment-specific`;
+  if (k.startsWith('SSL_')) return 'SSL_* keys are environment-specific';
+  return undefined;
+}
+
+export function sha256(bytes: Buffer | string): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** File bytes, or undefined when absent. */
+export function readBytes(file: string): Buffer | undefined {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new MigrateError('config_read', `cannot read ${file}: ${(e as Error).message}`, { hint: 'check the file permissions', cause: e });
+  }
+}
+
+export function planConfig(source: Environment, target: Environment): ConfigPlan {
+  const tdir = target.projectDir;
+  const ownAbs = target.ownFile;
+  const ownBytes = readBytes(ownAbs);
+  const ownDoc = parseEnvDocument(ownBytes?.toString('utf8') ?? '', ownAbs, { display: relPath(tdir, ownAbs) });
+  const ownLines = documentValues(ownDoc);
+  // Precedence of a file in the target cascade (its index in lookedFor; the own file is always listed there).
+  const rank = (file: string) => target.lookedFor.indexOf(file);
+  const ownRank = rank(ownAbs);
+
+  const srcEntries = readCascade(source.projectDir, source.files).entries;
+  const tgtEntries = readCascade(tdir, target.files).entries;
+
+  const edits: ConfigEdit[] = [];
+  const skipped: ConfigSkip[] = [];
+  const conflicts: ConfigConflict[] = [];
+  const needsValue: string[] = [];
+
+  for (const key of [...source.vars.keys()].sort()) {
+    const sv = source.vars.get(key)!;
+    const tv = target.vars.get(key);
+    if (tv && tv.value === sv.value) continue;
+    const from = { file: relPath(source.projectDir, sv.file), line: sv.line };
+    const why = environmentSpecific(key);
+    if (why) {
+      skipped.push({ key, kind: 'environment_specific', reason: `${why}: never copied` });
+      continue;
+    }
+    if (isSecretKey(key, sv.value) || (tv && isSecretKey(key, tv.value))) {
+      if (!tv) {
+        edits.push({ action: 'placeholder', key, value: '', from });
+        needsValue.push(key);
+      } else {
+        skipped.push({ key, kind: 'secret', reason: `secret: never copied; the values differ, set it by hand in ${relPath(tdir, tv.file)}:${tv.line} if needed` });
+      }
+      continue;
+    }
+    const se = srcEntries.get(key);
+    const te = tgtEntries.get(key);
+    if (tv && se && te && se.hasReference && se.rawValue === te.rawValue) {
+      skipped.push({ key, kind: 'same_definition', reason: `same definition ${se.rawValue} on both sides: differs only through the variables it references` });
+      continue;
+    }
+    if (!tv) {
+      edits.push({ action: 'add', key, value: sv.value, from });
+      continue;
+    }
+    const current = { file: relPath(tdir, tv.file), line: tv.line, value: maskValue(key, tv.value) };
+    if (tv.file !== ownAbs && rank(tv.file) > ownRank) {
+      conflicts.push({
+        key,
+        file: current.file,
+        line: tv.line,
+        reason: `${key} is set in ${current.file}:${tv.line}, which overrides ${relPath(tdir, ownAbs)}: writing it there would have no effect; change it in ${current.file}`,
+      });
+      continue;
+    }
+    const inOwn = ownLines.get(key);
+    edits.push({ action: 'update', key, value: sv.value, ...(inOwn ? { line: inOwn.line } : {}), from, current });
+  }
+
+  // server.json service settings.
+  let server: ConfigPlan['server'];
+  if (source.server) {
+    const sedits: ServerEdit[] = [];
+    for (const field of Object.keys(source.server)) {
+      const value = source.server[field];
+      if (value === undefined || IDENTITY_FIELDS.includes(field)) continue;
+      const tvalue = target.server?.[field];
+      if (tvalue !== undefined && canonicalJson(tvalue) === canonicalJson(value)) continue;
+      const name = `server.json:${field}`;
+      if (jsonHasSecrets(value, field)) {
+        skipped.push({ key: name, kind: 'secret', reason: 'holds a secret: never copied' });
+      } else if (!target.server) {
+        skipped.push({ key: name, kind: 'server', reason: `${relPath(tdir, target.serverFile)} does not exist: create it first (with the target's host)` });
+      } else {
+        sedits.push({ field, action: tvalue === undefined ? 'add' : 'update', value });
+      }
+    }
+    if (sedits.length > 0) {
+      const bytes = readBytes(target.serverFile);
+      if (!bytes) throw new MigrateError('config_drift', `${relPath(tdir, target.serverFile)} disappeared while planning`, { hint: 'run the command again' });
+      server = { file: relPath(tdir, target.serverFile), sha256: sha256(bytes), edits: sedits };
+    }
+  }
+
+  const targetHasSecrets = [...target.vars.values()].some((v) => isSecretKey(v.key, v.value));
+  return {
+    source: source.name,
+    target: target.name,
+    file: relPath(tdir, ownAbs),
+    created: ownBytes === undefined,
+    sha256: ownBytes === undefined ? null : sha256(ownBytes),
+    mode: targetHasSecrets || needsValue.length > 0 ? 0o600 : 0o644,
+    edits,
+    needsValue,
+    skipped,
+    conflicts,
+    ...(server ? { server } : {}),
+  };
+}

@@ -1,0 +1,117 @@
+/**
+ * applyData / verifyData. The source client is inside a REPEATABLE READ READ ONLY transaction (one snapshot);
+ * the target client is inside the caller's transaction. We never BEGIN, COMMIT or ROLLBACK.
+ */
+import type pg from 'pg';
+import copyStreams from 'pg-copy-streams';
+import { MigrateError } from '../errors.js';
+import { qualify, quoteIdent } from '../pg/quote.js';
+import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type TableInfo } from './catalog.js';
+import { replaceRows } from './load.js';
+import { pairColumns } from './plan.js';
+import { checksum, withPinned, wrapError } from './session.js';
+import { cancelBackend, pump, RowCounter } from './stream.js';
+import type { DataPlan, DataProgress, DataTablePlan, DataTableResult } from './types.js';
+
+interface Item { plan: DataTablePlan; src: TableInfo; tgt: TableInfo; format: 'binary' | 'text' }
+
+async function resolve(source: pg.ClientBase, target: pg.ClientBase, tables: DataTablePlan[]): Promise<Item[]> {
+  const [s, t] = await Promise.all([listTables(source), listTables(target)]);
+  return tables.map((p) => {
+    const src = s.get(p.table);
+    const tgt = t.get(p.table);
+    if (!src || !tgt) {
+      throw new MigrateError('data_table_missing', `table ${p.table} no longer exists in the ${src ? 'target' : 'source'}`, { hint: 'plan again (the schema changed after the plan was computed)' });
+    }
+    return { plan: p, src, tgt, format: p.format ?? pairColumns(src, tgt).format };
+  });
+}
+
+const PROGRESS_EVERY_MS = 200;
+
+export async function applyData(source: pg.ClientBase, target: pg.ClientBase, plan: DataPlan, opts: { onProgress?: (p: DataProgress) => void } = {}): Promise<DataTableResult[]> {
+  const copy = plan.tables.filter((t) => t.action === 'copy');
+  if (copy.length === 0) return [];
+  return withPinned([source, target], async () => {
+    const items = await resolve(source, target, copy);
+    const results = await replaceRows(target, items.map((it) => ({ ...it, oid: it.tgt.oid, schema: it.tgt.schema, name: it.tgt.name, relkind: it.tgt.relkind })), (it) => copyTable(source, target, it, opts.onProgress));
+    try {
+      await copySequences(source, target, items);
+    } catch (e) {
+      throw wrapError('data_sequence_failed', 'setting the sequences of the copied tables to the source values', e);
+    }
+    return results;
+  });
+}
+
+async function copyTable(source: pg.ClientBase, target: pg.ClientBase, it: Item, onProgress?: (p: DataProgress) => void): Promise<DataTableResult> {
+  const cols = it.plan.columns.map(quoteIdent).join(', ');
+  const fmt = it.format === 'binary' ? 'binary' : 'text';
+  const t0 = performance.now();
+  const counter = new RowCounter(fmt === 'binary');
+  const total = it.plan.sourceRows;
+  let last = 0;
+  const report = (done: boolean) => onProgress?.({ table: it.plan.table, rows: counter.rows, totalRows: total, bytes: counter.bytes, elapsedMs: Math.round(performance.now() - t0), done });
+  const sink = target.query(copyStreams.from(`COPY ${qualify(it.tgt.schema, it.tgt.name)} (${cols}) FROM STDIN (FORMAT ${fmt})`));
+  const src = source.query(copyStreams.to(`COPY (SELECT ${cols} FROM ${fromItem(it.src)}) TO STDOUT (FORMAT ${fmt})`));
+  report(false);
+  try {
+    await pump(src, sink, {
+      onData: (chunk) => {
+        counter.push(chunk);
+        const now = performance.now();
+        if (onProgress && now - last >= PROGRESS_EVERY_MS) {
+          last = now;
+          report(false);
+        }
+      },
+      abortSource: () => cancelBackend(source),
+    });
+  } catch (e) {
+    throw wrapError('data_copy_failed', `copying ${it.plan.table} failed`, e, 'nothing was changed: the target transaction is rolled back');
+  }
+  report(true);
+  return { table: it.plan.table, rowsBefore: it.plan.targetRows, rowsAfter: sink.rowCount, bytes: counter.bytes, ms: Math.round(performance.now() - t0) };
+}
+
+/** Sequences owned by copied tables' columns (serial and identity) take the source's last_value/is_called. */
+async function copySequences(source: pg.ClientBase, target: pg.ClientBase, items: Item[]): Promise<void> {
+  const [ss, ts] = await Promise.all([ownedSequences(source, items.map((i) => i.src.oid)), ownedSequences(target, items.map((i) => i.tgt.oid))]);
+  if (ss.length === 0 || ts.length === 0) return;
+  const keyOf = (byOid: Map<number, Item>, oid: number, col: string) => `${byOid.get(oid)!.plan.table}\u0000${col}`;
+  const srcByOid = new Map(items.map((i) => [i.src.oid, i]));
+  const tgtByOid = new Map(items.map((i) => [i.tgt.oid, i]));
+  const srcStates = await readSequences(source, ss);
+  const value = new Map(ss.map((s, i) => [keyOf(srcByOid, s.tableOid, s.column), srcStates[i]]));
+  const writes = ts.flatMap((t) => {
+    const v = value.get(keyOf(tgtByOid, t.tableOid, t.column));
+    return v ? [{ schema: t.schema, name: t.name, lastValue: v.lastValue, isCalled: v.isCalled }] : [];
+  });
+  await writeSequences(target, writes);
+}
+
+/** After loading: every copied table's count + checksum in the target equals the source snapshot's. */
+export async function verifyData(source: pg.ClientBase, target: pg.ClientBase, plan: DataPlan): Promise<void> {
+  const copy = plan.tables.filter((t) => t.action === 'copy');
+  if (copy.length === 0) return;
+  await withPinned([source, target], async () => {
+    const items = await resolve(source, target, copy);
+    const bad: Array<{ table: string; sourceRows: number; targetRows: number; sourceChecksum: string; targetChecksum: string }> = [];
+    const run = async (client: pg.ClientBase, side: 'src' | 'tgt') => {
+      const out = [];
+      for (const it of items) out.push(await checksum(client, fromItem(it[side]), it.plan.columns));
+      return out;
+    };
+    const [a, b] = await Promise.all([run(source, 'src'), run(target, 'tgt')]);
+    items.forEach((it, i) => {
+      if (a[i].rows !== b[i].rows || a[i].sum !== b[i].sum) bad.push({ table: it.plan.table, sourceRows: a[i].rows, targetRows: b[i].rows, sourceChecksum: a[i].sum, targetChecksum: b[i].sum });
+    });
+    if (bad.length > 0) {
+      const first = bad[0];
+      throw new MigrateError('data_verify_failed', `after copying, ${bad.length} table(s) differ from the source: ${first.table} (${first.sourceRows} row(s) in the source, ${first.targetRows} in the target${first.sourceRows === first.targetRows ? ', different contents' : ''})${bad.length > 1 ? ` and ${bad.slice(1).map((x) => x.table).join(', ')}` : ''}`, {
+        hint: 'nothing was changed (rolled back); a column type that converts values (e.g. numeric scale, varchar length) changes them in the copy',
+        details: bad,
+      });
+    }
+  });
+}

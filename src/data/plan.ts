@@ -1,0 +1,94 @@
+/**
+ * planData: which tables to copy. Equal tables (same row count and same order-independent checksum, computed
+ * inside PostgreSQL over the common columns) are skipped.
+ */
+import type pg from 'pg';
+import { fromItem, listTables, type TableInfo } from './catalog.js';
+import { inScope } from './scope.js';
+import { checksum, withPinned, wrapError, type Checksum } from './session.js';
+import type { DataPlan, DataScope, DataTablePlan } from './types.js';
+
+export interface TablePair {
+  key: string;
+  src: TableInfo;
+  tgt: TableInfo;
+  columns: string[];
+  format: 'binary' | 'text';
+  formatReason?: string;
+}
+
+/** Columns copied = target columns that are not generated there and exist in the source; the COPY format. */
+export function pairColumns(src: TableInfo, tgt: TableInfo): Pick<TablePair, 'columns' | 'format' | 'formatReason'> {
+  const sc = new Map(src.columns.map((c) => [c.name, c]));
+  const cols = tgt.columns.filter((c) => !c.generated && sc.has(c.name));
+  const differs = cols.find((c) => sc.get(c.name)!.typeId !== c.typeId);
+  if (differs) {
+    return { columns: cols.map((c) => c.name), format: 'text', formatReason: `column ${differs.name} is ${sc.get(differs.name)!.typeSql} in the source and ${differs.typeSql} in the target: copied as text` };
+  }
+  const np = cols.find((c) => !c.portable || !sc.get(c.name)!.portable);
+  if (np) return { columns: cols.map((c) => c.name), format: 'text', formatReason: `column ${np.name} (${np.typeSql}) has no database-independent binary form: copied as text` };
+  return { columns: cols.map((c) => c.name), format: 'binary' };
+}
+
+export async function pairTables(source: pg.ClientBase, target: pg.ClientBase, scope?: DataScope): Promise<{ pairs: TablePair[]; onlyInSource: string[]; onlyInTarget: string[] }> {
+  const [s, t] = await Promise.all([listTables(source), listTables(target)]);
+  const pick = (m: Map<string, TableInfo>) => [...m.values()].filter((x) => inScope(scope, x.schema, x.name));
+  const ss = pick(s);
+  const ts = pick(t);
+  const pairs: TablePair[] = [];
+  for (const a of ss) {
+    const b = t.get(a.key);
+    if (b && inScope(scope, b.schema, b.name)) pairs.push({ key: a.key, src: a, tgt: b, ...pairColumns(a, b) });
+  }
+  return {
+    pairs,
+    onlyInSource: ss.filter((x) => !t.has(x.key)).map((x) => x.key),
+    onlyInTarget: ts.filter((x) => !s.has(x.key)).map((x) => x.key),
+  };
+}
+
+/** Checksums of every pair: the source's one after another, the target's one after another, both at once. */
+export async function checksumPairs(source: pg.ClientBase, target: pg.ClientBase, pairs: TablePair[], columnsOf: (p: TablePair) => string[] = (p) => p.columns): Promise<Array<{ src: Checksum; tgt: Checksum }>> {
+  const run = async (client: pg.ClientBase, side: 'src' | 'tgt') => {
+    const out: Checksum[] = [];
+    for (const p of pairs) {
+      try {
+        out.push(await checksum(client, fromItem(p[side]), columnsOf(p)));
+      } catch (e) {
+        throw wrapError('data_checksum_failed', `reading ${p.key} in the ${side === 'src' ? 'source' : 'target'}`, e);
+      }
+    }
+    return out;
+  };
+  const [a, b] = await Promise.all([run(source, 'src'), run(target, 'tgt')]);
+  return a.map((x, i) => ({ src: x, tgt: b[i] }));
+}
+
+export async function planData(source: pg.ClientBase, target: pg.ClientBase, scope?: DataScope): Promise<DataPlan> {
+  return withPinned([source, target], async () => {
+    const { pairs, onlyInSource, onlyInTarget } = await pairTables(source, target, scope);
+    const sums = await checksumPairs(source, target, pairs);
+    const tables: DataTablePlan[] = pairs.map((p, i) => {
+      const { src, tgt } = sums[i];
+      const equal = src.rows === tgt.rows && src.sum === tgt.sum;
+      const base = { table: p.key, schema: p.src.schema, name: p.src.name, columns: p.columns, sourceRows: src.rows, targetRows: tgt.rows, equal, format: p.format };
+      if (equal) return { ...base, action: 'skip', reason: 'identical' };
+      if (p.columns.length === 0) return { ...base, action: 'skip', reason: 'no copyable columns in common' };
+      const why = src.rows !== tgt.rows ? `${src.rows} row(s) in the source, ${tgt.rows} in the target` : 'same row count, different contents';
+      return { ...base, action: 'copy', reason: p.formatReason ? `${why}; ${p.formatReason}` : why };
+    });
+    const copy = tables.filter((t) => t.action === 'copy');
+    return {
+      tables,
+      onlyInSource,
+      onlyInTarget,
+      totals: {
+        tables: tables.length,
+        toCopy: copy.length,
+        // rows of every compared table (the rows that will move are the copy tables' sourceRows)
+        sourceRows: tables.reduce((a, t) => a + t.sourceRows, 0),
+        targetRows: tables.reduce((a, t) => a + t.targetRows, 0),
+      },
+    };
+  });
+}

@@ -1,0 +1,82 @@
+/**
+ * The data engine's public shapes. Plans and reports are plain JSON-serialisable objects.
+ */
+
+/**
+ * Which tables the data engine looks at.
+ *
+ * - `schemas` / `excludeSchemas`: globs (`*`, `?`) matched against schema names. Without `schemas`, every
+ *   user schema is in scope (never pg_catalog, information_schema, pg_toast*, pg_temp*; never tables that
+ *   belong to an extension).
+ * - `tables` / `excludeTables`: globs. A pattern with a dot is schema-qualified and split at its FIRST dot:
+ *   `public.user*`, `*.audit_*`. A pattern WITHOUT a dot matches the table name in ANY schema (so
+ *   `users` selects `public.users` and `crm.users`). Matching is case-sensitive, on the real (unquoted) names.
+ * - Exclusions win over inclusions. Partitions are never listed on their own: a partitioned table is copied
+ *   through its root (rows are routed on the target).
+ */
+export interface DataScope {
+  schemas?: string[];
+  excludeSchemas?: string[];
+  tables?: string[];
+  excludeTables?: string[];
+}
+
+export interface DataTablePlan {
+  /** schema.name, display form (unquoted). */
+  table: string;
+  schema: string;
+  name: string;
+  /** Columns copied and compared: present on both sides, not generated on the target. */
+  columns: string[];
+  sourceRows: number;
+  targetRows: number;
+  equal: boolean;
+  action: 'copy' | 'skip';
+  reason?: string;
+  /**
+   * COPY format the executor uses. 'binary' when every copied column has the same type on both sides and the
+   * type's binary form carries no database-specific OIDs (arrays/composites of user types do); else 'text'.
+   */
+  format?: 'binary' | 'text';
+}
+
+export interface DataPlan {
+  tables: DataTablePlan[];
+  onlyInSource: string[];
+  onlyInTarget: string[];
+  totals: { tables: number; toCopy: number; sourceRows: number; targetRows: number };
+}
+
+export interface DataTableDiff {
+  table: string;
+  sourceRows: number;
+  targetRows: number;
+  identical: boolean;
+  primaryKey: boolean;
+  onlyInSource?: number;
+  onlyInTarget?: number;
+  different?: number;
+}
+
+export interface DataDiff {
+  tables: DataTableDiff[];
+  onlyInSource: string[];
+  onlyInTarget: string[];
+}
+
+export interface DataProgress {
+  table: string;
+  rows: number;
+  totalRows: number;
+  bytes: number;
+  elapsedMs: number;
+  done: boolean;
+}
+
+export interface DataTableResult {
+  table: string;
+  rowsBefore: number;
+  rowsAfter: number;
+  bytes: number;
+  ms: number;
+}

@@ -1,0 +1,69 @@
+/**
+ * `nself migrate diff <source> <target>`: a Plan with no executor. It only reads: both databases
+ * through read-only snapshot transactions, the env files as data. A failure to inspect is an error,
+ * never "no differences".
+ */
+import { TOOL } from '../version.js';
+import { countConfigDifferences, diffConfig } from '../config/index.js';
+import { inspectSchema, planSchema, type SchemaScope } from '../schema/index.js';
+import { diffData, type DataScope } from '../data/index.js';
+import { loadPair, needsDatabase, openPair, snapshotClient, summarize, type PipelineIO } from './session.js';
+import type { ComponentName, Plan } from './types.js';
+
+export interface DiffOptions {
+  projectDir: string;
+  source: string;
+  target: string;
+  components: ComponentName[];
+  schemaScope: SchemaScope;
+  dataScope: DataScope;
+}
+
+export async function runDiff(opts: DiffOptions, io: PipelineIO): Promise<Plan> {
+  const { source, target } = loadPair(opts.projectDir, opts.source, opts.target, io);
+  const comps = opts.components;
+  const plan: Plan = {
+    kind: 'plan',
+    command: 'diff',
+    tool: TOOL,
+    created_at: new Date().toISOString(),
+    source: summarize(source),
+    target: summarize(target),
+    components: comps,
+    summary: { changes: 0, differences: false, perComponent: {} },
+    confirmation: { required: false, reasons: [] },
+  };
+  if (comps.includes('config')) {
+    const d = diffConfig(source, target);
+    plan.config = { diff: d };
+    plan.summary.perComponent.config = countConfigDifferences(d);
+  }
+  if (needsDatabase(comps)) {
+    // Dry-run rules: a diff never records a first-seen SSH host key.
+    const dbs = await openPair(source, target, false);
+    try {
+      plan.source.database = dbs.src.label;
+      plan.target.database = dbs.tgt.label;
+      const [src, tgt] = await Promise.all([snapshotClient(dbs.src), snapshotClient(dbs.tgt)]);
+      try {
+        if (comps.includes('schema')) {
+          const [a, b] = await Promise.all([inspectSchema(src, opts.schemaScope), inspectSchema(tgt, opts.schemaScope)]);
+          plan.schema = planSchema(a, b);
+          plan.summary.perComponent.schema = plan.schema.changes.length + plan.schema.notHandled.length;
+        }
+        if (comps.includes('data')) {
+          const d = await diffData(src, tgt, opts.dataScope);
+          plan.data = { diff: d };
+          plan.summary.perComponent.data = d.tables.filter((t) => !t.identical).length + d.onlyInSource.length + d.onlyInTarget.length;
+        }
+      } finally {
+        await Promise.allSettled([src.end(), tgt.end()]);
+      }
+    } finally {
+      await dbs.close();
+    }
+  }
+  plan.summary.changes = Object.values(plan.summary.perComponent).reduce((a, b) => a + (b ?? 0), 0);
+  plan.summary.differences = plan.summary.changes > 0;
+  return plan;
+}

@@ -1,0 +1,117 @@
+/**
+ * What every command shares: resolving the two environments, opening their databases, timing steps.
+ */
+import type pg from 'pg';
+import { relative } from 'node:path';
+import { MigrateError, usageError } from '../errors.js';
+import { canonicalEnvName, loadEnvironment } from '../env/resolve.js';
+import { secretValuesOf } from '../env/secrets.js';
+import type { Environment } from '../env/types.js';
+import { openDatabase, type DbHandle } from '../pg/connect.js';
+import type { DataProgress } from '../data/index.js';
+import type { ComponentName, EnvSummary, Plan, StepName, StepReport } from './types.js';
+
+/** What the pipeline needs from the outside world (provided by cli/; tests can provide their own). */
+export interface PipelineIO {
+  /**
+   * Ask the user to confirm; resolves true only for the exact answer. Must not hang without a TTY:
+   * it throws a refused MigrateError (exit 3) instead.
+   */
+  confirm(question: string): Promise<boolean>;
+  /** The plan is ready: human output shows it before anything is changed. */
+  onPlan?(plan: Plan): void;
+  /** A step finished. */
+  onStep?(step: StepReport): void;
+  /** Data copy progress. */
+  onProgress?(p: DataProgress): void;
+  /** Values that must never appear in any output (secrets of the loaded environments). */
+  addSecrets?(values: string[]): void;
+  /** Undo work that a hard interrupt would otherwise leave half done (the CLI runs these on SIGINT). */
+  onInterrupt?(cleanup: (() => Promise<void>) | undefined): void;
+}
+
+export function summarize(env: Environment, db?: DbHandle): EnvSummary {
+  return {
+    name: env.name,
+    production: env.production,
+    files: env.files.map((f) => relative(env.projectDir, f)),
+    ...(db ? { database: db.label } : {}),
+  };
+}
+
+/** Resolve both names (aliases, unknown names → exit 64) and refuse the same environment twice. */
+export function loadPair(projectDir: string, sourceName: string, targetName: string, io: PipelineIO): { source: Environment; target: Environment } {
+  const s = canonicalEnvName(projectDir, sourceName);
+  const t = canonicalEnvName(projectDir, targetName);
+  if (s === t) {
+    const same = sourceName === targetName ? `"${s}"` : `"${sourceName}" and "${targetName}" are both ${s}`;
+    throw usageError(`source and target are the same environment (${same})`, 'name two different environments, e.g. `nself migrate local staging`');
+  }
+  const source = loadEnvironment(projectDir, s);
+  const target = loadEnvironment(projectDir, t);
+  io.addSecrets?.(secretValues(source).concat(secretValues(target)));
+  return { source, target };
+}
+
+/** Every secret value of an environment, so that the CLI can scrub it from text it did not write itself. */
+export function secretValues(env: Environment): string[] {
+  return secretValuesOf(env.vars.values());
+}
+
+export function needsDatabase(components: ComponentName[]): boolean {
+  return components.includes('schema') || components.includes('data');
+}
+
+export class Steps {
+  readonly list: StepReport[] = [];
+  constructor(private io: PipelineIO) {}
+
+  /** Run one step, time it, record it; a thrown error marks the step failed and propagates. */
+  async run<T>(name: StepName, fn: () => Promise<{ value: T; detail: string; data?: unknown }>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      const r = await fn();
+      this.record({ name, status: 'ok', duration_ms: Math.round(performance.now() - t0), detail: r.detail, ...(r.data === undefined ? {} : { data: r.data }) });
+      return r.value;
+    } catch (e) {
+      const msg = e instanceof MigrateError ? e.message : e instanceof Error ? e.message : String(e);
+      this.record({ name, status: 'failed', duration_ms: Math.round(performance.now() - t0), detail: msg });
+      throw e;
+    }
+  }
+
+  skip(name: StepName, detail: string): void {
+    this.record({ name, status: 'skipped', duration_ms: 0, detail });
+  }
+
+  private record(s: StepReport): void {
+    this.list.push(s);
+    this.io.onStep?.(s);
+  }
+}
+
+/** Open both databases; close them all on failure. */
+export async function openPair(source: Environment, target: Environment, persistHostKeys: boolean): Promise<{ src: DbHandle; tgt: DbHandle; close(): Promise<void> }> {
+  const src = await openDatabase(source, { persistHostKeys });
+  let tgt: DbHandle;
+  try {
+    tgt = await openDatabase(target, { persistHostKeys });
+  } catch (e) {
+    await src.close();
+    throw e;
+  }
+  return {
+    src,
+    tgt,
+    async close() {
+      await Promise.allSettled([src.close(), tgt.close()]);
+    },
+  };
+}
+
+/** A client reading the source in one consistent snapshot. */
+export async function snapshotClient(db: DbHandle): Promise<pg.Client> {
+  const c = await db.connect();
+  await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  return c;
+}

@@ -1,0 +1,55 @@
+/**
+ * Counting what a plan changes, and deciding whether it needs confirmation (safety rules live here).
+ */
+import type { ConfigPlan } from '../config/index.js';
+import type { SchemaPlan } from '../schema/index.js';
+import type { DataPlan } from '../data/index.js';
+import type { Environment } from '../env/types.js';
+import type { Confirmation, Plan } from './types.js';
+
+export function countSchemaChanges(p: SchemaPlan): number {
+  return p.changes.length;
+}
+
+export function countDataChanges(p: DataPlan): number {
+  return p.tables.filter((t) => t.action === 'copy').length;
+}
+
+export function countConfigEdits(p: ConfigPlan): number {
+  return p.edits.length + (p.server?.edits.length ?? 0);
+}
+
+export function formatCount(n: number): string {
+  if (n >= 1_000_000) return `${(n / 1_000_000).toFixed(1).replace(/\.0$/, '')}M`;
+  if (n >= 10_000) return `${(n / 1_000).toFixed(1).replace(/\.0$/, '')}k`;
+  return n.toLocaleString('en-US');
+}
+
+/**
+ * A production target always needs confirmation; so does any plan that deletes data (dropped tables or
+ * columns, narrowing type changes), even on a non-production target.
+ */
+export function buildConfirmation(plan: Plan, target: Environment): Confirmation {
+  const reasons: string[] = [];
+  if (plan.summary.changes === 0) return { required: false, reasons };
+  const what: string[] = [];
+  if (plan.schema && plan.schema.changes.length > 0) what.push(`applies ${plan.schema.changes.length} schema change(s)`);
+  if (plan.data?.plan) {
+    const copy = plan.data.plan.tables.filter((t) => t.action === 'copy');
+    if (copy.length > 0) {
+      const rows = copy.reduce((a, t) => a + t.sourceRows, 0);
+      what.push(`replaces the rows of ${copy.length} table(s) (${formatCount(rows)} rows)`);
+    }
+  }
+  if (plan.config?.plan) {
+    const n = countConfigEdits(plan.config.plan);
+    if (n > 0) what.push(`edits ${n} configuration value(s)`);
+  }
+  if (target.production) reasons.push(`this ${what.join(', ')} in ${target.name} (production)`);
+  const destructive = (plan.schema?.statements ?? []).flatMap((s) => s.hazards).filter((h) => h.kind === 'deletes_data');
+  if (destructive.length > 0) {
+    const first = destructive[0];
+    reasons.push(`the schema plan deletes data in ${target.name}: ${first.message}${first.rows !== undefined ? ` (${formatCount(first.rows)} rows with values)` : ''}${destructive.length > 1 ? ` and ${destructive.length - 1} more` : ''}`);
+  }
+  return { required: reasons.length > 0, reasons };
+}

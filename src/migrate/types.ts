@@ -1,0 +1,70 @@
+/**
+ * The Plan and the Report: plain JSON-serialisable data. `--json` prints exactly these objects,
+ * the human renderer prints the same objects; nothing else computes what the user sees.
+ */
+import type { ConfigDiff, ConfigPlan } from '../config/index.js';
+import type { SchemaPlan } from '../schema/index.js';
+import type { DataDiff, DataPlan, DataTableResult } from '../data/index.js';
+
+export type ComponentName = 'schema' | 'data' | 'config';
+export const ALL_COMPONENTS: ComponentName[] = ['schema', 'data', 'config'];
+
+export interface EnvSummary {
+  name: string;
+  production: boolean;
+  /** Project-relative files of the cascade that exist. */
+  files: string[];
+  /** Masked database description, when the database component(s) were used. */
+  database?: string;
+}
+
+export interface Confirmation {
+  /** A prompt (or --force) is needed before anything changes. */
+  required: boolean;
+  reasons: string[];
+}
+
+export interface Plan {
+  kind: 'plan';
+  command: 'migrate' | 'diff';
+  tool: { name: string; version: string };
+  created_at: string;
+  source: EnvSummary;
+  target: EnvSummary;
+  components: ComponentName[];
+  config?: { diff: ConfigDiff; plan?: ConfigPlan };
+  schema?: SchemaPlan;
+  data?: { plan?: DataPlan; diff?: DataDiff };
+  summary: {
+    /** Number of changes the migration would make (migrate) or differences found (diff). */
+    changes: number;
+    differences: boolean;
+    perComponent: Partial<Record<ComponentName, number>>;
+  };
+  confirmation: Confirmation;
+}
+
+export type StepName = 'validate' | 'plan' | 'safety' | 'backup' | 'checkpoint' | 'migrate' | 'verify' | 'restore';
+
+export interface StepReport {
+  name: StepName;
+  status: 'ok' | 'skipped' | 'failed';
+  duration_ms: number;
+  detail: string;
+  data?: unknown;
+}
+
+export interface Report {
+  kind: 'report';
+  command: 'migrate' | 'rollback';
+  status: 'ok' | 'failed' | 'refused' | 'interrupted';
+  source: string;
+  target: string;
+  components: ComponentName[];
+  steps: StepReport[];
+  checkpoint?: string;
+  verified: boolean;
+  plan?: Plan;
+  data?: DataTableResult[];
+  error?: { code: string; message: string; hint?: string; details?: unknown };
+}

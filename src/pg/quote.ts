@@ -1,0 +1,30 @@
+/**
+ * The one place where identifiers and literals become SQL text.
+ * Every name that reaches SQL goes through quoteIdent / qualify; every value through quoteLiteral
+ * (or, better, a bind parameter).
+ */
+
+/** Quote an identifier always (never relies on the keyword list): "a""b". */
+export function quoteIdent(name: string): string {
+  if (name.includes('\u0000')) throw new Error('identifier contains a NUL byte');
+  return '"' + name.replace(/"/g, '""') + '"';
+}
+
+/** schema.name, both quoted. */
+export function qualify(schema: string, name: string): string {
+  return quoteIdent(schema) + '.' + quoteIdent(name);
+}
+
+/** Quote a string literal. Uses E'' only when a backslash is present, so output stays readable. */
+export function quoteLiteral(value: string | number | boolean | null): string {
+  if (value === null) return 'NULL';
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Error('non-finite number literal');
+    return String(value);
+  }
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (value.includes('\u0000')) throw new Error('string literal contains a NUL byte');
+  const body = value.replace(/'/g, "''");
+  if (body.includes('\\')) return "E'" + body.replace(/\\/g, '\\\\') + "'";
+  return "'" + body + "'";
+}

@@ -1,0 +1,10 @@
+/**
+ * Schema engine: inspect → diff → plan → apply (+ checkpoint backup/restore).
+ * See /work/shared/DESIGN.md, "facts, not per-kind diff code".
+ */
+export type { SchemaModel, SchemaScope, Fact, UnsupportedObject } from './model.js';
+export { fingerprintSchema } from './model.js';
+export { inspectSchema } from './inspect.js';
+export type { Hazard, SchemaChange, SchemaStatement, SchemaPlan } from './plan.js';
+export { planSchema } from './plan.js';
+export { applySchema, countHazardRows, backupSchema, restoreSchema } from './apply.js';

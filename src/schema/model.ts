@@ -1,0 +1,72 @@
+/**
+ * The schema model: every catalog object is a *fact* with a stable identity, flat attributes
+ * (mostly server-rendered definitions) and the identities it depends on.
+ * Everything here is plain JSON.
+ */
+import { createHash } from 'node:crypto';
+
+export type AttrValue = string | number | boolean | null | string[];
+
+export interface Fact {
+  /** Stable identity: `<kind>:<qualified name>[signature]` (e.g. `column:"public"."t"."a"`). */
+  id: string;
+  kind: string;
+  /** The object this one belongs to (a column's table, a grant's object...). */
+  parent?: string;
+  /** Compared by the diff. */
+  attrs: Record<string, AttrValue>;
+  /** Identities this fact depends on (sorted, unique). Part of the comparison. */
+  deps: string[];
+  /** Naming data for DDL rendering; not compared (derived from the identity). */
+  meta: Record<string, string | number>;
+}
+
+export interface UnsupportedObject {
+  kind: string;
+  identity: string;
+  reason: string;
+  /** A rendering of its definition, to tell whether both sides agree. */
+  def: string;
+}
+
+export interface SchemaModel {
+  format: 'nself-schema/1';
+  serverVersion: number;
+  /** Every role name existing in the cluster (grants/policies may only name these). */
+  roles: string[];
+  /** Sorted by id. */
+  facts: Fact[];
+  unsupported: UnsupportedObject[];
+}
+
+export interface SchemaScope {
+  schemas?: string[];
+  excludeSchemas?: string[];
+}
+
+function canonical(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v ?? null);
+  if (Array.isArray(v)) return '[' + v.map(canonical).join(',') + ']';
+  const o = v as Record<string, unknown>;
+  return '{' + Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => JSON.stringify(k) + ':' + canonical(o[k])).join(',') + '}';
+}
+
+/** The part of a fact the diff compares. */
+export function factSignature(f: Fact): string {
+  return canonical({ attrs: f.attrs, deps: f.deps, parent: f.parent ?? null });
+}
+
+export function fingerprintSchema(model: SchemaModel): string {
+  const h = createHash('sha256');
+  h.update('nself-schema/1\n');
+  const facts = [...model.facts].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const f of facts) {
+    h.update(f.id);
+    h.update('\u0000');
+    h.update(factSignature(f));
+    h.update('\n');
+  }
+  const uns = [...model.unsupported].sort((a, b) => (a.identity < b.identity ? -1 : a.identity > b.identity ? 1 : 0));
+  for (const u of uns) h.update('unsupported\u0000' + u.kind + '\u0000' + u.identity + '\u0000' + u.def + '\n');
+  return h.digest('hex');
+}

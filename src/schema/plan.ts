@@ -1,0 +1,940 @@
+/**
+ * Pure planner: generic fact diff → rule table → one dependency graph → one deterministic topological sort.
+ */
+import { quoteIdent, quoteLiteral } from '../pg/quote.js';
+import { factSignature, fingerprintSchema, type Fact, type SchemaModel } from './model.js';
+
+export interface Hazard {
+  kind: 'deletes_data' | 'rewrites_table' | 'exclusive_lock' | 'builds_index' | 'not_transactional';
+  message: string;
+  /** Unquoted relation name; `schema` holds its schema. */
+  table?: string;
+  column?: string;
+  schema?: string;
+  rows?: number;
+}
+export interface SchemaChange { kind: string; identity: string; action: 'create' | 'alter' | 'drop'; hazards: Hazard[]; sql: string[] }
+export interface SchemaStatement { sql: string; hazards: Hazard[] }
+export interface SchemaPlan {
+  sourceFingerprint: string;
+  targetFingerprint: string;
+  changes: SchemaChange[];
+  statements: SchemaStatement[];
+  notHandled: { kind: string; identity: string; reason: string }[];
+  errors: string[];
+}
+
+type Op = 'drop' | 'alter' | 'create' | 'cleanup';
+const OP_RANK: Record<Op, number> = { drop: 0, alter: 1, create: 2, cleanup: 3 };
+
+interface Node {
+  key: string;
+  op: Op;
+  fact: Fact;
+  sql: string[];
+  hazards: Hazard[];
+  /** facts folded into this node (columns into CREATE TABLE...) */
+  folded: Fact[];
+}
+
+const TYPE_LIKE = new Set(['enum', 'domain', 'composite', 'range', 'collation']);
+/** Kinds whose drop is implied by dropping their parent. */
+const CHILD_KINDS = new Set(['column', 'default', 'constraint', 'index', 'trigger', 'policy', 'acl', 'comment', 'seq_owned', 'inherit', 'partition', 'domain_constraint']);
+/** Kinds that block ALTER COLUMN TYPE and must be dropped and recreated around it. */
+const RETYPE_BLOCKERS = new Set(['view', 'matview', 'policy', 'trigger', 'default']);
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+const s = (v: unknown) => String(v);
+
+function splitName(sql: string): { schema: string; name: string } {
+  // sql is `"schema"."name"` as produced by qualify()
+  const m = /^"((?:[^"]|"")*)"\."((?:[^"]|"")*)"/.exec(sql);
+  if (!m) return { schema: '', name: sql };
+  return { schema: m[1]!.replace(/""/g, '"'), name: m[2]!.replace(/""/g, '"') };
+}
+
+function tableHazard(kind: Hazard['kind'], message: string, tableSql: string, column?: string): Hazard {
+  const { schema, name } = splitName(tableSql);
+  const h: Hazard = { kind, message, schema, table: name };
+  if (column !== undefined) h.column = column;
+  return h;
+}
+
+// ---------------------------------------------------------------- rendering helpers
+
+function columnDef(col: Fact, def: Fact | undefined): string {
+  const a = col.attrs;
+  let sql = `${col.meta.sql} ${s(a.type)}`;
+  if (a.collation) sql += ` COLLATE ${s(a.collation)}`;
+  if (a.generated) sql += ` GENERATED ALWAYS AS (${s(a.generated)}) STORED`;
+  if (a.identity) sql += ` GENERATED ${a.identity === 'a' ? 'ALWAYS' : 'BY DEFAULT'} AS IDENTITY`;
+  if (a.notnull) sql += ' NOT NULL';
+  if (def) sql += ` DEFAULT ${s(def.attrs.expr)}`;
+  return sql;
+}
+
+const INT_RANK: Record<string, number> = { smallint: 1, integer: 2, bigint: 3 };
+function typeChangeHazards(tableSql: string, column: string, from: string, to: string): Hazard[] {
+  const hz: Hazard[] = [];
+  const parse = (t: string) => {
+    const m = /^([^(]+?)(?:\(([\d, ]+)\))?(\[\])?$/.exec(t.trim());
+    return m ? { base: m[1]!, args: m[2] ? m[2].split(',').map((x) => Number(x.trim())) : [], arr: !!m[3] } : { base: t, args: [], arr: false };
+  };
+  const a = parse(from);
+  const b = parse(to);
+  const isVarchar = (x: string) => x === 'character varying' || x === 'text';
+  let narrowing = false;
+  let noRewrite = false;
+  if (a.base === b.base && a.arr === b.arr) {
+    if (b.args.length && (!a.args.length || b.args.some((v, i) => v < (a.args[i] ?? Infinity)))) narrowing = true;
+    if (a.base === 'character varying' && (!b.args.length || (a.args.length && b.args[0]! >= a.args[0]!))) noRewrite = true;
+  } else if (INT_RANK[a.base] && INT_RANK[b.base]) {
+    narrowing = INT_RANK[b.base]! < INT_RANK[a.base]!;
+  } else if (isVarchar(a.base) && (b.base === 'character varying' || b.base === 'character') && b.args.length) {
+    narrowing = true;
+  } else if (a.base === 'character varying' && b.base === 'text' && !a.arr && !b.arr) {
+    noRewrite = true;
+  }
+  if (narrowing) hz.push(tableHazard('deletes_data', `narrows column ${column} from ${from} to ${to} (values may be truncated or rejected)`, tableSql, column));
+  if (!noRewrite) {
+    hz.push(tableHazard('rewrites_table', `changes the type of column ${column} from ${from} to ${to} (table rewrite)`, tableSql, column));
+    hz.push(tableHazard('exclusive_lock', `ACCESS EXCLUSIVE lock on ${tableSql} while it is rewritten`, tableSql));
+  }
+  return hz;
+}
+
+function objRef(f: Fact): string {
+  const m = f.meta;
+  switch (f.kind) {
+    case 'schema': return `SCHEMA ${m.sql}`;
+    case 'extension': return `EXTENSION ${m.sql}`;
+    case 'collation': return `COLLATION ${m.sql}`;
+    case 'enum': case 'composite': case 'range': return `TYPE ${m.sql}`;
+    case 'domain': return `DOMAIN ${m.sql}`;
+    case 'table': return `TABLE ${m.sql}`;
+    case 'view': return `VIEW ${m.sql}`;
+    case 'matview': return `MATERIALIZED VIEW ${m.sql}`;
+    case 'sequence': return `SEQUENCE ${m.sql}`;
+    case 'index': return `INDEX ${m.sql}`;
+    case 'column': return `COLUMN ${m.table}.${m.sql}`;
+    case 'constraint': return `CONSTRAINT ${quoteIdent(s(m.name))} ON ${m.table}`;
+    case 'domain_constraint': return `CONSTRAINT ${quoteIdent(s(m.name))} ON DOMAIN ${m.domain}`;
+    case 'trigger': return `TRIGGER ${quoteIdent(s(m.name))} ON ${m.table}`;
+    case 'policy': return `POLICY ${quoteIdent(s(m.name))} ON ${m.table}`;
+    case 'function': return `FUNCTION ${m.sql}`;
+    case 'procedure': return `PROCEDURE ${m.sql}`;
+    default: return `${f.kind.toUpperCase()} ${m.sql}`;
+  }
+}
+
+function grantee(g: string): string {
+  return g === 'PUBLIC' ? 'PUBLIC' : quoteIdent(g);
+}
+
+function grantSql(f: Fact): string[] {
+  const privs = f.attrs.privs as string[];
+  const plain = privs.filter((p) => !p.endsWith('*'));
+  const withOpt = privs.filter((p) => p.endsWith('*')).map((p) => p.slice(0, -1));
+  const col = f.meta.column ? ` (${f.meta.column})` : '';
+  const on = `${f.meta.objType} ${f.meta.objSql}`;
+  const out: string[] = [];
+  const list = (l: string[]) => l.map((p) => p + col).join(', ');
+  if (plain.length) out.push(`GRANT ${list(plain)} ON ${on} TO ${grantee(s(f.meta.grantee))}`);
+  if (withOpt.length) out.push(`GRANT ${list(withOpt)} ON ${on} TO ${grantee(s(f.meta.grantee))} WITH GRANT OPTION`);
+  return out;
+}
+function revokeSql(f: Fact): string {
+  const col = f.meta.column ? ` (${f.meta.column})` : '';
+  return `REVOKE ALL${col} ON ${f.meta.objType} ${f.meta.objSql} FROM ${grantee(s(f.meta.grantee))}`;
+}
+
+function versionLess(a: string, b: string): boolean {
+  const pa = a.split(/[^0-9]+/).filter(Boolean).map(Number);
+  const pb = b.split(/[^0-9]+/).filter(Boolean).map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i] ?? 0;
+    const y = pb[i] ?? 0;
+    if (x !== y) return x < y;
+  }
+  return false;
+}
+
+const POLICY_CMD: Record<string, string> = { r: 'SELECT', a: 'INSERT', w: 'UPDATE', d: 'DELETE', '*': 'ALL' };
+const TRIGGER_ENABLE: Record<string, string> = { O: 'ENABLE', D: 'DISABLE', R: 'ENABLE REPLICA', A: 'ENABLE ALWAYS' };
+
+interface Ctx {
+  source: Map<string, Fact>;
+  target: Map<string, Fact>;
+  /** children of a fact in the source model */
+  childrenOf: Map<string, Fact[]>;
+}
+
+interface AlterResult { sql: string[]; hazards: Hazard[]; retype?: boolean }
+interface Rule {
+  create(f: Fact, ctx: Ctx): { sql: string[]; hazards: Hazard[] };
+  drop(f: Fact, ctx: Ctx): { sql: string[]; hazards: Hazard[] };
+  /** In-place change, or null when the object must be dropped and recreated. */
+  alter?(o: Fact, n: Fact, ctx: Ctx): AlterResult | null;
+}
+
+const none = (sql: string[]): { sql: string[]; hazards: Hazard[] } => ({ sql, hazards: [] });
+
+function revokeDefaultPublic(f: Fact, ctx: Ctx, objType: string): string[] {
+  const has = ctx.source.has(`acl:${f.id}:PUBLIC`);
+  return has ? [] : [`REVOKE ALL ON ${objType} ${f.meta.sql} FROM PUBLIC`];
+}
+
+function tableCreate(f: Fact, ctx: Ctx, folded: Fact[]): string[] {
+  const a = f.attrs;
+  const kids = ctx.childrenOf.get(f.id) ?? [];
+  const part = kids.find((k) => k.kind === 'partition' && folded.includes(k));
+  const inherits = kids.filter((k) => k.kind === 'inherit' && folded.includes(k)).sort((x, y) => Number(x.meta.seq) - Number(y.meta.seq));
+  const cols = kids.filter((k) => k.kind === 'column' && folded.includes(k)).sort((x, y) => Number(x.meta.pos) - Number(y.meta.pos));
+  const defs = new Map<string, Fact>();
+  for (const c of cols) for (const d of ctx.childrenOf.get(c.id) ?? []) if (d.kind === 'default' && folded.includes(d)) defs.set(c.id, d);
+  let sql = `CREATE ${a.unlogged ? 'UNLOGGED ' : ''}TABLE ${f.meta.sql}`;
+  if (part) {
+    sql += ` PARTITION OF ${part.meta.parent}`;
+    if (cols.length) sql += ` (\n    ${cols.map((c) => columnDef(c, defs.get(c.id))).join(',\n    ')}\n)`;
+    sql += ` ${s(part.attrs.bound)}`;
+  } else {
+    sql += ` (${cols.length ? '\n    ' + cols.map((c) => columnDef(c, defs.get(c.id))).join(',\n    ') + '\n' : ''})`;
+    if (inherits.length) sql += ` INHERITS (${inherits.map((i) => i.meta.parent).join(', ')})`;
+  }
+  if (a.partkey) sql += ` PARTITION BY ${s(a.partkey)}`;
+  if (a.am) sql += ` USING ${quoteIdent(s(a.am))}`;
+  if ((a.options as string[]).length) sql += ` WITH (${(a.options as string[]).join(', ')})`;
+  const out = [sql];
+  if (a.rls) out.push(`ALTER TABLE ${f.meta.sql} ENABLE ROW LEVEL SECURITY`);
+  if (a.rlsForce) out.push(`ALTER TABLE ${f.meta.sql} FORCE ROW LEVEL SECURITY`);
+  return out;
+}
+
+function optionKeys(opts: string[]): string[] {
+  return opts.map((o) => o.split('=')[0]!);
+}
+
+const RULES: Record<string, Rule> = {
+  schema: {
+    create: (f) => none([`CREATE SCHEMA ${f.meta.sql}`]),
+    drop: (f) => none([`DROP SCHEMA ${f.meta.sql}`]),
+    alter: () => ({ sql: [], hazards: [] }),
+  },
+  extension: {
+    create: (f) => none([`CREATE EXTENSION ${f.meta.sql} WITH SCHEMA ${quoteIdent(s(f.attrs.schema))} VERSION ${quoteLiteral(s(f.attrs.version))}`]),
+    drop: (f) => none([`DROP EXTENSION ${f.meta.sql}`]),
+    alter: (o, n) => {
+      if (versionLess(s(n.attrs.version), s(o.attrs.version))) return null;
+      const sql: string[] = [];
+      if (o.attrs.schema !== n.attrs.schema) sql.push(`ALTER EXTENSION ${n.meta.sql} SET SCHEMA ${quoteIdent(s(n.attrs.schema))}`);
+      if (o.attrs.version !== n.attrs.version) sql.push(`ALTER EXTENSION ${n.meta.sql} UPDATE TO ${quoteLiteral(s(n.attrs.version))}`);
+      return { sql, hazards: [] };
+    },
+  },
+  collation: {
+    create: (f) => {
+      const a = f.attrs;
+      const parts: string[] = [];
+      if (a.provider === 'i') parts.push(`provider = icu`, `locale = ${quoteLiteral(s(a.icuLocale ?? a.collate))}`);
+      else if (a.provider === 'c') parts.push(`provider = libc`, `lc_collate = ${quoteLiteral(s(a.collate))}`, `lc_ctype = ${quoteLiteral(s(a.ctype))}`);
+      else parts.push(`provider = default`);
+      if (a.deterministic === false) parts.push('deterministic = false');
+      return none([`CREATE COLLATION ${f.meta.sql} (${parts.join(', ')})`]);
+    },
+    drop: (f) => none([`DROP COLLATION ${f.meta.sql}`]),
+  },
+  enum: {
+    create: (f, ctx) => none([`CREATE TYPE ${f.meta.sql} AS ENUM (${(f.attrs.labels as string[]).map((l) => quoteLiteral(l)).join(', ')})`, ...revokeDefaultPublic(f, ctx, 'TYPE')]),
+    drop: (f) => none([`DROP TYPE ${f.meta.sql}`]),
+    alter: (o, n) => {
+      const ol = o.attrs.labels as string[];
+      const nl = n.attrs.labels as string[];
+      // old labels must keep their relative order and all survive
+      let j = 0;
+      for (const l of nl) if (j < ol.length && l === ol[j]) j++;
+      if (j !== ol.length) return null;
+      const sql: string[] = [];
+      const present = new Set(ol);
+      nl.forEach((l, i) => {
+        if (present.has(l)) return;
+        if (i > 0) sql.push(`ALTER TYPE ${n.meta.sql} ADD VALUE ${quoteLiteral(l)} AFTER ${quoteLiteral(nl[i - 1]!)}`);
+        else {
+          const next = nl.slice(1).find((x) => present.has(x));
+          sql.push(`ALTER TYPE ${n.meta.sql} ADD VALUE ${quoteLiteral(l)}${next !== undefined ? ` BEFORE ${quoteLiteral(next)}` : ''}`);
+        }
+        present.add(l);
+      });
+      return { sql, hazards: [] };
+    },
+  },
+  domain: {
+    create: (f, ctx) => {
+      const a = f.attrs;
+      let sql = `CREATE DOMAIN ${f.meta.sql} AS ${s(a.basetype)}`;
+      if (a.collation) sql += ` COLLATE ${s(a.collation)}`;
+      if (a.default !== null) sql += ` DEFAULT ${s(a.default)}`;
+      if (a.notnull) sql += ' NOT NULL';
+      return none([sql, ...revokeDefaultPublic(f, ctx, 'DOMAIN')]);
+    },
+    drop: (f) => none([`DROP DOMAIN ${f.meta.sql}`]),
+    alter: (o, n) => {
+      if (o.attrs.basetype !== n.attrs.basetype || o.attrs.collation !== n.attrs.collation) return null;
+      const sql: string[] = [];
+      if (o.attrs.default !== n.attrs.default) sql.push(n.attrs.default === null ? `ALTER DOMAIN ${n.meta.sql} DROP DEFAULT` : `ALTER DOMAIN ${n.meta.sql} SET DEFAULT ${s(n.attrs.default)}`);
+      if (o.attrs.notnull !== n.attrs.notnull) sql.push(`ALTER DOMAIN ${n.meta.sql} ${n.attrs.notnull ? 'SET' : 'DROP'} NOT NULL`);
+      if (sql.length === 0) return null; // only dependencies changed
+      return { sql, hazards: [] };
+    },
+  },
+  domain_constraint: {
+    create: (f) => none([`ALTER DOMAIN ${f.meta.domain} ADD CONSTRAINT ${quoteIdent(s(f.meta.name))} ${s(f.attrs.def)}`]),
+    drop: (f) => none([`ALTER DOMAIN ${f.meta.domain} DROP CONSTRAINT ${quoteIdent(s(f.meta.name))}`]),
+  },
+  composite: {
+    create: (f, ctx) => none([`CREATE TYPE ${f.meta.sql} AS (${(f.attrs.attributes as string[]).join(', ')})`, ...revokeDefaultPublic(f, ctx, 'TYPE')]),
+    drop: (f) => none([`DROP TYPE ${f.meta.sql}`]),
+  },
+  range: {
+    create: (f, ctx) => {
+      const a = f.attrs;
+      const parts = [`SUBTYPE = ${s(a.subtype)}`];
+      if (a.opclass) parts.push(`SUBTYPE_OPCLASS = ${s(a.opclass)}`);
+      if (a.collation) parts.push(`COLLATION = ${s(a.collation)}`);
+      if (a.canonical) parts.push(`CANONICAL = ${s(a.canonical)}`);
+      if (a.subdiff) parts.push(`SUBTYPE_DIFF = ${s(a.subdiff)}`);
+      return none([`CREATE TYPE ${f.meta.sql} AS RANGE (${parts.join(', ')})`, ...revokeDefaultPublic(f, ctx, 'TYPE')]);
+    },
+    drop: (f) => none([`DROP TYPE ${f.meta.sql}`]),
+  },
+  sequence: {
+    create: (f) => {
+      const a = f.attrs;
+      return none([`CREATE SEQUENCE ${f.meta.sql} AS ${s(a.type)} INCREMENT BY ${s(a.increment)} MINVALUE ${s(a.min)} MAXVALUE ${s(a.max)} START WITH ${s(a.start)} CACHE ${s(a.cache)} ${a.cycle ? 'CYCLE' : 'NO CYCLE'}`]);
+    },
+    drop: (f) => ({ sql: [`DROP SEQUENCE IF EXISTS ${f.meta.sql}`], hazards: [{ kind: 'deletes_data', message: `drops sequence ${f.meta.sql} (its current value is lost)` }] }),
+    alter: (o, n) => {
+      const a = n.attrs;
+      if (JSON.stringify(o.attrs) === JSON.stringify(n.attrs)) return null;
+      return { sql: [`ALTER SEQUENCE ${n.meta.sql} AS ${s(a.type)} INCREMENT BY ${s(a.increment)} MINVALUE ${s(a.min)} MAXVALUE ${s(a.max)} START WITH ${s(a.start)} CACHE ${s(a.cache)} ${a.cycle ? 'CYCLE' : 'NO CYCLE'}`], hazards: [] };
+    },
+  },
+  seq_owned: {
+    create: (f) => none([`ALTER SEQUENCE ${f.meta.seq} OWNED BY ${s(f.attrs.column)}`]),
+    drop: (f) => none([`ALTER SEQUENCE ${f.meta.seq} OWNED BY NONE`]),
+    alter: (_o, n) => ({ sql: [`ALTER SEQUENCE ${n.meta.seq} OWNED BY ${s(n.attrs.column)}`], hazards: [] }),
+  },
+  table: {
+    create: () => none([]), // rendered by tableCreate (needs folded children)
+    drop: (f) => ({ sql: [`DROP TABLE ${f.meta.sql}`], hazards: [tableHazard('deletes_data', `drops table ${f.meta.sql}`, s(f.meta.sql))] }),
+    alter: (o, n) => {
+      const a = o.attrs;
+      const b = n.attrs;
+      if (a.partkey !== b.partkey) return null;
+      const sql: string[] = [];
+      const hazards: Hazard[] = [];
+      const t = s(n.meta.sql);
+      if (a.unlogged !== b.unlogged) {
+        sql.push(`ALTER TABLE ${t} SET ${b.unlogged ? 'UNLOGGED' : 'LOGGED'}`);
+        hazards.push(tableHazard('rewrites_table', `rewrites ${t} to make it ${b.unlogged ? 'unlogged' : 'logged'}`, t), tableHazard('exclusive_lock', `ACCESS EXCLUSIVE lock on ${t} during the rewrite`, t));
+      }
+      if (a.am !== b.am) {
+        sql.push(`ALTER TABLE ${t} SET ACCESS METHOD ${quoteIdent(s(b.am ?? 'heap'))}`);
+        hazards.push(tableHazard('rewrites_table', `rewrites ${t} into another access method`, t));
+      }
+      if (JSON.stringify(a.options) !== JSON.stringify(b.options)) {
+        const oldKeys = optionKeys(a.options as string[]);
+        const newKeys = optionKeys(b.options as string[]);
+        const gone = oldKeys.filter((k) => !newKeys.includes(k));
+        if (gone.length) sql.push(`ALTER TABLE ${t} RESET (${gone.join(', ')})`);
+        if ((b.options as string[]).length) sql.push(`ALTER TABLE ${t} SET (${(b.options as string[]).join(', ')})`);
+      }
+      if (a.rls !== b.rls) sql.push(`ALTER TABLE ${t} ${b.rls ? 'ENABLE' : 'DISABLE'} ROW LEVEL SECURITY`);
+      if (a.rlsForce !== b.rlsForce) sql.push(`ALTER TABLE ${t} ${b.rlsForce ? 'FORCE' : 'NO FORCE'} ROW LEVEL SECURITY`);
+      return { sql, hazards };
+    },
+  },
+  column: {
+    create: (f, ctx) => {
+      const def = (ctx.childrenOf.get(f.id) ?? []).find((d) => d.kind === 'default');
+      const hazards: Hazard[] = [];
+      if (f.attrs.generated || f.attrs.identity) hazards.push(tableHazard('rewrites_table', `adds ${f.attrs.generated ? 'generated' : 'identity'} column ${s(f.meta.name)} (table rewrite)`, s(f.meta.table), s(f.meta.name)));
+      return { sql: [`ALTER TABLE ${f.meta.table} ADD COLUMN ${columnDef(f, def)}`], hazards };
+    },
+    drop: (f) => ({ sql: [`ALTER TABLE ${f.meta.table} DROP COLUMN ${f.meta.sql}`], hazards: [tableHazard('deletes_data', `drops column ${s(f.meta.table)}.${f.meta.sql}`, s(f.meta.table), s(f.meta.name))] }),
+    alter: (o, n) => {
+      const a = o.attrs;
+      const b = n.attrs;
+      if (b.generated && a.generated !== b.generated) return null; // (re)generated: drop and add
+      const t = s(n.meta.table);
+      const c = s(n.meta.sql);
+      const pre = `ALTER TABLE ${t} ALTER COLUMN ${c}`;
+      const sql: string[] = [];
+      const hazards: Hazard[] = [];
+      let retype = false;
+      if (a.identity && a.identity !== b.identity && !b.identity) sql.push(`${pre} DROP IDENTITY`);
+      if (a.generated && !b.generated) sql.push(`${pre} DROP EXPRESSION`);
+      if (a.type !== b.type || a.collation !== b.collation) {
+        retype = true;
+        hazards.push(...typeChangeHazards(t, s(n.meta.name), s(a.type), s(b.type)));
+      }
+      if (a.notnull && !b.notnull) sql.push(`${pre} DROP NOT NULL`);
+      if (!a.notnull && b.notnull) {
+        sql.push(`${pre} SET NOT NULL`);
+        hazards.push(tableHazard('exclusive_lock', `SET NOT NULL scans ${t} under an ACCESS EXCLUSIVE lock`, t));
+      }
+      if (b.identity && !a.identity) sql.push(`${pre} ADD GENERATED ${b.identity === 'a' ? 'ALWAYS' : 'BY DEFAULT'} AS IDENTITY`);
+      if (b.identity && a.identity && a.identity !== b.identity) sql.push(`${pre} SET GENERATED ${b.identity === 'a' ? 'ALWAYS' : 'BY DEFAULT'}`);
+      if (!retype && sql.length === 0) retype = true; // only dependencies changed (type object replaced)
+      return { sql, hazards, retype };
+    },
+  },
+  default: {
+    create: (f) => none([`ALTER TABLE ${f.meta.table} ALTER COLUMN ${f.meta.column} SET DEFAULT ${s(f.attrs.expr)}`]),
+    drop: (f) => none([`ALTER TABLE ${f.meta.table} ALTER COLUMN ${f.meta.column} DROP DEFAULT`]),
+    alter: (o, n) => (o.attrs.expr === n.attrs.expr ? null : { sql: [`ALTER TABLE ${n.meta.table} ALTER COLUMN ${n.meta.column} SET DEFAULT ${s(n.attrs.expr)}`], hazards: [] }),
+  },
+  inherit: {
+    create: (f) => none([`ALTER TABLE ${f.meta.child} INHERIT ${f.meta.parent}`]),
+    drop: (f) => none([`ALTER TABLE ${f.meta.child} NO INHERIT ${f.meta.parent}`]),
+  },
+  partition: {
+    create: (f) => ({ sql: [`ALTER TABLE ${f.meta.parent} ATTACH PARTITION ${f.meta.child} ${s(f.attrs.bound)}`], hazards: [tableHazard('exclusive_lock', `ATTACH PARTITION scans ${f.meta.child} to validate the bound`, s(f.meta.child))] }),
+    drop: (f) => none([`ALTER TABLE ${f.meta.parent} DETACH PARTITION ${f.meta.child}`]),
+  },
+  constraint: {
+    create: (f) => {
+      const t = s(f.meta.table);
+      const def = s(f.attrs.def);
+      const hazards: Hazard[] = [];
+      if ('pux'.includes(s(f.attrs.type))) hazards.push(tableHazard('builds_index', `builds an index for constraint ${s(f.meta.name)} on ${t}`, t));
+      if (!/NOT VALID$/.test(def)) hazards.push(tableHazard('exclusive_lock', `validates constraint ${s(f.meta.name)} on ${t} while holding a lock`, t));
+      return { sql: [`ALTER TABLE ${t} ADD CONSTRAINT ${quoteIdent(s(f.meta.name))} ${def}`], hazards };
+    },
+    drop: (f) => none([`ALTER TABLE ${f.meta.table} DROP CONSTRAINT ${quoteIdent(s(f.meta.name))}`]),
+  },
+  index: {
+    create: (f) => ({ sql: [s(f.attrs.def)], hazards: [tableHazard('builds_index', `builds index ${f.meta.sql}`, s(f.meta.table))] }),
+    drop: (f) => none([`DROP INDEX ${f.meta.sql}`]),
+  },
+  view: {
+    create: (f) => none([`CREATE VIEW ${f.meta.sql}${(f.attrs.options as string[]).length ? ` WITH (${(f.attrs.options as string[]).join(', ')})` : ''} AS\n${s(f.attrs.def)}`]),
+    drop: (f) => none([`DROP VIEW ${f.meta.sql}`]),
+    alter: (o, n) => {
+      const oc = o.attrs.columns as string[];
+      const nc = n.attrs.columns as string[];
+      if (nc.length < oc.length || oc.some((c, i) => nc[i] !== c)) return null;
+      const sql: string[] = [];
+      const gone = optionKeys(o.attrs.options as string[]).filter((k) => !optionKeys(n.attrs.options as string[]).includes(k));
+      if (gone.length) sql.push(`ALTER VIEW ${n.meta.sql} RESET (${gone.join(', ')})`);
+      sql.push(`CREATE OR REPLACE VIEW ${n.meta.sql}${(n.attrs.options as string[]).length ? ` WITH (${(n.attrs.options as string[]).join(', ')})` : ''} AS\n${s(n.attrs.def)}`);
+      return { sql, hazards: [] };
+    },
+  },
+  matview: {
+    create: (f) => ({
+      sql: [`CREATE MATERIALIZED VIEW ${f.meta.sql}${f.attrs.am ? ` USING ${quoteIdent(s(f.attrs.am))}` : ''}${(f.attrs.options as string[]).length ? ` WITH (${(f.attrs.options as string[]).join(', ')})` : ''} AS\n${s(f.attrs.def)}`],
+      hazards: [tableHazard('exclusive_lock', `populates materialized view ${f.meta.sql}`, s(f.meta.sql))],
+    }),
+    drop: (f) => none([`DROP MATERIALIZED VIEW ${f.meta.sql}`]),
+  },
+  function: {
+    create: (f, ctx) => none([s(f.attrs.def), ...revokeDefaultPublic(f, ctx, 'FUNCTION')]),
+    drop: (f) => none([`DROP FUNCTION ${f.meta.sql}`]),
+    alter: (o, n) => (o.attrs.args === n.attrs.args && o.attrs.result === n.attrs.result && o.attrs.def !== n.attrs.def ? { sql: [s(n.attrs.def)], hazards: [] } : null),
+  },
+  procedure: {
+    create: (f, ctx) => none([s(f.attrs.def), ...revokeDefaultPublic(f, ctx, 'PROCEDURE')]),
+    drop: (f) => none([`DROP PROCEDURE ${f.meta.sql}`]),
+    alter: (o, n) => (o.attrs.args === n.attrs.args && o.attrs.def !== n.attrs.def ? { sql: [s(n.attrs.def)], hazards: [] } : null),
+  },
+  trigger: {
+    create: (f) => {
+      const sql = [s(f.attrs.def)];
+      if (f.attrs.enabled !== 'O') sql.push(`ALTER TABLE ${f.meta.table} ${TRIGGER_ENABLE[s(f.attrs.enabled)]} TRIGGER ${quoteIdent(s(f.meta.name))}`);
+      return none(sql);
+    },
+    drop: (f) => none([`DROP TRIGGER ${quoteIdent(s(f.meta.name))} ON ${f.meta.table}`]),
+    alter: (o, n) =>
+      o.attrs.def === n.attrs.def && o.attrs.enabled !== n.attrs.enabled && JSON.stringify(o.deps) === JSON.stringify(n.deps)
+        ? { sql: [`ALTER TABLE ${n.meta.table} ${TRIGGER_ENABLE[s(n.attrs.enabled)]} TRIGGER ${quoteIdent(s(n.meta.name))}`], hazards: [] }
+        : null,
+  },
+  policy: {
+    create: (f) => {
+      const a = f.attrs;
+      let sql = `CREATE POLICY ${quoteIdent(s(f.meta.name))} ON ${f.meta.table} AS ${a.permissive ? 'PERMISSIVE' : 'RESTRICTIVE'} FOR ${POLICY_CMD[s(a.cmd)]} TO ${(a.roles as string[]).map(grantee).join(', ')}`;
+      if (a.qual !== null) sql += ` USING (${s(a.qual)})`;
+      if (a.check !== null) sql += ` WITH CHECK (${s(a.check)})`;
+      return none([sql]);
+    },
+    drop: (f) => none([`DROP POLICY ${quoteIdent(s(f.meta.name))} ON ${f.meta.table}`]),
+  },
+  acl: {
+    create: (f) => none(grantSql(f)),
+    drop: (f) => none([revokeSql(f)]),
+    alter: (_o, n) => ({ sql: [revokeSql(n), ...grantSql(n)], hazards: [] }),
+  },
+  comment: {
+    create: (f, ctx) => none([`COMMENT ON ${objRef(ctx.source.get(f.parent!)!)} IS ${quoteLiteral(s(f.attrs.text))}`]),
+    drop: (f, ctx) => none([`COMMENT ON ${objRef(ctx.target.get(f.parent!)!)} IS NULL`]),
+    alter: (_o, n, ctx) => ({ sql: [`COMMENT ON ${objRef(ctx.source.get(n.parent!)!)} IS ${quoteLiteral(s(n.attrs.text))}`], hazards: [] }),
+  },
+};
+
+// ---------------------------------------------------------------- a small binary heap
+
+class Heap<T> {
+  private a: T[] = [];
+  constructor(private less: (x: T, y: T) => boolean) {}
+  get size() {
+    return this.a.length;
+  }
+  push(v: T) {
+    const a = this.a;
+    a.push(v);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(a[i]!, a[p]!)) break;
+      [a[i], a[p]] = [a[p]!, a[i]!];
+      i = p;
+    }
+  }
+  pop(): T | undefined {
+    const a = this.a;
+    if (!a.length) return undefined;
+    const top = a[0];
+    const last = a.pop()!;
+    if (a.length) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && this.less(a[l]!, a[m]!)) m = l;
+        if (r < a.length && this.less(a[r]!, a[m]!)) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m]!, a[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+// ---------------------------------------------------------------- the planner
+
+/** The name a fact occupies in the catalog (objects of different kinds can collide on it). */
+function nameKey(f: Fact): string | undefined {
+  switch (f.kind) {
+    case 'table': case 'view': case 'matview': case 'sequence': case 'index':
+    case 'enum': case 'domain': case 'composite': case 'range':
+      return `rel:${f.meta.sql}`;
+    case 'constraint':
+      if ('pux'.includes(s(f.attrs.type))) return `rel:${quoteIdent(splitName(s(f.meta.table)).schema)}.${quoteIdent(s(f.meta.name))}`;
+      return undefined;
+    case 'function': case 'procedure':
+      return `fn:${f.meta.sql}`;
+    default:
+      return undefined;
+  }
+}
+
+export function planSchema(source: SchemaModel, target: SchemaModel): SchemaPlan {
+  const S = new Map(source.facts.map((f) => [f.id, f]));
+  const T = new Map(target.facts.map((f) => [f.id, f]));
+  const childrenOf = new Map<string, Fact[]>();
+  for (const f of source.facts) if (f.parent) (childrenOf.get(f.parent) ?? childrenOf.set(f.parent, []).get(f.parent)!).push(f);
+  const ctx: Ctx = { source: S, target: T, childrenOf };
+  const oldDependents = new Map<string, string[]>();
+  for (const f of target.facts) for (const d of f.deps) (oldDependents.get(d) ?? oldDependents.set(d, []).get(d)!).push(f.id);
+
+  const notHandled: SchemaPlan['notHandled'] = [];
+  const errors: string[] = [];
+
+  // unsupported objects: reported when the two sides disagree about them
+  const unsT = new Map(target.unsupported.map((u) => [u.kind + '\u0000' + u.identity, u]));
+  const unsS = new Map(source.unsupported.map((u) => [u.kind + '\u0000' + u.identity, u]));
+  for (const [k, u] of [...unsS, ...unsT]) {
+    const o = unsS.get(k);
+    const t = unsT.get(k);
+    if (o && t && o.def === t.def) continue;
+    if (notHandled.some((n) => n.kind === u.kind && n.identity === u.identity)) continue;
+    notHandled.push({ kind: u.kind, identity: u.identity, reason: `${u.reason}; it ${!t ? 'exists only in the source' : !o ? 'exists only in the target' : 'differs between source and target'} and will not be migrated` });
+  }
+
+  const added: Fact[] = [];
+  const removed: Fact[] = [];
+  const changed: [Fact, Fact][] = [];
+  for (const f of source.facts) {
+    const t = T.get(f.id);
+    if (!t) added.push(f);
+    else if (factSignature(f) !== factSignature(t)) changed.push([t, f]);
+  }
+  for (const f of target.facts) if (!S.has(f.id)) removed.push(f);
+
+  // ATTACH PARTITION absorbs the table's own columns; DETACH PARTITION gives them back as local columns
+  const absorbed = new Set<string>();
+  const detachEdges: [string, string][] = [];
+  for (const p of added) {
+    if (p.kind !== 'partition' || !T.has(p.parent!)) continue;
+    for (const f of removed) if (f.kind === 'column' && f.parent === p.parent) absorbed.add(f.id);
+  }
+  for (const f of removed) if (f.kind === 'default' && absorbed.has(f.parent!)) absorbed.add(f.id);
+  const viaDetach = new Set<string>();
+  for (const p of removed) {
+    if (p.kind !== 'partition' || !S.has(p.parent!)) continue;
+    for (const f of added) {
+      if (f.kind !== 'column' || f.parent !== p.parent) continue;
+      const old = T.get(`column:${p.meta.parent}.${f.meta.sql}`);
+      if (!old) continue;
+      viaDetach.add(f.id);
+      const pseudo: Fact = { ...old, id: f.id, parent: f.parent, deps: f.deps, meta: f.meta };
+      if (factSignature(pseudo) !== factSignature(f)) {
+        changed.push([pseudo, f]);
+        detachEdges.push([p.id, f.id]);
+      }
+    }
+  }
+  if (absorbed.size) removed.splice(0, removed.length, ...removed.filter((f) => !absorbed.has(f.id)));
+  if (viaDetach.size) added.splice(0, added.length, ...added.filter((f) => !viaDetach.has(f.id)));
+
+  for (const f of [...added, ...removed, ...changed.map((c) => c[1])]) {
+    if (!RULES[f.kind]) notHandled.push({ kind: f.kind, identity: f.id, reason: `no rule for ${f.kind} objects` });
+  }
+
+  // in-place alterations, decided once; the closure below may still turn them into recreations
+  const inPlace = new Map<string, AlterResult>();
+  const recreateSeed = new Set<string>();
+  for (const [o, n] of changed) {
+    const rule = RULES[n.kind];
+    if (!rule) continue;
+    const r = rule.alter ? rule.alter(o, n, ctx) : null;
+    if (r) inPlace.set(n.id, r);
+    else recreateSeed.add(n.id);
+  }
+
+  // closure: recreated objects drag their dependents along; type changes drag their blockers
+  const computeClosure = (seed: Set<string>) => {
+    const R = new Set<string>(seed);
+    const retype = new Set<string>();
+    const work = [...seed];
+    for (const [id, r] of inPlace) if (r.retype && !R.has(id)) {
+      retype.add(id);
+      work.push(id);
+    }
+    while (work.length) {
+      const x = work.pop()!;
+      const xf = T.get(x)!;
+      const xRecreated = R.has(x);
+      for (const y of oldDependents.get(x) ?? []) {
+        if (!S.has(y) || R.has(y)) continue;
+        const yf = T.get(y)!;
+        if (xRecreated) {
+          if (yf.kind === 'column' && (TYPE_LIKE.has(xf.kind))) {
+            if (!retype.has(y)) {
+              retype.add(y);
+              work.push(y);
+            }
+            continue;
+          }
+          R.add(y);
+          retype.delete(y);
+          work.push(y);
+        } else {
+          // x is a retyped column
+          if (RETYPE_BLOCKERS.has(yf.kind) || (yf.kind === 'column' && yf.attrs.generated)) {
+            R.add(y);
+            retype.delete(y);
+            work.push(y);
+          }
+        }
+      }
+    }
+    return { R, retype };
+  };
+
+  let seed = new Set(recreateSeed);
+  let closure = computeClosure(seed);
+  // ALTER TYPE ... ADD VALUE: a new value cannot be used in the same transaction → recreate the type instead
+  for (let guard = 0; guard < 20; guard++) {
+    let promoted = false;
+    for (const [o, n] of changed) {
+      if (n.kind !== 'enum' || closure.R.has(n.id)) continue;
+      const newLabels = (n.attrs.labels as string[]).filter((l) => !(o.attrs.labels as string[]).includes(l));
+      if (!newLabels.length) continue;
+      const touched = source.facts.filter(
+        (f) => f.deps.includes(n.id) && (!T.has(f.id) || closure.R.has(f.id) || inPlace.has(f.id) || closure.retype.has(f.id)),
+      );
+      const used = touched.some((f) => {
+        const text = JSON.stringify(f.attrs);
+        return newLabels.some((l) => text.includes(JSON.stringify(quoteLiteral(l)).slice(1, -1)));
+      });
+      if (used) {
+        seed.add(n.id);
+        promoted = true;
+      }
+    }
+    // an in-place replacement that must both release an old dependency and use a new one can deadlock on names
+    // (a table replaced by a view of the same name): recreate it instead
+    const droppedNow = new Set([...removed.map((f) => f.id), ...closure.R]);
+    const createdNow = new Set([...added.map((f) => f.id), ...closure.R]);
+    for (const [id] of inPlace) {
+      if (closure.R.has(id) || seed.has(id)) continue;
+      const o = T.get(id)!;
+      const n = S.get(id)!;
+      if (n.kind === 'column') continue;
+      if (o.deps.some((d) => droppedNow.has(d)) && n.deps.some((d) => createdNow.has(d))) {
+        seed.add(id);
+        promoted = true;
+      }
+    }
+    if (!promoted) break;
+    closure = computeClosure(seed);
+  }
+  const { R, retype } = closure;
+
+  // ------------------------------------------------ nodes
+  const nodes = new Map<string, Node>();
+  const node = (op: Op, f: Fact): Node => {
+    const k = `${op}|${f.id}`;
+    let n = nodes.get(k);
+    if (!n) nodes.set(k, (n = { key: k, op, fact: f, sql: [], hazards: [], folded: [] }));
+    return n;
+  };
+  const dropNode = new Map<string, Node>();
+  const createNode = new Map<string, Node>(); // fact id → node that creates it (possibly its parent's)
+  const alterNode = new Map<string, Node>();
+  const cleanupNode = new Map<string, Node>();
+
+  const dropped = new Set<string>([...removed.map((f) => f.id), ...R]);
+  const created = new Set<string>([...added.map((f) => f.id), ...R]);
+
+  // type-likes recreated while columns still use them: rename the old one away, retype the columns, then drop it
+  const renameDance = new Set<string>();
+  for (const id of R) {
+    const f = T.get(id)!;
+    if (!TYPE_LIKE.has(f.kind)) continue;
+    if ((oldDependents.get(id) ?? []).some((y) => retype.has(y))) renameDance.add(id);
+  }
+
+  // drops
+  const impliedBy = (f: Fact): string | undefined => {
+    let cur = f;
+    let host: string | undefined;
+    while (cur.parent !== undefined && dropped.has(cur.parent) && CHILD_KINDS.has(cur.kind) && !renameDanceKinds(T.get(cur.parent)!)) {
+      host = cur.parent;
+      cur = T.get(cur.parent)!;
+    }
+    return host;
+  };
+  const renameDanceKinds = (f: Fact) => renameDance.has(f.id);
+  for (const id of [...dropped].sort(cmp)) {
+    const f = T.get(id)!;
+    if (impliedBy(f)) continue;
+    dropNode.set(id, node('drop', f));
+  }
+  for (const id of dropped) {
+    const f = T.get(id)!;
+    const host = impliedBy(f);
+    if (host) dropNode.set(id, dropNode.get(host)!); // implied by the parent's drop: ordered with it
+  }
+  for (const id of dropped) {
+    const f = T.get(id)!;
+    const rule = RULES[f.kind];
+    if (impliedBy(f)) continue;
+    const n = dropNode.get(id)!;
+    if (!rule) continue;
+    if (renameDance.has(id)) {
+      const tmp = quoteIdent(`${s(f.meta.name)}__nself_old`);
+      const kw = f.kind === 'domain' ? 'DOMAIN' : f.kind === 'collation' ? 'COLLATION' : 'TYPE';
+      n.sql.push(`ALTER ${kw} ${f.meta.sql} RENAME TO ${tmp}`);
+      const k = node('cleanup', f);
+      k.sql.push(`DROP ${kw} ${quoteIdent(splitName(s(f.meta.sql)).schema)}.${tmp}`);
+      cleanupNode.set(id, k);
+      continue;
+    }
+    const r = rule.drop(f, ctx);
+    n.sql.push(...r.sql);
+    // a recreated column or table loses its data; a recreated view does not
+    n.hazards.push(...r.hazards.filter((h) => !(R.has(id) && h.kind === 'deletes_data' && !['table', 'column'].includes(f.kind))));
+  }
+
+  // creates (folding children into their parent's CREATE where that is how PostgreSQL wants them)
+  const foldInto = (f: Fact): string | undefined => {
+    if (!f.parent || !created.has(f.parent)) return undefined;
+    if (f.kind === 'column' || f.kind === 'inherit' || f.kind === 'partition') return S.get(f.parent)!.kind === 'table' ? f.parent : undefined;
+    if (f.kind === 'default') return foldInto(S.get(f.parent)!) ?? f.parent;
+    return undefined;
+  };
+  const createIds = [...created].sort(cmp);
+  for (const id of createIds) {
+    const f = S.get(id)!;
+    const host = foldInto(f);
+    if (host) continue;
+    createNode.set(id, node('create', f));
+  }
+  for (const id of createIds) {
+    const f = S.get(id)!;
+    const host = foldInto(f);
+    if (host) {
+      let h = host;
+      for (let hf = S.get(h)!; foldInto(hf); hf = S.get(h)!) h = foldInto(hf)!;
+      const n = createNode.get(h)!;
+      n.folded.push(f);
+      createNode.set(id, n);
+    }
+  }
+  for (const n of new Set(createNode.values())) {
+    const f = n.fact;
+    const rule = RULES[f.kind];
+    if (!rule) continue;
+    if (f.kind === 'table') n.sql.push(...tableCreate(f, ctx, n.folded));
+    else {
+      const r = rule.create(f, ctx);
+      n.sql.push(...r.sql);
+      n.hazards.push(...r.hazards);
+    }
+  }
+
+  // in-place alters and retypes
+  for (const [id, r] of inPlace) {
+    if (R.has(id)) continue;
+    if (!r.sql.length && !retype.has(id)) continue;
+    const n = node('alter', S.get(id)!);
+    n.sql.push(...r.sql);
+    n.hazards.push(...r.hazards);
+    alterNode.set(id, n);
+  }
+  for (const id of retype) {
+    const f = S.get(id)!;
+    const o = T.get(id)!;
+    const n = alterNode.get(id) ?? node('alter', f);
+    alterNode.set(id, n);
+    const viaText = [...o.deps, ...f.deps].some((d) => TYPE_LIKE.has((T.get(d) ?? S.get(d))?.kind ?? '') || (T.get(d) ?? S.get(d))?.kind === 'extension');
+    const c = s(f.meta.sql);
+    const typ = `${s(f.attrs.type)}${f.attrs.collation ? ` COLLATE ${s(f.attrs.collation)}` : ''}`;
+    const stmt = `ALTER TABLE ${f.meta.table} ALTER COLUMN ${c} TYPE ${typ} USING ${c}${viaText ? '::text' : ''}::${s(f.attrs.type)}`;
+    // the type change goes after DROP IDENTITY / DROP EXPRESSION and before NOT NULL / identity changes
+    const idx = n.sql.findIndex((x) => !/ (DROP IDENTITY|DROP EXPRESSION)$/.test(x));
+    n.sql.splice(idx < 0 ? n.sql.length : idx, 0, stmt);
+    if (!inPlace.get(id)?.hazards.length) n.hazards.push(...typeChangeHazards(s(f.meta.table), s(f.meta.name), s(o.attrs.type), s(f.attrs.type)).filter((h) => h.kind !== 'deletes_data'));
+  }
+
+  // ------------------------------------------------ edges
+  const succ = new Map<Node, Set<Node>>();
+  const indeg = new Map<Node, number>();
+  const all = [...new Set([...nodes.values()])];
+  for (const n of all) {
+    succ.set(n, new Set());
+    indeg.set(n, 0);
+  }
+  const edge = (a: Node | undefined, b: Node | undefined) => {
+    if (!a || !b || a === b) return;
+    const l = succ.get(a)!;
+    if (l.has(b)) return;
+    l.add(b);
+    indeg.set(b, indeg.get(b)! + 1);
+  };
+  for (const id of dropped) edge(dropNode.get(id), createNode.get(id));
+  for (const [p, c] of detachEdges) edge(dropNode.get(p), alterNode.get(c));
+  for (const [id, k] of cleanupNode) {
+    edge(createNode.get(id), k);
+    for (const y of oldDependents.get(id) ?? []) {
+      edge(alterNode.get(y), k);
+      edge(dropNode.get(y), k);
+      edge(cleanupNode.get(y), k);
+    }
+  }
+  // old graph: dependents go first
+  for (const y of target.facts) {
+    const dy = dropNode.get(y.id);
+    const ay = alterNode.get(y.id);
+    for (const x of y.deps) {
+      if (dy) {
+        edge(dy, dropNode.get(x));
+        edge(dy, alterNode.get(x));
+      }
+      if (ay) edge(ay, dropNode.get(x));
+    }
+  }
+  // new graph: dependencies go first
+  for (const y of source.facts) {
+    const cy = createNode.get(y.id);
+    const ay = alterNode.get(y.id);
+    for (const x of y.deps) {
+      for (const t of [cy, ay]) {
+        edge(createNode.get(x), t);
+        edge(alterNode.get(x), t);
+      }
+    }
+  }
+  // names: a drop frees a name a create may need
+  const dropByName = new Map<string, Node[]>();
+  for (const id of dropped) {
+    const k = nameKey(T.get(id)!);
+    if (k) (dropByName.get(k) ?? dropByName.set(k, []).get(k)!).push(dropNode.get(id)!);
+  }
+  for (const id of created) {
+    const k = nameKey(S.get(id)!);
+    if (!k) continue;
+    for (const d of dropByName.get(k) ?? []) edge(d, createNode.get(id));
+  }
+
+  // ------------------------------------------------ deterministic topological sort
+  const less = (a: Node, b: Node) => (OP_RANK[a.op] !== OP_RANK[b.op] ? OP_RANK[a.op] < OP_RANK[b.op] : a.key < b.key);
+  const heap = new Heap<Node>(less);
+  for (const n of all) if (indeg.get(n) === 0) heap.push(n);
+  const order: Node[] = [];
+  const done = new Set<Node>();
+  while (order.length < all.length) {
+    let n = heap.pop();
+    if (!n) {
+      // a cycle: break it at the smallest remaining node
+      n = all.filter((x) => !done.has(x)).sort((a, b) => (less(a, b) ? -1 : 1))[0]!;
+    }
+    if (done.has(n)) continue;
+    done.add(n);
+    order.push(n);
+    for (const m of succ.get(n)!) {
+      const d = indeg.get(m)! - 1;
+      indeg.set(m, d);
+      if (d === 0 && !done.has(m)) heap.push(m);
+    }
+  }
+
+  // ------------------------------------------------ errors: roles that do not exist on the target
+  const roles = new Set(target.roles);
+  for (const f of [...added, ...changed.map((c) => c[1]), ...[...R].map((id) => S.get(id)!)]) {
+    if (f.kind === 'acl' && f.meta.grantee !== 'PUBLIC' && !roles.has(s(f.meta.grantee))) {
+      errors.push(`grant on ${f.meta.objSql} to role ${quoteIdent(s(f.meta.grantee))}, which does not exist on the target (roles are never created by a migration)`);
+    }
+    if (f.kind === 'policy') {
+      for (const r of f.attrs.roles as string[]) if (r !== 'PUBLIC' && !roles.has(r)) errors.push(`policy ${quoteIdent(s(f.meta.name))} on ${f.meta.table} names role ${quoteIdent(r)}, which does not exist on the target`);
+    }
+  }
+
+  // ------------------------------------------------ output
+  const statements: SchemaStatement[] = [];
+  const changes = new Map<string, SchemaChange>();
+  for (const n of order) {
+    if (!n.sql.length) continue;
+    n.sql.forEach((sql, i) => statements.push({ sql, hazards: i === 0 ? n.hazards : [] }));
+    const f = n.fact;
+    const action: SchemaChange['action'] = R.has(f.id) || retype.has(f.id) || inPlace.has(f.id) ? 'alter' : n.op === 'drop' ? 'drop' : n.op === 'create' ? 'create' : 'alter';
+    let c = changes.get(f.id);
+    if (!c) changes.set(f.id, (c = { kind: f.kind, identity: f.id.slice(f.id.indexOf(':') + 1), action, hazards: [], sql: [] }));
+    c.sql.push(...n.sql);
+    c.hazards.push(...n.hazards);
+  }
+  if (statements.length) statements.unshift({ sql: 'SET LOCAL check_function_bodies = off', hazards: [] });
+  return {
+    sourceFingerprint: fingerprintSchema(source),
+    targetFingerprint: fingerprintSchema(target),
+    changes: [...changes.values()],
+    statements,
+    notHandled,
+    errors: [...new Set(errors)],
+  };
+}

@@ -1,0 +1,7 @@
+import { readFileSync } from 'node:fs';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+
+/** The tool's identity as recorded in plans and checkpoints. */
+export const TOOL = { name: pkg.name, version: pkg.version };
+

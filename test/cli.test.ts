@@ -1,0 +1,291 @@
+/**
+ * The CLI as a user runs it, configuration component and the pipeline's rules (no database needed).
+ */
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { makeProject, runBin, runCommand, ROOT, type Project } from './support/cli.ts';
+import { join } from 'node:path';
+import { readFileSync, writeFileSync, chmodSync, statSync } from 'node:fs';
+
+const DEV = `# shared defaults
+PROJECT_NAME=shop
+BASE_DOMAIN=local.nself.org
+HASURA_GRAPHQL_ADMIN_SECRET=dev-admin-secret-123
+REDIS_ENABLED=true
+`;
+
+const LOCAL = `# local overrides
+ENV=dev
+DEBUG=true
+MAX_UPLOAD_MB=50
+FEATURE_SEARCH=on
+STRIPE_SECRET_KEY=sk_test_local_abc123
+AUTH_SMTP_HOST=mailpit
+`;
+
+const STAGING = `# staging
+ENV=staging
+BASE_DOMAIN=staging.example.com
+MAX_UPLOAD_MB="20"
+AUTH_SMTP_HOST='smtp.example.com'
+
+# staging-only
+STAGING_ONLY=1
+`;
+
+function project(extra: Record<string, string> = {}): Project {
+  return makeProject({ '.env.dev': DEV, '.env.local': LOCAL, '.env.staging': STAGING, ...extra });
+}
+
+const projects: Project[] = [];
+function track(p: Project): Project {
+  projects.push(p);
+  return p;
+}
+after(() => projects.forEach((p) => p.remove()));
+
+describe('command line rules', () => {
+  test('--help prints usage and exits 0', async () => {
+    const p = track(project());
+    const r = await p.run(['migrate', '--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /nself migrate <source> <target>/);
+    assert.match(r.stdout, /Exit codes/);
+  });
+
+  test('nself-migrate is nself migrate without the first word', async () => {
+    const p = track(project());
+    const r = await runBin(['--version'], { cwd: p.dir, bin: join(ROOT, 'bin', 'nself-migrate') });
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^nself-migrate \d+\.\d+\.\d+/);
+  });
+
+  test('another first word than migrate is refused', async () => {
+    const p = track(project());
+    const r = await p.run(['deploy', 'prod']);
+    assert.equal(r.code, 64);
+    assert.match(r.stderr, /implements `nself migrate` only/);
+  });
+
+  const bad: [string, string[], RegExp][] = [
+    ['unknown flag', ['migrate', 'local', 'staging', '--config-only', '--frobnicate'], /unknown option '--frobnicate'/],
+    ['two --*-only flags', ['migrate', 'local', 'staging', '--schema-only', '--data-only'], /--schema-only and --data-only cannot be combined/],
+    ['--watch without sync', ['migrate', 'local', 'staging', '--watch'], /--watch only applies to `nself migrate sync`/],
+    ['missing target', ['migrate', 'local'], /missing <target>/],
+    ['extra argument', ['migrate', 'diff', 'local', 'staging', 'prod'], /unexpected argument "prod"/],
+    ['unknown environment', ['migrate', 'local', 'qa', '--config-only'], /unknown environment "qa"/],
+    ['same environment via alias', ['migrate', 'dev', 'local', '--config-only'], /same environment/],
+    ['bad lock timeout', ['migrate', 'local', 'staging', '--lock-timeout', 'soon'], /not a duration/],
+  ];
+  for (const [name, argv, msg] of bad) {
+    test(`usage error: ${name} → exit 64, one line, nothing written`, async () => {
+      const p = track(project());
+      const before = p.read('.env.staging');
+      const r = await p.run(argv);
+      assert.equal(r.code, 64, r.stderr);
+      assert.match(r.stderr, msg);
+      assert.match(r.stderr, /^error: .*\nhint: .*\n$/);
+      assert.equal(r.stdout, '');
+      assert.equal(p.read('.env.staging'), before);
+      assert.deepEqual(p.checkpoints(), []);
+      assert.equal(p.exists('.nself'), false);
+    });
+  }
+
+  test('sync says it is not available and exits 1', async () => {
+    const p = track(project());
+    const r = await p.run(['migrate', 'sync', 'local', 'staging', '--watch']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /sync` is not available yet/);
+  });
+
+  test('an environment with none of its own files is not configured', async () => {
+    const p = track(makeProject({ '.env.dev': DEV, '.env.local': LOCAL }));
+    const r = await p.run(['migrate', 'local', 'staging', '--config-only']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /staging/);
+    assert.match(r.stderr, /\.env\.staging/);
+    assert.equal(p.exists('.nself'), false);
+  });
+
+  test('a malformed env line is reported with file:line', async () => {
+    const p = track(project({ '.env.staging': STAGING + 'this line is broken\n' }));
+    const r = await p.run(['migrate', 'diff', 'local', 'staging', '--config-only']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /\.env\.staging:9/);
+  });
+});
+
+describe('config diff', () => {
+  test('shows only-in-source, only-in-target and changed keys with provenance; secrets masked', async () => {
+    const p = track(project());
+    const r = await p.run(['migrate', 'diff', 'local', 'staging', '--config-only']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /FEATURE_SEARCH/);
+    assert.match(r.stdout, /STAGING_ONLY/);
+    assert.match(r.stdout, /MAX_UPLOAD_MB/);
+    assert.match(r.stdout, /\.env\.local:5/);
+    assert.doesNotMatch(r.stdout + r.stderr, /sk_test_local_abc123/);
+    assert.doesNotMatch(r.stdout + r.stderr, /dev-admin-secret-123/);
+  });
+
+  test('--exit-code exits 2 when differences exist, 0 when equal', async () => {
+    const p = track(project());
+    const r = await p.run(['migrate', 'diff', 'local', 'staging', '--config-only', '--exit-code']);
+    assert.equal(r.code, 2, r.stderr);
+    const q = track(makeProject({ '.env.local': 'A=1\n', '.env.staging': 'A=1\n' }));
+    const r2 = await q.run(['migrate', 'diff', 'local', 'staging', '--config-only', '--exit-code']);
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.match(r2.stdout, /no differences/);
+  });
+
+  test('--json prints exactly one JSON document with no secret values', async () => {
+    const p = track(project());
+    const r = await p.run(['migrate', 'diff', 'local', 'staging', '--config-only', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout);
+    assert.equal(doc.kind, 'plan');
+    assert.equal(doc.command, 'diff');
+    assert.equal(doc.summary.differences, true);
+    assert.equal(r.stderr, '');
+    assert.doesNotMatch(r.stdout, /sk_test_local_abc123|dev-admin-secret-123/);
+  });
+});
+
+describe('config migration', () => {
+  test('--dry-run shows the plan and writes nothing at all', async () => {
+    const p = track(project());
+    const r = await p.run(['migrate', 'local', 'staging', '--config-only', '--dry-run']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /FEATURE_SEARCH/);
+    assert.match(r.stdout, /nothing was changed/);
+    assert.equal(p.read('.env.staging'), STAGING);
+    assert.equal(p.exists('.nself'), false);
+  });
+
+  test('migrates config, keeps the file shape, checkpoints, and rollback restores byte for byte', async () => {
+    const p = track(project());
+    chmodSync(join(p.dir, '.env.staging'), 0o640);
+    const r = await p.run(['migrate', 'local', 'staging', '--config-only']);
+    assert.equal(r.code, 0, r.stderr);
+    const after = p.read('.env.staging');
+    // untouched lines keep their bytes; updated values keep their quoting style
+    assert.ok(after.startsWith('# staging\nENV=staging\nBASE_DOMAIN=staging.example.com\nMAX_UPLOAD_MB="50"\n'), after);
+    assert.match(after, /^AUTH_SMTP_HOST='mailpit'$/m);
+    assert.match(after, /^STAGING_ONLY=1$/m);
+    assert.match(after, /^# .*nself migrate local → staging/m);
+    assert.match(after, /^FEATURE_SEARCH=on$/m);
+    // keys both inherit from the shared .env.dev are equal: not copied
+    assert.doesNotMatch(after, /REDIS_ENABLED/);
+    // secrets never copied: a placeholder the user must fill
+    assert.match(after, /^STRIPE_SECRET_KEY=$/m);
+    assert.doesNotMatch(after, /sk_test_local_abc123/);
+    // environment-specific keys never copied
+    assert.doesNotMatch(after, /^DEBUG=/m);
+    assert.equal(statSync(join(p.dir, '.env.staging')).mode & 0o777, 0o640);
+    assert.match(r.stdout + r.stderr, /needs a value/);
+    assert.equal(p.checkpoints().length, 1);
+
+    // a second run has nothing to do
+    const again = await p.run(['migrate', 'local', 'staging', '--config-only']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /nothing to change/);
+    assert.equal(p.read('.env.staging'), after);
+
+    const rb = await p.run(['migrate', 'rollback', '--force']);
+    assert.equal(rb.code, 0, rb.stderr);
+    assert.equal(p.read('.env.staging'), STAGING);
+    assert.equal(statSync(join(p.dir, '.env.staging')).mode & 0o777, 0o640);
+
+    const none = await p.run(['migrate', 'rollback', '--force']);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /nothing to roll back/);
+  });
+
+  test('rollback removes an own file that the migration created', async () => {
+    const p = track(makeProject({ '.env.local': 'A=1\nB=2\n', '.environments/qa/.env.secrets': 'QA_API_TOKEN=t0k3n\n' }));
+    const r = await p.run(['migrate', 'local', 'qa', '--config-only', '--force']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(p.read('.env.qa'), /^A=1$/m);
+    const rb = await p.run(['migrate', 'rollback', '--force']);
+    assert.equal(rb.code, 0, rb.stderr);
+    assert.equal(p.exists('.env.qa'), false);
+  });
+
+  test('a production target without a terminal and without --force is refused (exit 3), nothing written', async () => {
+    const p = track(project({ '.env.prod': 'ENV=prod\n' }));
+    const r = await p.run(['migrate', 'local', 'prod', '--config-only']);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /--force/);
+    assert.equal(p.read('.env.prod'), 'ENV=prod\n');
+    assert.equal(p.exists('.nself'), false);
+  });
+
+  for (const [answer, code] of [['yes', 0], ['y', 3]] as const) {
+    test(`a production target asks on the terminal: "${answer}" → exit ${code}`, async () => {
+      const p = track(project({ '.env.prod': 'ENV=prod\n' }));
+      // script(1) gives the CLI a real pseudo-terminal; our stdin becomes what the user types.
+      const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(join(ROOT, 'bin', 'nself'))} migrate local prod --config-only`;
+      const r = await runCommand('script', ['-qec', cmd, '/dev/null'], { cwd: p.dir, input: `${answer}\n` });
+      assert.equal(r.code, code, r.stdout);
+      assert.match(r.stdout, /Type "yes" to continue/);
+      if (code === 0) assert.match(p.read('.env.prod'), /^FEATURE_SEARCH=on$/m);
+      else {
+        assert.equal(p.read('.env.prod'), 'ENV=prod\n');
+        assert.equal(p.exists('.nself'), false);
+      }
+    });
+  }
+
+  test('production with --force migrates; --json report lists every step', async () => {
+    const p = track(project({ '.env.prod': 'ENV=prod\n' }));
+    const r = await p.run(['migrate', 'local', 'production', '--config-only', '--force', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout);
+    assert.equal(doc.kind, 'report');
+    assert.equal(doc.status, 'ok');
+    assert.equal(doc.target, 'prod');
+    assert.equal(doc.verified, true);
+    assert.deepEqual(
+      doc.steps.map((s: { name: string }) => s.name),
+      ['validate', 'plan', 'safety', 'backup', 'checkpoint', 'migrate', 'verify'],
+    );
+    for (const s of doc.steps) assert.equal(typeof s.duration_ms, 'number');
+    assert.match(p.read('.env.prod'), /^FEATURE_SEARCH=on$/m);
+    assert.equal(r.stderr, '');
+  });
+
+  test('rollback without a terminal and without --force is refused (exit 3) and shows what it would undo', async () => {
+    const p = track(project());
+    assert.equal((await p.run(['migrate', 'local', 'staging', '--config-only'])).code, 0);
+    const migrated = p.read('.env.staging');
+    const r = await p.run(['migrate', 'rollback']);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /local → staging/);
+    assert.equal(p.read('.env.staging'), migrated);
+  });
+
+  test('a checkpoint whose backup fails its checksum is refused', async () => {
+    const p = track(project());
+    assert.equal((await p.run(['migrate', 'local', 'staging', '--config-only'])).code, 0);
+    const [id] = p.checkpoints();
+    const manifest = JSON.parse(p.read(`.nself/migrations/${id}/manifest.json`));
+    const file = join(p.dir, '.nself', 'migrations', id, manifest.files[0].path);
+    writeFileSync(file, readFileSync(file, 'utf8') + 'TAMPERED=1\n');
+    const migrated = p.read('.env.staging');
+    const r = await p.run(['migrate', 'rollback', '--force']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /fails its SHA-256 check/);
+    assert.equal(p.read('.env.staging'), migrated);
+  });
+
+  test('a corrupt manifest is refused with a clear error', async () => {
+    const p = track(project());
+    assert.equal((await p.run(['migrate', 'local', 'staging', '--config-only'])).code, 0);
+    const [id] = p.checkpoints();
+    p.write(`.nself/migrations/${id}/manifest.json`, '{ not json');
+    const r = await p.run(['migrate', 'rollback', '--force']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /is corrupt/);
+  });
+});

@@ -1,0 +1,355 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import copyStreams from 'pg-copy-streams';
+import { startCluster, type TestCluster } from './support/pg.ts';
+import { applyData, backupData, diffData, planData, restoreData, verifyData, type DataPlan, type DataProgress } from '../src/data/index.ts';
+import { inScope } from '../src/data/scope.ts';
+import { MigrateError } from '../src/errors.ts';
+
+let cluster: TestCluster;
+let n = 0;
+
+
+async function connect(db: string): Promise<pg.Client> {
+  const c = new pg.Client({ connectionString: cluster.url(db) });
+  await c.connect();
+  return c;
+}
+
+/** Two fresh databases with the same DDL. */
+async function pair(ddl: string): Promise<{ src: string; tgt: string }> {
+  n++;
+  const src = `src${n}`;
+  const tgt = `tgt${n}`;
+  await cluster.createDatabase(src);
+  await cluster.createDatabase(tgt);
+  await cluster.sql(ddl, src);
+  await cluster.sql(ddl, tgt);
+  return { src, tgt };
+}
+
+/** What the caller (migrate/) does: source in one read-only snapshot, target in a transaction. */
+async function session<R>(dbs: { src: string; tgt: string }, fn: (s: pg.Client, t: pg.Client) => Promise<R>, commit = true): Promise<R> {
+  const s = await connect(dbs.src);
+  const t = await connect(dbs.tgt);
+  try {
+    await s.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await t.query('BEGIN');
+    try {
+      const r = await fn(s, t);
+      await t.query(commit ? 'COMMIT' : 'ROLLBACK');
+      return r;
+    } catch (e) {
+      await t.query('ROLLBACK');
+      throw e;
+    } finally {
+      await s.query('ROLLBACK');
+    }
+  } finally {
+    await s.end();
+    await t.end();
+  }
+}
+
+async function copyOut(db: string, sql: string): Promise<Buffer> {
+  const c = await connect(db);
+  try {
+    await c.query(`SET TimeZone = 'UTC'; SET extra_float_digits = 3`);
+    const chunks: Buffer[] = [];
+    const s = c.query(copyStreams.to(`COPY (${sql}) TO STDOUT`));
+    for await (const ch of s) chunks.push(ch as Buffer);
+    return Buffer.concat(chunks);
+  } finally {
+    await c.end();
+  }
+}
+
+async function sameRows(dbs: { src: string; tgt: string }, sql: string): Promise<void> {
+  const [a, b] = await Promise.all([copyOut(dbs.src, sql), copyOut(dbs.tgt, sql)]);
+  assert.ok(a.length > 0 || sql.includes('empty'), 'expected rows');
+  assert.equal(b.toString('hex'), a.toString('hex'), `rows differ for ${sql}:\n${a}\nvs\n${b}`);
+}
+
+describe('scope', () => {
+  it('globs: qualified, unqualified (any schema), excludes win', () => {
+    assert.equal(inScope({ tables: ['public.user*'] }, 'public', 'users'), true);
+    assert.equal(inScope({ tables: ['public.user*'] }, 'crm', 'users'), false);
+    assert.equal(inScope({ tables: ['users'] }, 'crm', 'users'), true);
+    assert.equal(inScope({ tables: ['*.audit_*'] }, 'x', 'audit_log'), true);
+    assert.equal(inScope({ tables: ['*.audit_*'], excludeTables: ['x.*'] }, 'x', 'audit_log'), false);
+    assert.equal(inScope({ schemas: ['app*'] }, 'public', 't'), false);
+    assert.equal(inScope({ excludeSchemas: ['pub?ic'] }, 'public', 't'), false);
+    assert.equal(inScope({ tables: ['a.b'] }, 'aXb', 'b'), false, 'a dot in a pattern is literal');
+  });
+});
+
+describe('data engine (real PostgreSQL)', () => {
+  before(async () => {
+    cluster = await startCluster();
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it('round-trips every column type byte for byte (binary, and text where binary carries OIDs)', async () => {
+    const ddl = `
+      CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+      CREATE DOMAIN posint AS int CHECK (VALUE > 0);
+      CREATE TYPE pair AS (a int, b text);
+      CREATE TABLE t (
+        id int PRIMARY KEY, j jsonb, js json, ia int[], ta text[], b bytea, nm numeric, nm2 numeric(12,3), ts timestamptz, tsn timestamp,
+        d date, iv interval, f8 float8, f4 real, m mood, dom posint, rng int4range, trng tstzrange, u uuid, txt text, vc varchar(20),
+        bo boolean, inet_ inet, money_ money, tm time, bits bit varying(10), x xml, pt point, mr int4multirange);
+      CREATE TABLE u (id int PRIMARY KEY, moods mood[], p pair, ps pair[], dr posint[]);`;
+    const dbs = await pair(ddl);
+    await cluster.sql(`
+      INSERT INTO t VALUES
+       (1, '{"a":[1,2,{"b":null}],"é":"\\u00e9x\\n"}', '{"keep":  "spacing" }', '{1,NULL,3}', '{"a,b","c\\"d",NULL,"\\\\"}', '\\x00ff10', 123456789012345678901234567890.123456789,
+        -0.001, '2024-02-29 23:59:59.999999+05:30', '1999-12-31 23:59:59', '0044-03-15 BC', '1 year 2 mons -3 days 04:05:06.7', 0.1, 3.4028235e38, 'happy', 7,
+        '[1,5)', '[2020-01-01,infinity)', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', E'tab\\there\\nnewline\\\\back ☃ 𝄞 ''q''', 'vc', true, '10.0.0.0/8', 12.34, '23:59:59.5',
+        B'101', '<a>x</a>', '(1.5,-2)', '{[1,3),[7,9)}'),
+       (2, 'null', 'null', '{}', '{}', '', 'NaN', NULL, '-infinity', 'infinity', 'infinity', '-178000000 years', '-Infinity', 'NaN', 'sad', 1,
+        'empty', NULL, NULL, '', '', false, '::1', -0.01, '00:00', B'', NULL, NULL, '{}'),
+       (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+      INSERT INTO u VALUES (1, '{happy,sad}', '(1,"x,y")', ARRAY['(2,)'::pair, NULL], '{1,2}'), (2, NULL, NULL, NULL, NULL);`, dbs.src);
+    await cluster.sql(`INSERT INTO t (id, txt) VALUES (1, 'old'), (9, 'gone'); INSERT INTO u (id) VALUES (5)`, dbs.tgt);
+
+    const results = await session(dbs, async (s, t) => {
+      const plan = await planData(s, t);
+      const pt = plan.tables.find((x) => x.table === 'public.t')!;
+      const pu = plan.tables.find((x) => x.table === 'public.u')!;
+      assert.equal(pt.format, 'binary');
+      assert.equal(pu.format, 'text', 'arrays/composites of user types carry OIDs in binary form');
+      assert.equal(pt.action, 'copy');
+      const r = await applyData(s, t, plan);
+      await verifyData(s, t, plan);
+      return r;
+    });
+    assert.deepEqual(results.map((r) => [r.table, r.rowsBefore, r.rowsAfter]), [['public.t', 2, 3], ['public.u', 1, 2]]);
+    assert.ok(results.every((r) => r.bytes > 0 && r.ms >= 0));
+    await sameRows(dbs, 'SELECT * FROM t ORDER BY id');
+    await sameRows(dbs, 'SELECT * FROM u ORDER BY id');
+    // binary form too
+    const bin = async (db: string) => {
+      const c = await connect(db);
+      const chunks: Buffer[] = [];
+      for await (const ch of c.query(copyStreams.to(`COPY (SELECT * FROM t ORDER BY id) TO STDOUT (FORMAT binary)`))) chunks.push(ch as Buffer);
+      await c.end();
+      return Buffer.concat(chunks).toString('hex');
+    };
+    assert.equal(await bin(dbs.tgt), await bin(dbs.src));
+    // now equal: nothing to copy
+    const again = await session(dbs, (s, t) => planData(s, t));
+    assert.deepEqual(again.tables.map((x) => [x.table, x.action, x.equal]), [['public.t', 'skip', true], ['public.u', 'skip', true]]);
+  });
+
+  it('FK cycle, self-reference, generated and identity columns, partitions; sequences set; target triggers do not fire', async () => {
+    const ddl = `
+      CREATE TABLE a (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, b_id int, note text);
+      CREATE TABLE b (id serial PRIMARY KEY, a_id int REFERENCES a(id));
+      ALTER TABLE a ADD CONSTRAINT a_b_fk FOREIGN KEY (b_id) REFERENCES b(id);
+      COMMENT ON CONSTRAINT a_b_fk ON a IS 'cycle';
+      CREATE TABLE node (id bigserial PRIMARY KEY, parent bigint REFERENCES node(id) ON DELETE CASCADE);
+      CREATE TABLE g (id int PRIMARY KEY, x int, y int GENERATED ALWAYS AS (x * 2) STORED);
+      CREATE TABLE p (id int, k int, PRIMARY KEY (id, k)) PARTITION BY RANGE (k);
+      CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (10);
+      CREATE TABLE p2 PARTITION OF p FOR VALUES FROM (10) TO (100);
+      CREATE TABLE outside (id int PRIMARY KEY, a_id int REFERENCES a(id));`;
+    const dbs = await pair(ddl);
+    await cluster.sql(`
+      INSERT INTO a (b_id, note) SELECT NULL, 'a' || i FROM generate_series(1, 5) i;
+      INSERT INTO b (a_id) SELECT i FROM generate_series(1, 5) i;
+      UPDATE a SET b_id = 6 - id;
+      INSERT INTO node (parent) VALUES (NULL), (1), (2), (2);
+      UPDATE node SET parent = 4 WHERE id = 1; -- a cycle inside one table
+      INSERT INTO g (id, x) VALUES (1, 10), (2, 20);
+      INSERT INTO p VALUES (1, 1), (2, 50);
+      SELECT nextval('b_id_seq') FROM generate_series(1, 10);`, dbs.src);
+    await cluster.sql(`
+      CREATE TABLE log (what text);
+      CREATE FUNCTION log_it() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO log VALUES (TG_TABLE_NAME || ' ' || TG_OP); RETURN NULL; END $$;
+      CREATE TRIGGER a_log AFTER INSERT ON a FOR EACH ROW EXECUTE FUNCTION log_it();
+      CREATE TRIGGER a_trunc AFTER TRUNCATE ON a FOR EACH STATEMENT EXECUTE FUNCTION log_it();
+      CREATE TRIGGER g_log AFTER INSERT ON g FOR EACH ROW EXECUTE FUNCTION log_it();
+      ALTER TABLE g ENABLE ALWAYS TRIGGER g_log;
+      CREATE TRIGGER p_log AFTER INSERT ON p FOR EACH ROW EXECUTE FUNCTION log_it();
+      CREATE TRIGGER b_off AFTER INSERT ON b FOR EACH ROW EXECUTE FUNCTION log_it();
+      ALTER TABLE b DISABLE TRIGGER b_off;
+      INSERT INTO g (id, x) VALUES (7, 7);
+      INSERT INTO node (parent) VALUES (NULL), (1);
+      TRUNCATE log;`, dbs.tgt);
+    const plan = await session(dbs, async (s, t) => {
+      const plan = await planData(s, t, { excludeTables: ['outside'] });
+      assert.deepEqual(plan.tables.map((x) => x.table).sort(), ['public.a', 'public.b', 'public.g', 'public.node', 'public.p']);
+      assert.deepEqual(plan.tables.find((x) => x.table === 'public.g')!.columns, ['id', 'x']);
+      await applyData(s, t, plan);
+      await verifyData(s, t, plan);
+      return plan;
+    });
+    assert.equal(plan.totals.toCopy, 5);
+    for (const tb of ['a', 'b', 'node', 'g', 'p']) await sameRows(dbs, `SELECT * FROM ${tb} ORDER BY 1, 2`);
+    const tg = (sql: string) => cluster.query(sql, [], dbs.tgt);
+    assert.deepEqual(await tg('SELECT * FROM log'), [], 'no user trigger fired');
+    // triggers and FKs are back, in their previous modes
+    const trig = await tg(`SELECT tgname, tgenabled FROM pg_trigger WHERE NOT tgisinternal AND tgparentid = 0 ORDER BY 1`);
+    assert.deepEqual(trig.map((r) => `${r.tgname}:${r.tgenabled}`), ['a_log:O', 'a_trunc:O', 'b_off:D', 'g_log:A', 'p_log:O']);
+    const fks = await tg(`SELECT conname, obj_description(oid, 'pg_constraint') AS c FROM pg_constraint WHERE contype = 'f' AND conparentid = 0 ORDER BY 1`);
+    assert.deepEqual(fks.map((r) => `${r.conname}:${r.c}`), ['a_b_fk:cycle', 'b_a_id_fkey:null', 'node_parent_fkey:null', 'outside_a_id_fkey:null']);
+    // sequences continue where the source's are
+    assert.deepEqual(await tg(`SELECT nextval('b_id_seq')::int AS v`), [{ v: 16 }]);
+    assert.deepEqual(await tg(`INSERT INTO a (note) VALUES ('new') RETURNING id`), [{ id: 6 }]);
+    assert.deepEqual(await tg(`INSERT INTO node DEFAULT VALUES RETURNING id::int`), [{ id: 5 }]);
+  });
+
+  it('skips equal tables and honours filters; tables on one side only are listed', async () => {
+    const dbs = await pair(`CREATE SCHEMA crm; CREATE TABLE public.users (id int PRIMARY KEY, n text); CREATE TABLE crm.users (id int); CREATE TABLE public.audit_x (id int); CREATE TABLE crm.audit_y (id int);`);
+    await cluster.sql(`CREATE TABLE src_only (id int); INSERT INTO public.users VALUES (1, 'a'), (2, 'b'); INSERT INTO crm.users VALUES (1); INSERT INTO crm.audit_y VALUES (1);`, dbs.src);
+    await cluster.sql(`CREATE TABLE tgt_only (id int); INSERT INTO public.users VALUES (2, 'b'), (1, 'a'); INSERT INTO crm.audit_y VALUES (2);`, dbs.tgt);
+    await session(dbs, async (s, t) => {
+      const all = await planData(s, t);
+      const by = Object.fromEntries(all.tables.map((x) => [x.table, x]));
+      assert.equal(by['public.users'].action, 'skip');
+      assert.equal(by['public.users'].equal, true, 'same rows in another physical order are equal');
+      assert.equal(by['crm.users'].action, 'copy');
+      assert.equal(by['public.audit_x'].action, 'skip');
+      assert.equal(by['crm.audit_y'].action, 'copy');
+      assert.deepEqual([all.onlyInSource, all.onlyInTarget], [['public.src_only'], ['public.tgt_only']]);
+      assert.deepEqual(all.totals, { tables: 4, toCopy: 2, sourceRows: 4, targetRows: 3 });
+      assert.deepEqual((await planData(s, t, { tables: ['users'] })).tables.map((x) => x.table), ['crm.users', 'public.users']);
+      assert.deepEqual((await planData(s, t, { tables: ['public.user*'] })).tables.map((x) => x.table), ['public.users']);
+      assert.deepEqual((await planData(s, t, { tables: ['*.audit_*'], excludeSchemas: ['public'] })).tables.map((x) => x.table), ['crm.audit_y']);
+      assert.deepEqual((await planData(s, t, { schemas: ['crm'], excludeTables: ['crm.audit*'] })).tables.map((x) => x.table), ['crm.users']);
+      const copy = await planData(s, t, { schemas: ['crm'] });
+      const r = await applyData(s, t, copy);
+      assert.deepEqual(r.map((x) => x.table), ['crm.audit_y', 'crm.users']);
+    });
+    await sameRows(dbs, 'SELECT * FROM crm.users');
+  });
+
+  it('a failure mid-copy leaves the target unchanged and both connections usable', async () => {
+    const dbs = await pair(`CREATE TABLE big (id int PRIMARY KEY, pad text); CREATE TABLE small (id int PRIMARY KEY, v int)`);
+    await cluster.sql(`INSERT INTO big SELECT i, repeat('x', 100) FROM generate_series(1, 150000) i; INSERT INTO small VALUES (1, -5)`, dbs.src);
+    await cluster.sql(`ALTER TABLE small ADD CHECK (v > 0); INSERT INTO big VALUES (1, 'target'); INSERT INTO small VALUES (1, 5)`, dbs.tgt);
+    const fingerprint = () => copyOut(dbs.tgt, 'SELECT * FROM big UNION ALL SELECT id, v::text FROM small ORDER BY 1, 2');
+    const before = await fingerprint();
+
+    // (1) a constraint error in the target: the source COPY is cancelled, not left hanging
+    const s = await connect(dbs.src);
+    const t = await connect(dbs.tgt);
+    await s.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await t.query('BEGIN');
+    const plan = await planData(s, t);
+    const order: DataPlan = { ...plan, tables: [...plan.tables].sort((x) => (x.table === 'public.small' ? -1 : 1)) };
+    await assert.rejects(applyData(s, t, order), (e: unknown) => e instanceof MigrateError && e.code === 'data_copy_failed' && /small/.test(e.message) && /check constraint/.test(e.message));
+    await t.query('ROLLBACK');
+    await s.query('ROLLBACK');
+    assert.deepEqual((await s.query('SELECT 1 AS x')).rows, [{ x: 1 }]);
+    assert.deepEqual((await t.query('SELECT count(*)::int AS x FROM big')).rows, [{ x: 1 }]);
+
+    // (2) a target failure in the middle of a big table: the source COPY is cancelled quickly
+    await cluster.sql(`ALTER TABLE small DROP CONSTRAINT small_v_check; ALTER TABLE big ADD CHECK (id <> 120000)`, dbs.tgt);
+    await s.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await t.query('BEGIN');
+    await assert.rejects(applyData(s, t, await planData(s, t)), (e: unknown) => e instanceof MigrateError && e.code === 'data_copy_failed' && /big/.test(e.message));
+    await t.query('ROLLBACK');
+    await s.query('ROLLBACK');
+    assert.deepEqual((await s.query('SELECT 2 AS x')).rows, [{ x: 2 }]);
+    await cluster.sql(`ALTER TABLE big DROP CONSTRAINT big_id_check; ALTER TABLE small ADD CHECK (v > 0)`, dbs.tgt);
+
+    // (3) the source backend is killed mid-copy
+    await s.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await t.query('BEGIN');
+    const pid = (await s.query('SELECT pg_backend_pid() AS p')).rows[0].p;
+    s.on('error', () => {});
+    const bigOnly = await planData(s, t, { tables: ['big'] });
+    let killed = false;
+    const progress: DataProgress[] = [];
+    await assert.rejects(
+      applyData(s, t, bigOnly, {
+        onProgress: (p) => {
+          progress.push(p);
+          if (!killed && p.rows > 0) {
+            killed = true;
+            void cluster.query('SELECT pg_terminate_backend($1)', [pid], dbs.src);
+          }
+        },
+      }),
+      // killed during the COPY (data_copy_failed) or, if the COPY had just finished, in the next query
+      (e: unknown) => e instanceof MigrateError && (e.code === 'data_copy_failed' || e.code === 'data_sequence_failed'),
+    );
+    assert.ok(killed);
+    assert.ok(progress.some((p) => p.rows > 0 && p.rows < 150000 && p.totalRows === 150000 && p.bytes > 0));
+    await t.query('ROLLBACK');
+    await t.end();
+    await s.end().catch(() => {});
+    assert.equal((await fingerprint()).toString('hex'), before.toString('hex'), 'target unchanged');
+  });
+
+  it('backup → apply → restoreData brings back the old rows and sequences exactly', async () => {
+    const dbs = await pair(`CREATE TYPE st AS ENUM ('x', 'y'); CREATE TABLE o (id serial PRIMARY KEY, tags st[], v jsonb); CREATE TABLE c (id int PRIMARY KEY, o_id int REFERENCES o(id))`);
+    await cluster.sql(`INSERT INTO o (tags, v) SELECT '{x}', jsonb_build_object('i', i) FROM generate_series(1, 50) i; INSERT INTO c SELECT i, i FROM generate_series(1, 50) i`, dbs.src);
+    await cluster.sql(`ALTER TABLE o ADD COLUMN extra text DEFAULT 'keep'; INSERT INTO o (tags, v) VALUES ('{y,x}', '{"old":true}'), (NULL, NULL); INSERT INTO c VALUES (9, 2)`, dbs.tgt);
+    const snap = () => copyOut(dbs.tgt, `SELECT o.*, c.*, (SELECT last_value FROM o_id_seq) FROM o FULL JOIN c ON c.o_id = o.id ORDER BY o.id, c.id`);
+    const before = await snap();
+    const dir = mkdtempSync(join(tmpdir(), 'nself-data-backup-'));
+    try {
+      const meta = await session(dbs, async (s, t) => {
+        const plan = await planData(s, t);
+        const m = await backupData(t, plan, dir);
+        await applyData(s, t, plan);
+        await verifyData(s, t, plan);
+        return JSON.parse(JSON.stringify(m));
+      });
+      assert.notEqual((await snap()).toString('hex'), before.toString('hex'));
+      const t = await connect(dbs.tgt);
+      await t.query('BEGIN');
+      await restoreData(t, dir, meta);
+      await t.query('COMMIT');
+      await t.end();
+      assert.equal((await snap()).toString('hex'), before.toString('hex'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('verifyData fails when a type conversion changes values (text fallback)', async () => {
+    const dbs = await pair(`CREATE TABLE n (id int PRIMARY KEY)`);
+    await cluster.sql(`ALTER TABLE n ADD COLUMN v numeric; INSERT INTO n VALUES (1, 1.25)`, dbs.src);
+    await cluster.sql(`ALTER TABLE n ADD COLUMN v numeric(6,1)`, dbs.tgt);
+    await session(dbs, async (s, t) => {
+      const plan = await planData(s, t);
+      assert.equal(plan.tables[0].format, 'text');
+      await applyData(s, t, plan);
+      await assert.rejects(verifyData(s, t, plan), (e: unknown) => e instanceof MigrateError && e.code === 'data_verify_failed' && /public\.n/.test(e.message));
+    }, false);
+  });
+
+  it('diffData finds exactly the planted inserts, deletes and updates in a 100k-row table', async () => {
+    const dbs = await pair(`CREATE TABLE big (id bigint PRIMARY KEY, t text, n int); CREATE TABLE ck (a text, b int, v text, PRIMARY KEY (a, b)); CREATE TABLE nopk (x int); CREATE TABLE same (id int PRIMARY KEY)`);
+    const fill = `INSERT INTO big SELECT i, md5(i::text), i % 97 FROM generate_series(1, 100000) i;
+      INSERT INTO ck SELECT chr(97 + i % 26), i, 'v' FROM generate_series(1, 3000) i; INSERT INTO nopk VALUES (1), (2); INSERT INTO same VALUES (1)`;
+    await cluster.sql(fill, dbs.src);
+    await cluster.sql(fill, dbs.tgt);
+    await cluster.sql(`
+      INSERT INTO big VALUES (100001, 'new', 1), (0, 'zero', 0), (-5, 'neg', 0), (50000000, 'far', 1), (77777, 'dup', 0) ON CONFLICT (id) DO NOTHING;
+      DELETE FROM big WHERE id IN (1, 2, 33333, 99999, 100000, 64000);
+      UPDATE big SET n = n + 1 WHERE id IN (3, 4, 5, 12345, 54321, 88888, 99998);
+      UPDATE big SET t = NULL WHERE id = 42;
+      DELETE FROM ck WHERE b IN (10, 2000); UPDATE ck SET v = 'w' WHERE b = 1500; INSERT INTO ck VALUES ('zz', 1, 'v');
+      INSERT INTO nopk VALUES (3);`, dbs.tgt);
+    const t0 = performance.now();
+    const d = await session(dbs, (s, t) => diffData(s, t));
+    const ms = performance.now() - t0;
+    const by = Object.fromEntries(d.tables.map((x) => [x.table, x]));
+    // source has 4 rows the target lacks (-5, 0, 100001, 50000000 were inserted in the target: "only in target")
+    assert.deepEqual(by['public.big'], { table: 'public.big', sourceRows: 100000, targetRows: 100000 + 4 - 6, identical: false, primaryKey: true, onlyInSource: 6, onlyInTarget: 4, different: 8 });
+    assert.deepEqual(by['public.ck'], { table: 'public.ck', sourceRows: 3000, targetRows: 2999, identical: false, primaryKey: true, onlyInSource: 2, onlyInTarget: 1, different: 1 });
+    assert.deepEqual(by['public.nopk'], { table: 'public.nopk', sourceRows: 2, targetRows: 3, identical: false, primaryKey: false });
+    assert.deepEqual(by['public.same'], { table: 'public.same', sourceRows: 1, targetRows: 1, identical: true, primaryKey: true, onlyInSource: 0, onlyInTarget: 0, different: 0 });
+    assert.ok(ms < 10000, `diff took ${ms} ms`);
+  });
+});

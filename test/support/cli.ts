@@ -1,0 +1,83 @@
+/**
+ * Running the real binary as a user would: a temp project directory with real env files, the built
+ * `bin/nself` spawned in it, exit code and output captured.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = join(ROOT, 'bin', 'nself');
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Project {
+  dir: string;
+  write(path: string, text: string): void;
+  read(path: string): string;
+  exists(path: string): boolean;
+  /** Names in .nself/migrations (checkpoints), or [] when absent. */
+  checkpoints(): string[];
+  run(args: string[], opts?: { input?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<RunResult>;
+  remove(): void;
+}
+
+export function makeProject(files: Record<string, string> = {}): Project {
+  const dir = mkdtempSync(join(tmpdir(), 'nself-proj-'));
+  const p: Project = {
+    dir,
+    write(path, text) {
+      mkdirSync(dirname(join(dir, path)), { recursive: true });
+      writeFileSync(join(dir, path), text);
+    },
+    read(path) {
+      return readFileSync(join(dir, path), 'utf8');
+    },
+    exists(path) {
+      return existsSync(join(dir, path));
+    },
+    checkpoints() {
+      const d = join(dir, '.nself', 'migrations');
+      return existsSync(d) ? readdirSync(d).sort() : [];
+    },
+    run(args, opts = {}) {
+      return runBin(args, { cwd: dir, ...opts });
+    },
+    remove() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  for (const [k, v] of Object.entries(files)) p.write(k, v);
+  return p;
+}
+
+export function runBin(args: string[], opts: { cwd: string; input?: string; env?: Record<string, string>; timeoutMs?: number; bin?: string }): Promise<RunResult> {
+  return runCommand(process.execPath, [opts.bin ?? BIN, ...args], opts);
+}
+
+export function runCommand(file: string, args: string[], opts: { cwd: string; input?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(file, args, {
+      cwd: opts.cwd,
+      env: { ...process.env, NO_COLOR: '1', ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
