@@ -4,7 +4,7 @@
  */
 import { copyFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import { writeFileAtomic } from './store.js';
+import { writeFileAtomic } from '../util/fs.js';
 
 export interface FileBackup {
   /** Project-relative path of the original file. */

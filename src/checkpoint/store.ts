@@ -7,9 +7,10 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, open } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { MigrateError } from '../errors.js';
+import { writeFileAtomic } from '../util/fs.js';
 
 export type CheckpointStatus = 'pending' | 'applied' | 'rolled_back';
 
@@ -65,19 +66,6 @@ async function listFiles(dir: string): Promise<string[]> {
     if (ent.isFile()) out.push(join(ent.parentPath ?? (ent as any).path, ent.name));
   }
   return out.sort();
-}
-
-/** Write a file durably and atomically (temp + fsync + rename). */
-export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const fh = await open(tmp, 'w', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
 }
 
 export interface CheckpointDraft {

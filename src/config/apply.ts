@@ -7,50 +7,17 @@
  *
  * verifyConfig re-reads the target's effective configuration and checks that every planned change is there.
  */
-import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { MigrateError } from '../errors.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { appendEntries, parseEnvDocument, serialize, setValue } from '../env/envfile.js';
 import type { Environment } from '../env/types.js';
 import { canonicalJson } from './diff.js';
 import { readBytes, sha256 } from './plan.js';
 import type { ConfigPlan } from './types.js';
 
-/** Replace `file` atomically with `data` (same directory temp file, fsync, rename, fsync of the directory). */
-export async function writeFileAtomic(file: string, data: string | Buffer, mode: number): Promise<void> {
-  const dir = dirname(file);
-  await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(file)}.nself-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.chmod(mode); // the umask may have narrowed the mode given to open()
-    await fh.sync();
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  try {
-    const d = await open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
-  } catch {
-    /* directory fsync is not supported everywhere; the rename itself is atomic */
-  }
-}
 
 /** A symlinked env file is written through the link (renaming over the link would replace it). */
 function throughLinks(file: string): string {
