@@ -64,7 +64,13 @@ describe('diffConfig', () => {
     for (const s of SECRETS) assert.ok(!json.includes(s), `diff leaks ${s}`);
     const only = Object.fromEntries(d.onlyInSource.map((k) => [k.key, k]));
     assert.deepEqual(Object.keys(only), ['API_URL', 'DATABASE_URL', 'LOG_LEVEL', 'NEW_FLAG', 'POSTGRES_PASSWORD', 'STRIPE_KEY']);
-    assert.deepEqual(only.DATABASE_URL, { key: 'DATABASE_URL', status: 'only_in_source', secret: true, source: { file: '.env.local', line: 7, value: 'postgres://postgres:****@localhost:5432/app' } });
+    assert.deepEqual(only.DATABASE_URL, {
+      key: 'DATABASE_URL',
+      status: 'only_in_source',
+      secret: true,
+      source: { file: '.env.local', line: 7, value: 'postgres://postgres:****@localhost:5432/app' },
+      expected: 'DATABASE_URL is environment-specific',
+    });
     assert.deepEqual(only.STRIPE_KEY, { key: 'STRIPE_KEY', status: 'only_in_source', secret: true, source: { file: '.env.local', line: 5 } });
     assert.deepEqual(only.NEW_FLAG.source, { file: '.env.local', line: 2, value: 'yes please' });
     assert.deepEqual(d.onlyInTarget.map((k) => k.key), ['ONLY_STAGING']);
@@ -76,14 +82,22 @@ describe('diffConfig', () => {
       secret: true,
       source: { file: '.env.local', line: 4 },
       target: { file: '.environments/staging/.env', line: 8 },
+      expected: 'secrets differ between environments and are never copied',
     });
     assert.deepEqual(changed.FEATURE_X.target, { file: '.env.dev', line: 3, value: 'on' });
     assert.deepEqual(changed.OVERRIDDEN.target, { file: '.environments/staging/.env.secrets', line: 1, value: 'from-secrets-file' });
     assert.deepEqual(d.server.fields, [
-      { field: 'backup', identity: false, status: 'only_in_target', target: { keep: 3 } },
-      { field: 'host', identity: true, status: 'only_in_target', target: '10.0.0.2' },
+      { field: 'backup', identity: false, status: 'only_in_target', target: { keep: 3 }, expected: 'fields only in the target are kept by a migration' },
+      { field: 'host', identity: true, status: 'only_in_target', target: '10.0.0.2', expected: 'identity fields differ between environments and are never copied' },
     ]);
-    assert.equal(d.count, 6 + 1 + 9 + 2);
+    // counted: what a migration acts on; expected (shown, not counted): API_URL, DATABASE_URL, LOG_LEVEL,
+    // ONLY_STAGING, ENV, JWT_SECRET and the two server.json fields
+    assert.deepEqual(
+      [...d.onlyInSource, ...d.onlyInTarget, ...d.changed].filter((k) => k.expected).map((k) => k.key),
+      ['API_URL', 'DATABASE_URL', 'LOG_LEVEL', 'ONLY_STAGING', 'ENV', 'JWT_SECRET'],
+    );
+    assert.equal(d.count, 3 + 7);
+    assert.equal(d.expected, 8);
     assert.equal(d.identical, false);
     assert.deepEqual(d.sourceFiles, ['.env.dev', '.env.local']);
   });

@@ -118,6 +118,7 @@ describe('data engine (real PostgreSQL)', () => {
       INSERT INTO u VALUES (1, '{happy,sad}', '(1,"x,y")', ARRAY['(2,)'::pair, NULL], '{1,2}'), (2, NULL, NULL, NULL, NULL);`, dbs.src);
     await cluster.sql(`INSERT INTO t (id, txt) VALUES (1, 'old'), (9, 'gone'); INSERT INTO u (id) VALUES (5)`, dbs.tgt);
 
+    const progress: DataProgress[] = [];
     const results = await session(dbs, async (s, t) => {
       const plan = await planData(s, t);
       const pt = plan.tables.find((x) => x.table === 'public.t')!;
@@ -125,11 +126,14 @@ describe('data engine (real PostgreSQL)', () => {
       assert.equal(pt.format, 'binary');
       assert.equal(pu.format, 'text', 'arrays/composites of user types carry OIDs in binary form');
       assert.equal(pt.action, 'copy');
-      const r = await applyData(s, t, plan);
+      const r = await applyData(s, t, plan, { onProgress: (p) => progress.push(p) });
       await verifyData(s, t, plan);
       return r;
     });
     assert.deepEqual(results.map((r) => [r.table, r.rowsBefore, r.rowsAfter]), [['public.t', 2, 3], ['public.u', 1, 2]]);
+    const done = progress.filter((p) => p.done);
+    assert.deepEqual(done.map((p) => [p.table, p.rows, p.totalRows]), [['public.t', 3, 3], ['public.u', 2, 2]], 'rows counted in the binary and the text stream');
+    assert.deepEqual(done.map((p) => p.bytes), results.map((r) => r.bytes));
     assert.ok(results.every((r) => r.bytes > 0 && r.ms >= 0));
     await sameRows(dbs, 'SELECT * FROM t ORDER BY id');
     await sameRows(dbs, 'SELECT * FROM u ORDER BY id');
@@ -158,7 +162,9 @@ describe('data engine (real PostgreSQL)', () => {
       CREATE TABLE p (id int, k int, PRIMARY KEY (id, k)) PARTITION BY RANGE (k);
       CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (10);
       CREATE TABLE p2 PARTITION OF p FOR VALUES FROM (10) TO (100);
-      CREATE TABLE outside (id int PRIMARY KEY, a_id int REFERENCES a(id));`;
+      CREATE TABLE outside (id int PRIMARY KEY, a_id int REFERENCES a(id));
+      CREATE TABLE animal (name text);
+      CREATE TABLE dog (bark text) INHERITS (animal);`;
     const dbs = await pair(ddl);
     await cluster.sql(`
       INSERT INTO a (b_id, note) SELECT NULL, 'a' || i FROM generate_series(1, 5) i;
@@ -168,6 +174,7 @@ describe('data engine (real PostgreSQL)', () => {
       UPDATE node SET parent = 4 WHERE id = 1; -- a cycle inside one table
       INSERT INTO g (id, x) VALUES (1, 10), (2, 20);
       INSERT INTO p VALUES (1, 1), (2, 50);
+      INSERT INTO animal VALUES ('cat'); INSERT INTO dog VALUES ('rex', 'woof');
       SELECT nextval('b_id_seq') FROM generate_series(1, 10);`, dbs.src);
     await cluster.sql(`
       CREATE TABLE log (what text);
@@ -180,18 +187,21 @@ describe('data engine (real PostgreSQL)', () => {
       CREATE TRIGGER b_off AFTER INSERT ON b FOR EACH ROW EXECUTE FUNCTION log_it();
       ALTER TABLE b DISABLE TRIGGER b_off;
       INSERT INTO g (id, x) VALUES (7, 7);
+      INSERT INTO animal VALUES ('cat');
+      INSERT INTO dog VALUES ('old', 'grr');
       INSERT INTO node (parent) VALUES (NULL), (1);
       TRUNCATE log;`, dbs.tgt);
     const plan = await session(dbs, async (s, t) => {
       const plan = await planData(s, t, { excludeTables: ['outside'] });
-      assert.deepEqual(plan.tables.map((x) => x.table).sort(), ['public.a', 'public.b', 'public.g', 'public.node', 'public.p']);
+      assert.deepEqual(plan.tables.map((x) => x.table).sort(), ['public.a', 'public.animal', 'public.b', 'public.dog', 'public.g', 'public.node', 'public.p']);
+      assert.equal(plan.tables.find((x) => x.table === 'public.animal')!.action, 'skip', 'a parent is compared without its inheritance children (ONLY)');
       assert.deepEqual(plan.tables.find((x) => x.table === 'public.g')!.columns, ['id', 'x']);
       await applyData(s, t, plan);
       await verifyData(s, t, plan);
       return plan;
     });
-    assert.equal(plan.totals.toCopy, 5);
-    for (const tb of ['a', 'b', 'node', 'g', 'p']) await sameRows(dbs, `SELECT * FROM ${tb} ORDER BY 1, 2`);
+    assert.equal(plan.totals.toCopy, 6);
+    for (const tb of ['a', 'b', 'node', 'g', 'p', 'dog', 'ONLY animal']) await sameRows(dbs, `SELECT * FROM ${tb} ORDER BY 1`);
     const tg = (sql: string) => cluster.query(sql, [], dbs.tgt);
     assert.deepEqual(await tg('SELECT * FROM log'), [], 'no user trigger fired');
     // triggers and FKs are back, in their previous modes
@@ -206,7 +216,9 @@ describe('data engine (real PostgreSQL)', () => {
   });
 
   it('skips equal tables and honours filters; tables on one side only are listed', async () => {
-    const dbs = await pair(`CREATE SCHEMA crm; CREATE TABLE public.users (id int PRIMARY KEY, n text); CREATE TABLE crm.users (id int); CREATE TABLE public.audit_x (id int); CREATE TABLE crm.audit_y (id int);`);
+    const dbs = await pair(`CREATE SCHEMA crm; CREATE TABLE public.users (id int PRIMARY KEY, n text); CREATE TABLE crm.users (id int); CREATE TABLE public.audit_x (id int); CREATE TABLE crm.audit_y (id int);
+      CREATE SCHEMA "My ""S"""; CREATE TABLE "My ""S"""."Weird ""Name""" ("Col 1" int PRIMARY KEY, "select" text, "Ä" serial);`);
+    await cluster.sql(`INSERT INTO "My ""S"""."Weird ""Name""" VALUES (1, 'a'), (2, 'b')`, dbs.src);
     await cluster.sql(`CREATE TABLE src_only (id int); INSERT INTO public.users VALUES (1, 'a'), (2, 'b'); INSERT INTO crm.users VALUES (1); INSERT INTO crm.audit_y VALUES (1);`, dbs.src);
     await cluster.sql(`CREATE TABLE tgt_only (id int); INSERT INTO public.users VALUES (2, 'b'), (1, 'a'); INSERT INTO crm.audit_y VALUES (2);`, dbs.tgt);
     await session(dbs, async (s, t) => {
@@ -218,16 +230,23 @@ describe('data engine (real PostgreSQL)', () => {
       assert.equal(by['public.audit_x'].action, 'skip');
       assert.equal(by['crm.audit_y'].action, 'copy');
       assert.deepEqual([all.onlyInSource, all.onlyInTarget], [['public.src_only'], ['public.tgt_only']]);
-      assert.deepEqual(all.totals, { tables: 4, toCopy: 2, sourceRows: 4, targetRows: 3 });
-      assert.deepEqual((await planData(s, t, { tables: ['users'] })).tables.map((x) => x.table), ['crm.users', 'public.users']);
+      assert.deepEqual(all.totals, { tables: 5, toCopy: 3, sourceRows: 6, targetRows: 3 });
+      assert.deepEqual((await planData(s, t, { excludeSchemas: ['My*'], tables: ['users'] })).tables.map((x) => x.table), ['crm.users', 'public.users']);
       assert.deepEqual((await planData(s, t, { tables: ['public.user*'] })).tables.map((x) => x.table), ['public.users']);
       assert.deepEqual((await planData(s, t, { tables: ['*.audit_*'], excludeSchemas: ['public'] })).tables.map((x) => x.table), ['crm.audit_y']);
       assert.deepEqual((await planData(s, t, { schemas: ['crm'], excludeTables: ['crm.audit*'] })).tables.map((x) => x.table), ['crm.users']);
       const copy = await planData(s, t, { schemas: ['crm'] });
       const r = await applyData(s, t, copy);
       assert.deepEqual(r.map((x) => x.table), ['crm.audit_y', 'crm.users']);
+      const weird = await planData(s, t, { schemas: ['My "S"'], tables: ['Weird*'] });
+      assert.deepEqual(weird.tables.map((x) => [x.table, x.action, x.columns]), [['My "S".Weird "Name"', 'copy', ['Col 1', 'select', 'Ä']]]);
+      await applyData(s, t, weird);
+      await verifyData(s, t, weird);
+      const d = await diffData(s, t, { tables: ['*.Weird*'] });
+      assert.deepEqual(d.tables.map((x) => [x.table, x.identical]), [['My "S".Weird "Name"', true]]);
     });
     await sameRows(dbs, 'SELECT * FROM crm.users');
+    await sameRows(dbs, `SELECT * FROM "My ""S"""."Weird ""Name""" ORDER BY 1`);
   });
 
   it('a failure mid-copy leaves the target unchanged and both connections usable', async () => {
@@ -307,6 +326,10 @@ describe('data engine (real PostgreSQL)', () => {
       assert.notEqual((await snap()).toString('hex'), before.toString('hex'));
       const t = await connect(dbs.tgt);
       await t.query('BEGIN');
+      const tampered = { ...meta, tables: meta.tables.map((x: { sha256: string }, i: number) => (i === 0 ? { ...x, sha256: '0'.repeat(64) } : x)) };
+      await assert.rejects(restoreData(t, dir, tampered), (e: unknown) => e instanceof MigrateError && e.code === 'data_backup_corrupt');
+      await assert.rejects(restoreData(t, dir, { version: 99 }), (e: unknown) => e instanceof MigrateError && e.code === 'data_backup_invalid');
+      assert.deepEqual(meta.tables.map((x: { table: string; format: string; rows: number }) => [x.table, x.format, x.rows]), [['public.c', 'binary', 1], ['public.o', 'text', 2]]);
       await restoreData(t, dir, meta);
       await t.query('COMMIT');
       await t.end();
@@ -314,6 +337,17 @@ describe('data engine (real PostgreSQL)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('a table outside the scope that would point nowhere after the copy fails the copy (data_fk_violation)', async () => {
+    const dbs = await pair(`CREATE TABLE parent (id int PRIMARY KEY); CREATE TABLE child (id int PRIMARY KEY, p int REFERENCES parent(id) ON DELETE CASCADE)`);
+    await cluster.sql(`INSERT INTO parent VALUES (1)`, dbs.src);
+    await cluster.sql(`INSERT INTO parent VALUES (1), (2); INSERT INTO child VALUES (10, 2)`, dbs.tgt);
+    await session(dbs, async (s, t) => {
+      const plan = await planData(s, t, { tables: ['parent'] });
+      await assert.rejects(applyData(s, t, plan), (e: unknown) => e instanceof MigrateError && e.code === 'data_fk_violation' && /child_p_fkey on public\.child/.test(e.message));
+    }, false);
+    assert.deepEqual(await cluster.query('SELECT * FROM child', [], dbs.tgt), [{ id: 10, p: 2 }], 'never silently cascaded');
   });
 
   it('verifyData fails when a type conversion changes values (text fallback)', async () => {

@@ -11,22 +11,25 @@ function where(s?: { file: string; line: number }): string {
 
 function keyLine(out: Output, d: ConfigKeyDiff, plan: Plan): string {
   const [src, tgt] = [plan.source.name, plan.target.name];
+  let text: string;
   if (d.status === 'only_in_source') {
-    return `  ${out.paint('green', `+ ${d.key}`)}${d.secret ? ' (secret)' : `=${d.source?.value ?? ''}`}  ${out.paint('dim', `only in ${src}, ${where(d.source)}`)}`;
+    text = `  ${out.paint('green', `+ ${d.key}`)}${d.secret ? ' (secret)' : `=${d.source?.value ?? ''}`}  ${out.paint('dim', `only in ${src}, ${where(d.source)}`)}`;
+  } else if (d.status === 'only_in_target') {
+    text = `  ${out.paint('red', `- ${d.key}`)}${d.secret ? ' (secret)' : `=${d.target?.value ?? ''}`}  ${out.paint('dim', `only in ${tgt}, ${where(d.target)}`)}`;
+  } else {
+    const values = d.secret && d.source?.value === undefined ? 'differs (secret)' : `${tgt}: ${d.target?.value ?? ''} → ${src}: ${d.source?.value ?? ''}`;
+    text = `  ${out.paint('yellow', `~ ${d.key}`)}  ${values}  ${out.paint('dim', `${where(d.source)} vs ${where(d.target)}`)}`;
   }
-  if (d.status === 'only_in_target') {
-    return `  ${out.paint('red', `- ${d.key}`)}${d.secret ? ' (secret)' : `=${d.target?.value ?? ''}`}  ${out.paint('dim', `only in ${tgt}, ${where(d.target)}`)}`;
-  }
-  const values = d.secret && d.source?.value === undefined ? 'differs (secret)' : `${tgt}: ${d.target?.value ?? ''} → ${src}: ${d.source?.value ?? ''}`;
-  return `  ${out.paint('yellow', `~ ${d.key}`)}  ${values}  ${out.paint('dim', `${where(d.source)} vs ${where(d.target)}`)}`;
+  return d.expected ? `${text}  ${out.paint('dim', `(expected: ${d.expected})`)}` : text;
 }
 
 export function renderConfigDiff(out: Output, d: ConfigDiff, plan: Plan): string[] {
-  const lines = [out.paint('bold', `Config: ${d.identical ? 'no differences' : `${d.count} difference(s)`}`)];
+  const expected = d.expected > 0 ? ` (+${d.expected} expected, not counted)` : '';
+  const lines = [out.paint('bold', `Config: ${d.count === 0 ? 'no differences' : `${d.count} difference(s)`}${expected}`)];
   for (const k of [...d.onlyInSource, ...d.changed, ...d.onlyInTarget]) lines.push(keyLine(out, k, plan));
   for (const f of d.server.fields) {
     const mark = f.status === 'only_in_source' ? '+' : f.status === 'only_in_target' ? '-' : '~';
-    const note = f.identity ? ' (identity field: never copied)' : '';
+    const note = f.expected ? `  (expected: ${f.expected})` : '';
     lines.push(`  ${mark} server.json ${f.field}: ${JSON.stringify(f.target ?? null)} → ${JSON.stringify(f.source ?? null)}${out.paint('dim', note)}`);
   }
   return lines;

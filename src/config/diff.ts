@@ -5,11 +5,10 @@
 import { relative } from 'node:path';
 import { isSecretKey, maskJson, maskValue, urlHasCredentials } from '../env/secrets.js';
 import type { EnvVar, Environment, ServerConfig } from '../env/types.js';
+import { environmentSpecific, IDENTITY_FIELDS } from './rules.js';
 import type { ConfigDiff, ConfigKeyDiff, ConfigSide, ServerFieldDiff } from './types.js';
 
 /** server.json fields that identify the machine: they differ by design and are never copied. */
-export const IDENTITY_FIELDS: readonly string[] = ['name', 'type', 'host', 'port', 'user', 'key', 'deploy_path', 'project_subdir'];
-
 export function relPath(projectDir: string, file: string): string {
   const r = relative(projectDir, file);
   return r && !r.startsWith('..') ? r : file;
@@ -46,7 +45,10 @@ function diffServer(a: ServerConfig | undefined, b: ServerConfig | undefined): S
     const inA = Object.prototype.hasOwnProperty.call(fa, f) && fa[f] !== undefined;
     const inB = Object.prototype.hasOwnProperty.call(fb, f) && fb[f] !== undefined;
     if (inA && inB && canonicalJson(fa[f]) === canonicalJson(fb[f])) continue;
-    const d: ServerFieldDiff = { field: f, identity: IDENTITY_FIELDS.includes(f), status: inA && inB ? 'differs' : inA ? 'only_in_source' : 'only_in_target' };
+    const identity = IDENTITY_FIELDS.includes(f);
+    const d: ServerFieldDiff = { field: f, identity, status: inA && inB ? 'differs' : inA ? 'only_in_source' : 'only_in_target' };
+    if (identity) d.expected = 'identity fields differ between environments and are never copied';
+    else if (!inA) d.expected = 'fields only in the target are kept by a migration';
     if (inA) d.source = showField(f, fa[f]);
     if (inB) d.target = showField(f, fb[f]);
     out.push(d);
@@ -70,17 +72,20 @@ export function diffConfig(source: Environment, target: Environment): ConfigDiff
       if (secret && urlHasCredentials(a.value) && urlHasCredentials(b.value)) {
         show = maskValue(key, a.value) !== maskValue(key, b.value);
       }
-      changed.push({ key, status: 'differs', secret, source: side(source, a, show), target: side(target, b, show) });
+      const expected = environmentSpecific(key) ?? (secret ? 'secrets differ between environments and are never copied' : undefined);
+      changed.push({ key, status: 'differs', secret, source: side(source, a, show), target: side(target, b, show), ...(expected ? { expected } : {}) });
     } else if (a) {
       const secret = isSecretKey(key, a.value);
-      onlyInSource.push({ key, status: 'only_in_source', secret, source: side(source, a, !secret || urlHasCredentials(a.value)) });
+      const expected = environmentSpecific(key);
+      onlyInSource.push({ key, status: 'only_in_source', secret, source: side(source, a, !secret || urlHasCredentials(a.value)), ...(expected ? { expected } : {}) });
     } else if (b) {
       const secret = isSecretKey(key, b.value);
-      onlyInTarget.push({ key, status: 'only_in_target', secret, target: side(target, b, !secret || urlHasCredentials(b.value)) });
+      onlyInTarget.push({ key, status: 'only_in_target', secret, target: side(target, b, !secret || urlHasCredentials(b.value)), expected: 'keys only in the target are kept by a migration' });
     }
   }
   const fields = diffServer(source.server, target.server);
-  const count = onlyInSource.length + onlyInTarget.length + changed.length + fields.length;
+  const all = [...onlyInSource, ...onlyInTarget, ...changed, ...fields];
+  const count = all.filter((d) => !d.expected).length;
   return {
     source: source.name,
     target: target.name,
@@ -97,11 +102,12 @@ export function diffConfig(source: Environment, target: Environment): ConfigDiff
       fields,
     },
     count,
-    identical: count === 0,
+    expected: all.length - count,
+    identical: all.length === 0,
   };
 }
 
-/** Number of differences in a config diff (keys + server.json fields). */
+/** Number of differences a migration acts on (keys + server.json fields), not counting the expected ones. */
 export function countConfigDifferences(d: ConfigDiff): number {
   return d.count;
 }

@@ -28,20 +28,10 @@ import { documentValues, parseEnvDocument } from '../env/envfile.js';
 import { readCascade } from '../env/resolve.js';
 import { isSecretKey, jsonHasSecrets, maskValue } from '../env/secrets.js';
 import type { Environment } from '../env/types.js';
-import { canonicalJson, IDENTITY_FIELDS, relPath } from './diff.js';
+import { canonicalJson, relPath } from './diff.js';
+import { environmentSpecific, IDENTITY_FIELDS } from './rules.js';
 import type { ConfigConflict, ConfigEdit, ConfigPlan, ConfigSkip, ServerEdit } from './types.js';
 
-const EXACT_ENV_SPECIFIC = new Set(['ENV', 'NSELF_ENV', 'BASE_DOMAIN', 'PROJECT_NAME', 'POSTGRES_DB', 'POSTGRES_HOST', 'POSTGRES_PORT', 'POSTGRES_USER', 'DATABASE_URL', 'DEBUG', 'LOG_LEVEL']);
-const SUFFIX_ENV_SPECIFIC = ['_CORS_DOMAIN', '_DOMAIN', '_URL', '_ROUTE', '_DEV_MODE', '_ENABLE_CONSOLE'];
-
-/** Why a key is environment-specific (never copied), or undefined. */
-export function environmentSpecific(key: string): string | undefined {
-  const k = key.toUpperCase();
-  if (EXACT_ENV_SPECIFIC.has(k)) return `${k} is environment-specific`;
-  for (const s of SUFFIX_ENV_SPECIFIC) if (k.endsWith(s)) return `*${s} keys are environment-specific`;
-  if (k.startsWith('SSL_')) return 'SSL_* keys are environment-specific';
-  return undefined;
-}
 
 export function sha256(bytes: Buffer | string): string {
   return createHash('sha256').update(bytes).digest('hex');

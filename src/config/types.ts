@@ -20,6 +20,11 @@ export interface ConfigKeyDiff {
   secret: boolean;
   source?: ConfigSide;
   target?: ConfigSide;
+  /**
+   * Set when the difference is expected and a migration leaves it alone (environment-specific key, secret,
+   * key only in the target): the reason. Expected differences are shown but not counted.
+   */
+  expected?: string;
 }
 
 export interface ServerFieldDiff {
@@ -30,6 +35,8 @@ export interface ServerFieldDiff {
   /** Masked values (secret-named fields '****', credential URLs without password). */
   source?: unknown;
   target?: unknown;
+  /** As for keys: identity fields and target-only fields are expected differences. */
+  expected?: string;
 }
 
 export interface ConfigDiff {
@@ -48,8 +55,11 @@ export interface ConfigDiff {
     targetExists: boolean;
     fields: ServerFieldDiff[];
   };
-  /** Number of differences (keys + server fields). */
+  /** Number of differences a migration acts on (keys + server fields), expected ones not counted. */
   count: number;
+  /** Number of expected differences (shown, not counted). */
+  expected: number;
+  /** No difference at all, expected ones included. */
   identical: boolean;
 }
 

@@ -51,7 +51,13 @@ async function copyTable(source: pg.ClientBase, target: pg.ClientBase, it: Item,
   const counter = new RowCounter(fmt === 'binary');
   const total = it.plan.sourceRows;
   let last = 0;
-  const report = (done: boolean) => onProgress?.({ table: it.plan.table, rows: counter.rows, totalRows: total, bytes: counter.bytes, elapsedMs: Math.round(performance.now() - t0), done });
+  const report = (done: boolean) => {
+    try {
+      onProgress?.({ table: it.plan.table, rows: counter.rows, totalRows: total, bytes: counter.bytes, elapsedMs: Math.round(performance.now() - t0), done });
+    } catch {
+      // a failing progress display must not break (or crash) the copy
+    }
+  };
   const sink = target.query(copyStreams.from(`COPY ${qualify(it.tgt.schema, it.tgt.name)} (${cols}) FROM STDIN (FORMAT ${fmt})`));
   const src = source.query(copyStreams.to(`COPY (SELECT ${cols} FROM ${fromItem(it.src)}) TO STDOUT (FORMAT ${fmt})`));
   report(false);

@@ -65,6 +65,7 @@ ORDER BY n.nspname, c.relname`;
  * attributes). Not portable in binary COPY: no send/receive function; an array whose element type is a user
  * type (array_recv checks the element OID); a composite with a user-typed attribute (record_recv checks OIDs).
  */
+const MULTIRANGE_SQL = `UNION ALL SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = ty.oid`; // PostgreSQL 14+
 const PORTABLE_SQL = `
 WITH RECURSIVE walk(root, t) AS (
   SELECT x, x FROM unnest($1::oid[]) AS x
@@ -76,7 +77,7 @@ WITH RECURSIVE walk(root, t) AS (
       SELECT ty.typbasetype WHERE ty.typtype = 'd'
       UNION ALL SELECT ty.typelem WHERE ty.typcategory = 'A' AND ty.typelem <> 0
       UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = ty.oid
-      UNION ALL SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = ty.oid
+      /*MULTIRANGE*/
       UNION ALL SELECT at.atttypid FROM pg_attribute at WHERE ty.typtype = 'c' AND at.attrelid = ty.typrelid AND at.attnum > 0 AND NOT at.attisdropped
     ) AS ch(child)
    WHERE ch.child <> 0
@@ -95,7 +96,9 @@ export async function listTables(client: pg.ClientBase): Promise<Map<string, Tab
   const typeOids = [...new Set(rows.flatMap((r) => r.columns.map((c) => c.typeOid)))];
   const portable = new Map<number, boolean>();
   if (typeOids.length > 0) {
-    for (const r of (await client.query(PORTABLE_SQL, [typeOids])).rows as Array<{ oid: string; portable: boolean }>) portable.set(Number(r.oid), r.portable);
+    const version = Number((await client.query(`SELECT current_setting('server_version_num') AS v`)).rows[0].v);
+    const sql = PORTABLE_SQL.replace('/*MULTIRANGE*/', version >= 140000 ? MULTIRANGE_SQL : '');
+    for (const r of (await client.query(sql, [typeOids])).rows as Array<{ oid: string; portable: boolean }>) portable.set(Number(r.oid), r.portable);
   }
   const out = new Map<string, TableInfo>();
   for (const r of rows) {

@@ -2,7 +2,7 @@
  * diffData: row counts and identical/different per table; for tables with the same primary key on both sides,
  * exactly how many rows exist only in the source, only in the target, or differ — found like data-diff does:
  * compare (count, checksum) of key ranges on both sides inside PostgreSQL and split only the ranges that differ
- * (16 buckets per split, boundaries from the side with more rows via row_number() over the key), down to
+ * (128 buckets per split, 32 for composite keys; boundaries from the side with more rows via row_number() over the key), down to
  * segments of at most LEAF rows whose (key, row hash) pairs are fetched and compared. Equal tables cost one
  * checksum scan per side; no row leaves the server except in the small differing segments.
  *
@@ -17,8 +17,10 @@ import { checksumPairs, pairTables, type TablePair } from './plan.js';
 import { rowHashSql, withPinned, wrapError } from './session.js';
 import type { DataDiff, DataScope, DataTableDiff } from './types.js';
 
-const LEAF = 1000;
-const BUCKETS = 16;
+const LEAF = 2000;
+/** Buckets per split: width_bucket() (binary search) for a one-column key, a CASE ladder for composite keys. */
+const BUCKETS_SINGLE = 128;
+const BUCKETS_COMPOSITE = 32;
 
 interface Segment { lo: string[] | null; hi: string[] | null; srcRows: number; tgtRows: number }
 interface Counts { onlyInSource: number; onlyInTarget: number; different: number }
@@ -92,6 +94,8 @@ async function diffByKey(source: pg.ClientBase, target: pg.ClientBase, s: TableI
   const sk = new KeySql(s, key, collate);
   const tk = new KeySql(t, key, collate);
   const hash = rowHashSql(columns);
+  const INT = /^pg_catalog\.int[248]\(/;
+  const integerKey = key.length === 1 && INT.test(s.columns.find((c) => c.name === key[0])!.typeId) && INT.test(t.columns.find((c) => c.name === key[0])!.typeId);
   const counts: Counts = { onlyInSource: 0, onlyInTarget: 0, different: 0 };
   const queue: Segment[] = [root];
   while (queue.length > 0) {
@@ -119,22 +123,49 @@ async function diffByKey(source: pg.ClientBase, target: pg.ClientBase, s: TableI
       for (const k of b.keys()) if (!a.has(k)) counts.onlyInTarget++;
       continue;
     }
-    // Split: boundaries from the side with more rows in this segment.
-    const [bc, bt, bk, n] = seg.srcRows >= seg.tgtRows ? [source, s, sk, seg.srcRows] : [target, t, tk, seg.tgtRows];
-    const step = Math.ceil(n / BUCKETS);
-    const bparams: unknown[] = [step];
-    const br = await bc.query({
-      text: `SELECT ${key.map((_, i) => `k${i}`).join(', ')} FROM (SELECT ${bk.keyText()}, row_number() OVER (ORDER BY ${bk.orderBy()}) AS rn FROM ${fromItem(bt)} ${bk.where(bparams, seg)}) x WHERE rn % $1 = 0 ORDER BY rn`,
-      values: bparams,
-      rowMode: 'array',
-    });
-    const bounds = (br.rows as string[][]).filter((b) => !seg.hi || JSON.stringify(b) !== JSON.stringify(seg.hi));
+    let bounds: string[][];
+    if (integerKey) {
+      // An integer key: split [min, max] evenly (two index probes per side, no scan). Skewed keys only cost
+      // more levels: each level narrows the range 128-fold.
+      const minmax = async (c: pg.ClientBase, ti: TableInfo, ks: KeySql) => {
+        const params: unknown[] = [];
+        const r = await c.query({ text: `SELECT min(${quoteIdent(key[0])})::text AS lo, max(${quoteIdent(key[0])})::text AS hi FROM ${fromItem(ti)} ${ks.where(params, seg)}`, values: params });
+        return r.rows[0] as { lo: string | null; hi: string | null };
+      };
+      const [a, b] = await Promise.all([minmax(source, s, sk), minmax(target, t, tk)]);
+      const los = [a.lo, b.lo].filter((x): x is string => x !== null).map(BigInt);
+      const his = [a.hi, b.hi].filter((x): x is string => x !== null).map(BigInt);
+      const lo = los.reduce((x, y) => (y < x ? y : x));
+      const span = his.reduce((x, y) => (y > x ? y : x)) - lo + 1n;
+      bounds = [];
+      for (let i = 1n; i < BigInt(BUCKETS_SINGLE); i++) {
+        const v = lo + (span * i) / BigInt(BUCKETS_SINGLE);
+        if (v > lo && (bounds.length === 0 || v > BigInt(bounds[bounds.length - 1][0]))) bounds.push([v.toString()]);
+      }
+    } else {
+      // Otherwise boundaries every n/B rows of the side with more rows in this segment (one ordered index scan).
+      const [bc, bt, bk, n] = seg.srcRows >= seg.tgtRows ? [source, s, sk, seg.srcRows] : [target, t, tk, seg.tgtRows];
+      const step = Math.ceil(n / (key.length === 1 ? BUCKETS_SINGLE : BUCKETS_COMPOSITE));
+      const bparams: unknown[] = [step];
+      const br = await bc.query({
+        text: `SELECT ${key.map((_, i) => `k${i}`).join(', ')} FROM (SELECT ${bk.keyText()}, row_number() OVER (ORDER BY ${bk.orderBy()}) AS rn FROM ${fromItem(bt)} ${bk.where(bparams, seg)}) x WHERE rn % $1 = 0 ORDER BY rn`,
+        values: bparams,
+        rowMode: 'array',
+      });
+      bounds = (br.rows as string[][]).filter((b) => !seg.hi || JSON.stringify(b) !== JSON.stringify(seg.hi));
+    }
     if (bounds.length === 0) throw new MigrateError('data_diff_failed', 'could not split a key range (keys do not order consistently)');
     const bucketQuery = async (c: pg.ClientBase, ti: TableInfo, ks: KeySql) => {
       const params: unknown[] = [];
-      const cases = bounds.map((b, i) => `WHEN ${ks.keyExpr} < ${ks.param(params, b)} THEN ${i}`).join(' ');
+      // bucket i holds bounds[i-1] <= key < bounds[i] (0: below bounds[0]; bounds.length: from the last bound on)
+      const bucket =
+        key.length === 1
+          ? `width_bucket(${ks.keyExpr}, ARRAY[${bounds.map((b) => ks.param(params, b)).join(', ')}])`
+          : `CASE ${bounds.map((b, i) => `WHEN ${ks.keyExpr} < ${ks.param(params, b)} THEN ${i}`).join(' ')} ELSE ${bounds.length} END`;
       const where = ks.where(params, seg);
-      const r = await c.query({ text: `SELECT b, count(*)::int8 AS n, sum(h)::text AS s FROM (SELECT CASE ${cases} ELSE ${bounds.length} END AS b, ${hash} AS h FROM ${fromItem(ti)} ${where}) x GROUP BY b`, values: params });
+      // OFFSET 0 keeps (bucket, hash) computed below the aggregate: the planner, taking the bucket for as many
+      // groups as key values, would otherwise sort whole rows (spilling to disk) instead of hashing 128 groups.
+      const r = await c.query({ text: `SELECT b, count(*)::int8 AS n, sum(h)::text AS s FROM (SELECT ${bucket} AS b, ${hash} AS h FROM ${fromItem(ti)} ${where} OFFSET 0) x GROUP BY b`, values: params });
       return new Map((r.rows as Array<{ b: number; n: string; s: string }>).map((x) => [Number(x.b), { n: Number(x.n), s: x.s }]));
     };
     const [a, b] = await Promise.all([bucketQuery(source, s, sk), bucketQuery(target, t, tk)]);

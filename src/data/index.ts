@@ -6,6 +6,24 @@
  *  - source: inside `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY` (one consistent snapshot);
  *  - target: inside the caller's transaction (BEGIN / advisory lock / COMMIT or ROLLBACK are the caller's);
  *  - nothing here commits; any failure throws a MigrateError and the caller rolls back.
+ *
+ * Needs PostgreSQL 12 or later on both sides (pg_partition_tree, attgenerated, hashtextextended).
+ * Not copied: materialized views (the schema step refreshes/creates them), foreign tables, large objects.
+ *
+ * Decisions worth knowing:
+ *  - Tables: relkind r/p outside system schemas and not owned by an extension; partitions travel with their
+ *    root; plain tables are read with ONLY (inheritance children are tables of their own). Scope: types.ts.
+ *  - Columns copied: present on both sides and not generated on the target. Identity columns are copied as is:
+ *    COPY FROM does not enforce GENERATED ALWAYS (no OVERRIDING needed). Owned sequences (serial + identity)
+ *    of copied tables then get the source's last_value/is_called.
+ *  - Format: binary COPY when every copied column has the same type on both sides and a database-independent
+ *    binary form; otherwise text COPY for that table (the plan says which, and why). Text COPY converts values
+ *    into the target's type; if that changes them (numeric scale, varchar length...) verifyData fails and the
+ *    caller rolls back, so a lossy conversion is never committed.
+ *  - Equality: count(*) + sum of hashtextextended(ROW(cols)::text) computed in each database, with DateStyle,
+ *    TimeZone, extra_float_digits, IntervalStyle, bytea_output, lc_monetary pinned (and restored afterwards)
+ *    so both print values identically; row_security=off so an RLS policy errors instead of hiding rows.
+ *  - Replacing rows: see load.ts (drop/re-add FKs, disable/re-enable user triggers, TRUNCATE in the tx).
  */
 export type { DataScope, DataTablePlan, DataPlan, DataTableDiff, DataDiff, DataProgress, DataTableResult } from './types.js';
 export type { DataBackupMeta, DataBackupTable } from './backup.js';

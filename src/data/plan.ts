@@ -74,8 +74,13 @@ export async function planData(source: pg.ClientBase, target: pg.ClientBase, sco
       const base = { table: p.key, schema: p.src.schema, name: p.src.name, columns: p.columns, sourceRows: src.rows, targetRows: tgt.rows, equal, format: p.format };
       if (equal) return { ...base, action: 'skip', reason: 'identical' };
       if (p.columns.length === 0) return { ...base, action: 'skip', reason: 'no copyable columns in common' };
-      const why = src.rows !== tgt.rows ? `${src.rows} row(s) in the source, ${tgt.rows} in the target` : 'same row count, different contents';
-      return { ...base, action: 'copy', reason: p.formatReason ? `${why}; ${p.formatReason}` : why };
+      const why = [src.rows !== tgt.rows ? `${src.rows} row(s) in the source, ${tgt.rows} in the target` : 'same row count, different contents'];
+      const srcOnly = p.src.columns.filter((c) => !p.tgt.columns.some((t) => t.name === c.name)).map((c) => c.name);
+      const tgtOnly = p.tgt.columns.filter((c) => !c.generated && !p.src.columns.some((s) => s.name === c.name)).map((c) => c.name);
+      if (srcOnly.length) why.push(`source-only columns not copied: ${srcOnly.join(', ')}`);
+      if (tgtOnly.length) why.push(`target-only columns get their defaults: ${tgtOnly.join(', ')}`);
+      if (p.formatReason) why.push(p.formatReason);
+      return { ...base, action: 'copy', reason: why.join('; ') };
     });
     const copy = tables.filter((t) => t.action === 'copy');
     return {

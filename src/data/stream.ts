@@ -52,7 +52,7 @@ export function pump(src: Readable, sink: Writable, opts: { onData?: (chunk: Buf
       }
       settle();
     });
-    src.once('error', (e) => {
+    src.on('error', (e) => {
       if (srcDone) return;
       srcDone = true;
       if (!aborted) {
@@ -75,7 +75,7 @@ export function pump(src: Readable, sink: Writable, opts: { onData?: (chunk: Buf
       }
       settle();
     };
-    sink.once('error', sinkFailed);
+    sink.on('error', sinkFailed); // on, not once: a second 'error' must not become an uncaught exception
     sink.once('close', () => sinkFailed(failed ?? new Error('the destination stream closed before it finished')));
     sink.once('finish', () => {
       if (sinkDone) return;

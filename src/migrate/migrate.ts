@@ -12,7 +12,7 @@ import { loadEnvironment } from '../env/resolve.js';
 import { lockTarget } from '../pg/lock.js';
 import { applyConfig, diffConfig, planConfig, verifyConfig } from '../config/index.js';
 import { applySchema, backupSchema, countHazardRows, fingerprintSchema, inspectSchema, planSchema, type SchemaModel, type SchemaScope } from '../schema/index.js';
-import { applyData, backupData, planData, verifyData, type DataScope, type DataTableResult } from '../data/index.js';
+import { applyData, backupData, planData, verifyData, type DataPlan, type DataScope, type DataTableResult } from '../data/index.js';
 import { backupFiles, restoreFiles, type FileBackup } from '../checkpoint/files.js';
 import { beginCheckpoint, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
 import { TOOL } from '../version.js';
@@ -199,6 +199,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
   let configWritten = false;
   const backupMeta: Record<string, unknown> = {};
   let targetModel: SchemaModel | undefined;
+  let backedUpTables = new Set<string>();
 
   const undoConfig = async () => {
     if (configWritten && configBackup && checkpoint) {
@@ -236,9 +237,13 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
           backupMeta.schema = await backupSchema(tgt!, plan.schema, targetModel!, `${draft.dir}/schema`);
           parts.push('schema: snapshot + rows at risk');
         }
-        if (plan.data?.plan && countDataChanges(plan.data.plan) > 0) {
-          backupMeta.data = await backupData(tgt!, plan.data.plan, `${draft.dir}/data`);
-          parts.push(`data: ${countDataChanges(plan.data.plan)} table(s)`);
+        if (plan.data?.plan) {
+          const atRisk = dataAtRisk(plan);
+          if (countDataChanges(atRisk) > 0) {
+            backupMeta.data = await backupData(tgt!, atRisk, `${draft.dir}/data`);
+            backedUpTables = new Set(atRisk.tables.filter((t) => t.action === 'copy').map((t) => t.table));
+            parts.push(`data: ${backedUpTables.size} table(s)`);
+          }
         }
         return { value: undefined, detail: parts.join('; ') || 'nothing at risk' };
       });
@@ -263,6 +268,15 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
       if (comps.includes('data') && plan.data?.plan) {
         // The schema step may have changed the tables: plan the copy again inside the transaction.
         const dp = comps.includes('schema') ? await planData(src!, tgt!, opts.dataScope) : plan.data.plan;
+        // Tables the schema step created had no rows to save; every other table to copy must be in the backup.
+        const existed = new Set(plan.data.plan.tables.map((t) => t.table));
+        const unsaved = dp.tables.filter((t) => t.action === 'copy' && existed.has(t.table) && !backedUpTables.has(t.table));
+        if (unsaved.length > 0) {
+          // Never replace rows the checkpoint does not hold: rollback could not bring them back.
+          throw new MigrateError('data_not_backed_up', `after the schema step, ${unsaved[0]!.table} needs its rows replaced but was not backed up`, {
+            hint: 'nothing was changed (rolled back); run the migration again',
+          });
+        }
         if (countDataChanges(dp) > 0) {
           dataResults = await applyData(src!, tgt!, dp, { onProgress: io.onProgress });
           report.data = dataResults;
@@ -322,6 +336,17 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
     delete report.checkpoint;
     throw e;
   }
+}
+
+/**
+ * The tables whose rows the migration may replace. With schema changes in the same run, the copy is planned
+ * again after the schema step, when a table that was equal may differ (e.g. a new column): so then every
+ * table present on both sides is backed up, not only those that differ now.
+ */
+function dataAtRisk(plan: Plan): DataPlan {
+  const dp = plan.data!.plan!;
+  if (!plan.schema || countSchemaChanges(plan.schema) === 0) return dp;
+  return { ...dp, tables: dp.tables.map((t) => ({ ...t, action: 'copy' as const })) };
 }
 
 /** The files a config migration can write: the target's own file and server.json. */
