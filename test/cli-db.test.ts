@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startCluster, type TestCluster } from './support/pg.ts';
 import { startSshd, type TestSshd } from './support/sshd.ts';
-import { makeProject, type Project } from './support/cli.ts';
+import { makeProject, startBin, type Project } from './support/cli.ts';
 import { contents, schemaDump } from './support/dump.ts';
 
 const APP_V1 = `
@@ -162,6 +162,46 @@ describe('schema + data + config through the real CLI', () => {
       p.remove();
     }
   });
+
+  for (const signal of ['SIGKILL', 'SIGINT'] as const) {
+    test(`${signal} in the middle of copying a large table leaves the target unchanged`, async () => {
+      const db = `big_${signal.toLowerCase()}`;
+      const table = `CREATE TABLE events (id bigint PRIMARY KEY, payload text NOT NULL, at timestamptz NOT NULL DEFAULT now());`;
+      await freshDb(local, db, `${table} INSERT INTO events SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 400000) g;`);
+      await freshDb(prod, db, `${table} INSERT INTO events SELECT g, 'old row ' || g FROM generate_series(1, 1000) g;`);
+      const before = await state(prod, db);
+      const p = project(db);
+      const watcher = new pg.Client({ connectionString: prod.url(db) });
+      await watcher.connect();
+      try {
+        const run = startBin(['migrate', 'local', 'prod', '--data-only', '--force'], { cwd: p.dir });
+        // Wait until the target is receiving rows (COPY … FROM STDIN from our tool), then strike.
+        const deadline = Date.now() + 30_000;
+        for (;;) {
+          const r = await watcher.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'nself-migrate' AND query ILIKE 'COPY %FROM STDIN%' AND state = 'active'`);
+          if (r.rowCount) break;
+          assert.ok(Date.now() < deadline, 'the copy never started');
+          await new Promise((res) => setTimeout(res, 20));
+        }
+        run.child.kill(signal);
+        const r = await run.done;
+        if (signal === 'SIGINT') {
+          assert.equal(r.code, 130, r.stderr);
+          assert.match(r.stderr, /interrupted/);
+        } else assert.equal(r.code, null);
+        // the server notices the dead client and rolls its transaction back
+        for (let i = 0; i < 100; i++) {
+          const busy = await watcher.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'nself-migrate' AND datname = $1`, [db]);
+          if (!busy.rowCount) break;
+          await new Promise((res) => setTimeout(res, 100));
+        }
+        assert.deepEqual(await state(prod, db), before);
+      } finally {
+        await watcher.end();
+        p.remove();
+      }
+    });
+  }
 
   test('connection errors are one line with a hint, the password never shown', async () => {
     const p = makeProject({ '.env.local': envFor(local, 'postgres'), '.env.staging': envFor(staging, 'postgres').replace(staging.password, 'wrong-password-xyz') });

@@ -29,7 +29,7 @@ export function renderPlan(out: Output, plan: Plan): string {
       const sym = SYMBOL[c.action];
       const colour = c.action === 'create' ? 'green' : c.action === 'drop' ? 'red' : 'yellow';
       lines.push(`  ${out.paint(colour, `${sym} ${c.kind} ${c.identity}`)}`);
-      for (const h of c.hazards) lines.push(`      ${out.paint('red', `! ${h.kind}`)}: ${h.message}${h.rows !== undefined ? ` (${formatCount(h.rows)} rows)` : ''}`);
+      for (const h of c.hazards) lines.push(`      ${out.paint('red', `! ${h.kind}`)}: ${h.message}`);
       for (const sql of c.sql) lines.push(out.paint('dim', indent(sql, '      ')));
     }
     for (const n of s.notHandled) lines.push(`  ${out.paint('yellow', `? ${n.kind} ${n.identity}`)}: not handled — ${n.reason}`);

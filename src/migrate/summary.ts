@@ -49,7 +49,7 @@ export function buildConfirmation(plan: Plan, target: Environment): Confirmation
   const destructive = (plan.schema?.statements ?? []).flatMap((s) => s.hazards).filter((h) => h.kind === 'deletes_data');
   if (destructive.length > 0) {
     const first = destructive[0];
-    reasons.push(`the schema plan deletes data in ${target.name}: ${first.message}${first.rows !== undefined ? ` (${formatCount(first.rows)} rows with values)` : ''}${destructive.length > 1 ? ` and ${destructive.length - 1} more` : ''}`);
+    reasons.push(`the schema plan deletes data in ${target.name}: ${first.message}${destructive.length > 1 ? ` and ${destructive.length - 1} more` : ''}`);
   }
   return { required: reasons.length > 0, reasons };
 }

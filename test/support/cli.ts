@@ -2,7 +2,7 @@
  * Running the real binary as a user would: a temp project directory with real env files, the built
  * `bin/nself` spawned in it, exit code and output captured.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -62,22 +62,33 @@ export function runBin(args: string[], opts: { cwd: string; input?: string; env?
 }
 
 export function runCommand(file: string, args: string[], opts: { cwd: string; input?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<RunResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(file, args, {
+  return startCommand(file, args, opts).done;
+}
+
+/** Start the CLI and keep hold of the child (to signal it); `done` resolves when it exits. */
+export function startBin(args: string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): { child: ChildProcess; done: Promise<RunResult> } {
+  return startCommand(process.execPath, [BIN, ...args], opts);
+}
+
+function startCommand(file: string, args: string[], opts: { cwd: string; input?: string; env?: Record<string, string>; timeoutMs?: number }): { child: ChildProcess; done: Promise<RunResult> } {
+  let child!: ChildProcess;
+  const done = new Promise<RunResult>((resolvePromise, reject) => {
+    child = spawn(file, args, {
       cwd: opts.cwd,
       env: { ...process.env, NO_COLOR: '1', ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
       resolvePromise({ code, stdout, stderr });
     });
-    child.stdin.end(opts.input ?? '');
+    child.stdin!.end(opts.input ?? '');
   });
+  return { child, done };
 }
