@@ -33,7 +33,7 @@ INSERT INTO posts (user_id, title) SELECT 1 + g % 50, 'old post ' || g FROM gene
 `;
 
 const SEED_V2 = `
-INSERT INTO users (email, status, display_name) SELECT 'user' || g || '@example.com', 'active', 'User ' || g FROM generate_series(1, 200) g;
+INSERT INTO users (email, status, display_name) SELECT 'user' || g || '@example.com', (CASE WHEN g % 10 = 0 THEN 'invited' ELSE 'active' END)::status, 'User ' || g FROM generate_series(1, 200) g;
 INSERT INTO posts (user_id, title, body, published) SELECT 1 + g % 200, 'post ' || g, E'line1\\nline2\\ttab', g % 2 = 0 FROM generate_series(1, 500) g;
 INSERT INTO comments (post_id, body) SELECT 1 + g % 500, 'comment ' || g FROM generate_series(1, 300) g;
 `;

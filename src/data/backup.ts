@@ -114,6 +114,36 @@ async function sha256File(path: string): Promise<string> {
   return h.digest('hex');
 }
 
+/**
+ * Before a schema rollback: empty every table whose rows restoreData will reload, so that reversing the
+ * schema (e.g. an enum losing a value, a narrowing type) does not trip over rows the migration wrote. A table
+ * referencing them through a foreign key is emptied with them when `disposable` says the schema rollback
+ * drops it anyway; any other referencing table makes TRUNCATE fail, and so the rollback (nothing changed).
+ */
+export async function emptyForRestore(target: pg.ClientBase, meta: unknown, disposable: (table: string) => boolean): Promise<void> {
+  const m = parseMeta(meta);
+  const keys = m.tables.map((t) => t.table);
+  if (keys.length === 0) return;
+  const refs = await target.query<{ schema: string; name: string }>(
+    `SELECT DISTINCT cn.nspname AS schema, c.relname AS name
+       FROM pg_constraint con
+       JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+       JOIN pg_class r ON r.oid = con.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
+      WHERE con.contype = 'f' AND rn.nspname || '.' || r.relname = ANY($1::text[])`,
+    [keys],
+  );
+  const names = new Map(m.tables.map((t) => [t.table, qualify(t.schema, t.name)]));
+  for (const r of refs.rows) {
+    const key = `${r.schema}.${r.name}`;
+    if (!names.has(key) && disposable(key)) names.set(key, qualify(r.schema, r.name));
+  }
+  try {
+    await target.query(`TRUNCATE ${[...names.values()].join(', ')}`);
+  } catch (e) {
+    throw wrapError('data_restore_failed', 'emptying the tables to restore', e, 'nothing was changed: the target transaction is rolled back');
+  }
+}
+
 export async function restoreData(target: pg.ClientBase, dir: string, meta: unknown): Promise<void> {
   const m = parseMeta(meta);
   // Check every file before touching anything.

@@ -30,4 +30,4 @@ export type { DataBackupMeta, DataBackupTable } from './backup.js';
 export { planData } from './plan.js';
 export { diffData } from './diff.js';
 export { applyData, verifyData } from './apply.js';
-export { backupData, restoreData } from './backup.js';
+export { backupData, emptyForRestore, restoreData } from './backup.js';

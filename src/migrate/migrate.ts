@@ -103,7 +103,7 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
     if (opts.dryRun) return;
 
     if (plan.schema && plan.schema.errors.length > 0) {
-      throw new MigrateError('schema_plan_errors', `the schema plan cannot be applied: ${plan.schema.errors[0]}${plan.schema.errors.length > 1 ? ` (+${plan.schema.errors.length - 1} more)` : ''}`, {
+      throw new MigrateError('schema_plan_has_errors', `the schema plan cannot be applied: ${plan.schema.errors[0]}${plan.schema.errors.length > 1 ? ` (+${plan.schema.errors.length - 1} more)` : ''}`, {
         hint: 'fix the target first (e.g. create the missing role), then run the migration again',
         details: plan.schema.errors,
       });
@@ -156,7 +156,7 @@ async function buildMigratePlan(
   if (comps.includes('schema')) {
     const [a, b] = await Promise.all([inspectSchema(src!, opts.schemaScope), inspectSchema(tgt!, opts.schemaScope)]);
     sourceModel = a;
-    const sp = planSchema(a, b);
+    const sp = planSchema(a, b, { rowsFollow: comps.includes('data') });
     await countHazardRows(tgt!, sp);
     plan.schema = sp;
     plan.summary.perComponent.schema = countSchemaChanges(sp);

@@ -9,8 +9,8 @@ import { asMigrateError, EXIT, MigrateError, refusedError } from '../errors.js';
 import { loadEnvironment } from '../env/resolve.js';
 import { openDatabase, type DbHandle } from '../pg/connect.js';
 import { lockTarget } from '../pg/lock.js';
-import { restoreSchema } from '../schema/index.js';
-import { restoreData } from '../data/index.js';
+import { restoreSchema, snapshotTables } from '../schema/index.js';
+import { emptyForRestore, restoreData } from '../data/index.js';
 import { restoreFiles, type FileBackup } from '../checkpoint/files.js';
 import { backupDir, latestApplied, updateStatus, verifyIntegrity } from '../checkpoint/store.js';
 import { secretValues, Steps, type PipelineIO } from './session.js';
@@ -85,6 +85,11 @@ async function rollback(opts: RollbackOptions, io: PipelineIO, steps: Steps, rep
         inTx = true;
         await lockTarget(client, target.name);
         if (m.backup.schema !== undefined) {
+          if (m.backup.data !== undefined) {
+            // Reload-bound tables are emptied first, so reversing the schema never trips over migrated rows.
+            const keep = snapshotTables(m.backup.schema);
+            await emptyForRestore(client, m.backup.data, (t) => !keep.has(t));
+          }
           await restoreSchema(client, join(dir, 'schema'), m.backup.schema);
           parts.push('schema restored and verified by fingerprint');
         }

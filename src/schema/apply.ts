@@ -89,8 +89,11 @@ export async function countHazardRows(target: pg.ClientBase, plan: SchemaPlan): 
 interface BackupItem {
   schema: string;
   table: string;
-  /** 'table': every row (restored into the recreated, empty table); 'column': key + column values (restored by key). */
-  mode: 'table' | 'column';
+  /**
+   * 'table': every row, restored only if the table is empty after the schema rollback (it was dropped);
+   * 'column': key + column values, restored by key; 'replace': every row of a keyless table, restored by replacing its rows.
+   */
+  mode: 'table' | 'column' | 'replace';
   column?: string;
   key: string[];
   columns: string[];
@@ -126,8 +129,8 @@ export async function backupSchema(target: pg.ClientBase, plan: SchemaPlan, targ
   for (const w of [...want.values()].sort((a, b) => (`${a.schema}.${a.table}.${a.column ?? ''}` < `${b.schema}.${b.table}.${b.column ?? ''}` ? -1 : 1))) {
     const info = await relInfo(target, w.schema, w.table);
     if (!info.exists) continue;
-    let mode: BackupItem['mode'] = w.column !== undefined && info.pk.length ? 'column' : 'table';
     if (w.column !== undefined && info.generated.has(w.column)) continue; // generated values are recomputed
+    let mode: BackupItem['mode'] = w.column === undefined ? 'table' : info.pk.length ? 'column' : 'replace';
     if (w.column !== undefined && !info.columns.includes(w.column)) mode = 'table';
     const columns = mode === 'column' ? [...info.pk, w.column!] : info.columns;
     const file = `schema-${String(++i).padStart(4, '0')}.copy.gz`;
@@ -143,6 +146,12 @@ export async function backupSchema(target: pg.ClientBase, plan: SchemaPlan, targ
   ])].sort();
   const meta: BackupMeta = { format: 'nself-schema-backup/1', fingerprint: fingerprintSchema(targetModel), schemas, snapshot: targetModel, items };
   return meta;
+}
+
+/** Tables ("schema.name") that existed when the schema backup was taken: a rollback keeps exactly these. */
+export function snapshotTables(meta: unknown): Set<string> {
+  if (!isMeta(meta)) throw new MigrateError('checkpoint_invalid', 'the schema backup metadata is missing or not recognised');
+  return new Set(meta.snapshot.facts.filter((f) => f.kind === 'table' || f.kind === 'partition').map((f) => `${f.meta.schema}.${f.meta.name}`));
 }
 
 function isMeta(m: unknown): m is BackupMeta {
@@ -163,8 +172,11 @@ export async function restoreSchema(target: pg.ClientBase, dir: string, meta: un
     const t = qualify(it.schema, it.table);
     const cols = it.columns.map(quoteIdent).join(', ');
     const file = join(dir, it.file);
-    if (it.mode === 'table') {
-      await target.query(`DELETE FROM ONLY ${t}`);
+    if (it.mode === 'table' || it.mode === 'replace') {
+      if (it.mode === 'table') {
+        const some = await target.query(`SELECT 1 FROM ONLY ${t} LIMIT 1`);
+        if (some.rows.length) continue; // the rows survived the migration
+      } else await target.query(`DELETE FROM ONLY ${t}`);
       await pipeline(createReadStream(file), createGunzip(), target.query(copyFrom(`COPY ${t} (${cols}) FROM STDIN`)));
     } else {
       const tmp = quoteIdent(`nself_restore_${++n}`);

@@ -5,6 +5,6 @@
 export type { SchemaModel, SchemaScope, Fact, UnsupportedObject } from './model.js';
 export { fingerprintSchema } from './model.js';
 export { inspectSchema } from './inspect.js';
-export type { Hazard, SchemaChange, SchemaStatement, SchemaPlan } from './plan.js';
+export type { Hazard, PlanOptions, SchemaChange, SchemaStatement, SchemaPlan } from './plan.js';
 export { planSchema } from './plan.js';
-export { applySchema, countHazardRows, backupSchema, restoreSchema } from './apply.js';
+export { applySchema, countHazardRows, backupSchema, restoreSchema, snapshotTables } from './apply.js';

@@ -75,7 +75,8 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   if (serverVersion < 120000) {
     throw new MigrateError('unsupported_server', `PostgreSQL ${serverVersion} is not supported by the schema engine`, { hint: 'PostgreSQL 12 or newer is required' });
   }
-  const roles = (await q<{ rolname: string }>(`select rolname from pg_roles order by rolname`)).map((r) => r.rolname);
+  const roleRows = await q<{ oid: number; rolname: string }>(`select oid, rolname from pg_roles order by rolname`);
+  const roles = roleRows.map((r) => r.rolname);
 
   const facts = new Map<string, Fact>();
   const unsupported: UnsupportedObject[] = [];
@@ -162,7 +163,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
        left join pg_type sbt on sbt.oid = r.rngsubtype
       where t.typnamespace = any($1::oid[])
         and (t.typtype in ('e','d','r','b','p') or (t.typtype = 'c' and (select c.relkind from pg_class c where c.oid = t.typrelid) = 'c'))
-        and not exists (select 1 from pg_type e where e.typarray = t.oid)
+        and t.oid not in (select e.typarray from pg_type e where e.typarray <> 0)
         and ${EXT('pg_type', 't.oid')}`,
     [nsOids],
   );
@@ -290,7 +291,11 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
             a.attislocal, a.attinhcount,
             case when a.attcollation <> t.typcollation then
               (select quote_ident(cn.nspname) || '.' || quote_ident(co.collname) from pg_collation co join pg_namespace cn on cn.oid = co.collnamespace where co.oid = a.attcollation) end coll,
-            pg_get_expr(d.adbin, d.adrelid) defexpr, d.oid defoid, a.attacl is not null hasacl
+            pg_get_expr(d.adbin, d.adrelid) defexpr, d.oid defoid, a.attacl is not null hasacl,
+            case when a.attidentity <> '' then
+              (select format('START WITH %s INCREMENT BY %s MINVALUE %s MAXVALUE %s CACHE %s %s', s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, case when s.seqcycle then 'CYCLE' else 'NO CYCLE' end)
+                 from pg_depend sd join pg_sequence s on s.seqrelid = sd.objid
+                where sd.classid = 'pg_class'::regclass and sd.refclassid = 'pg_class'::regclass and sd.refobjid = a.attrelid and sd.refobjsubid = a.attnum and sd.deptype = 'i' limit 1) end identopts
        from pg_attribute a
        join pg_type t on t.oid = a.atttypid
        left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
@@ -327,6 +332,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
       notnull: r.attnotnull,
       collation: r.coll,
       identity: r.attidentity || null,
+      identityOptions: r.attidentity ? r.identopts : null,
       generated: r.attgenerated === 's' ? r.defexpr : null,
     }, { sql, name: r.attname, table: rel.meta.sql as string, pos: Number(r.attnum) }, rel.id);
     f.deps.push(rel.id);
@@ -406,7 +412,8 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
     `select i.indexrelid, i.indrelid, ic.relname, pg_get_indexdef(i.indexrelid) def, ic.relnamespace,
             exists (select 1 from pg_inherits h where h.inhrelid = i.indexrelid) ischild
        from pg_index i join pg_class ic on ic.oid = i.indexrelid
-      where i.indrelid = any($1::oid[])`,
+      where i.indrelid = any($1::oid[])
+        and i.indexrelid not in (select co.conindid from pg_constraint co where co.contype in ('p','u','x') and co.conindid <> 0)`,
     [tableOids],
   )) {
     if (objMap.has(key('pg_class', r.indexrelid))) continue; // constraint index
@@ -422,7 +429,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
 
   // ---------- rewrite rules (views' _RETURN rules map to the view; others are unsupported)
   for (const r of await q(
-    `select rw.oid, rw.ev_class, rw.rulename, pg_get_ruledef(rw.oid) def from pg_rewrite rw where rw.ev_class = any($1::oid[])`,
+    `select rw.oid, rw.ev_class, rw.rulename, case when rw.rulename <> '_RETURN' then pg_get_ruledef(rw.oid) end def from pg_rewrite rw where rw.ev_class = any($1::oid[])`,
     [tableOids],
   )) {
     const rel = relFact.get(Number(r.ev_class));
@@ -466,7 +473,8 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
     `select p.oid, p.pronamespace, p.proname, p.prokind, pg_get_function_identity_arguments(p.oid) idargs,
             pg_get_function_arguments(p.oid) args, pg_get_function_result(p.oid) result,
             case when p.prokind <> 'a' then pg_get_functiondef(p.oid) end def
-       from pg_proc p where p.pronamespace = any($1::oid[]) and ${EXT('pg_proc', 'p.oid')}`,
+       from pg_proc p where p.pronamespace = any($1::oid[]) and ${EXT('pg_proc', 'p.oid')}
+        and not exists (select 1 from pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'i')`,
     [nsOids],
   )) {
     const s = nsName.get(Number(r.pronamespace))!;
@@ -510,7 +518,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
                select a.attrelid, a.attnum, x.grantee, x.privilege_type, x.is_grantable from pg_attribute a join pg_class c on c.oid = a.attrelid cross join lateral aclexplode(a.attacl) x where a.attrelid = any($1::oid[]) and a.attnum > 0 and a.attacl is not null and x.grantee <> c.relowner`,
   };
   const roleName = new Map<number, string>();
-  for (const r of await q(`select oid, rolname from pg_roles`)) roleName.set(Number(r.oid), r.rolname);
+  for (const r of roleRows) roleName.set(Number(r.oid), r.rolname);
   const targetsByKey = new Map<string, (typeof aclTargets)[number]>();
   for (const a of aclTargets) targetsByKey.set(`${a.cls}:${a.oid}:${a.sub}`, a);
   for (const [cls, g] of aclByCls) {
@@ -550,10 +558,14 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   }
 
   // ---------- dependencies
-  const depRows = await q(
-    `select d.classid::regclass::text cls, d.objid, d.objsubid, d.refclassid::regclass::text refcls, d.refobjid, d.refobjsubid, d.deptype
-       from pg_depend d where d.objid >= 16384 and d.refobjid >= 16384 and d.deptype in ('n','a')`,
-  );
+  const classNames = new Map<number, string>();
+  for (const r of await q(`select c.oid, c.relname from pg_class c where c.relnamespace = 'pg_catalog'::regnamespace and c.relkind = 'r'`)) classNames.set(Number(r.oid), r.relname);
+  const depRows = (
+    await q(
+      `select d.classid, d.objid, d.objsubid, d.refclassid, d.refobjid, d.refobjsubid, d.deptype
+         from pg_depend d where d.objid >= 16384 and d.refobjid >= 16384 and d.deptype in ('n','a')`,
+    )
+  ).map((r) => ({ ...r, cls: classNames.get(Number(r.classid)) ?? String(r.classid), refcls: classNames.get(Number(r.refclassid)) ?? String(r.refclassid) }));
   const resolve = (cls: string, oid: number, sub: number): string | undefined => {
     return objMap.get(key(cls, oid, sub)) ?? (sub ? objMap.get(key(cls, oid, 0)) : undefined) ?? extMembers.get(key(cls, oid));
   };

@@ -52,20 +52,34 @@ function canonical(v: unknown): string {
 }
 
 /** The part of a fact the diff compares. */
+const sigCache = new WeakMap<Fact, string>();
 export function factSignature(f: Fact): string {
-  return canonical({ attrs: f.attrs, deps: f.deps, parent: f.parent ?? null });
+  let sig = sigCache.get(f);
+  if (sig === undefined) {
+    // attrs are flat (primitives and string arrays): sorted keys, JSON values; deps keep their (sorted) order
+    const a = f.attrs;
+    const keys = Object.keys(a).sort();
+    let out = '{';
+    for (const k of keys) {
+      const v = a[k];
+      if (v === undefined) continue;
+      out += JSON.stringify(k) + ':' + (v !== null && typeof v === 'object' && !Array.isArray(v) ? canonical(v) : JSON.stringify(v)) + ',';
+    }
+    sig = out + '}' + JSON.stringify(f.deps) + '|' + (f.parent ?? '');
+    sigCache.set(f, sig);
+  }
+  return sig;
 }
 
 export function fingerprintSchema(model: SchemaModel): string {
   const h = createHash('sha256');
   h.update('nself-schema/1\n');
-  const facts = [...model.facts].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  for (const f of facts) {
-    h.update(f.id);
-    h.update('\u0000');
-    h.update(factSignature(f));
-    h.update('\n');
-  }
+  let sorted = true;
+  for (let i = 1; i < model.facts.length && sorted; i++) if (model.facts[i - 1]!.id > model.facts[i]!.id) sorted = false;
+  const facts = sorted ? model.facts : [...model.facts].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const parts: string[] = [];
+  for (const f of facts) parts.push(f.id, '\u0000', factSignature(f), '\n');
+  h.update(parts.join(''));
   const uns = [...model.unsupported].sort((a, b) => (a.identity < b.identity ? -1 : a.identity > b.identity ? 1 : 0));
   for (const u of uns) h.update('unsupported\u0000' + u.kind + '\u0000' + u.identity + '\u0000' + u.def + '\n');
   return h.digest('hex');

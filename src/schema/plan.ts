@@ -53,6 +53,15 @@ function splitName(sql: string): { schema: string; name: string } {
   return { schema: m[1]!.replace(/""/g, '"'), name: m[2]!.replace(/""/g, '"') };
 }
 
+/** `"s"."t"` / `"s"."t"."c"` → s.t / s.t.c for messages. */
+function disp(sql: string): string {
+  const parts: string[] = [];
+  const re = /"((?:[^"]|"")*)"/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(sql))) parts.push(m[1]!.replace(/""/g, '"'));
+  return parts.length ? parts.join('.') : sql;
+}
+
 function tableHazard(kind: Hazard['kind'], message: string, tableSql: string, column?: string): Hazard {
   const { schema, name } = splitName(tableSql);
   const h: Hazard = { kind, message, schema, table: name };
@@ -67,7 +76,7 @@ function columnDef(col: Fact, def: Fact | undefined): string {
   let sql = `${col.meta.sql} ${s(a.type)}`;
   if (a.collation) sql += ` COLLATE ${s(a.collation)}`;
   if (a.generated) sql += ` GENERATED ALWAYS AS (${s(a.generated)}) STORED`;
-  if (a.identity) sql += ` GENERATED ${a.identity === 'a' ? 'ALWAYS' : 'BY DEFAULT'} AS IDENTITY`;
+  if (a.identity) sql += ` GENERATED ${a.identity === 'a' ? 'ALWAYS' : 'BY DEFAULT'} AS IDENTITY${a.identityOptions ? ` (${s(a.identityOptions)})` : ''}`;
   if (a.notnull) sql += ' NOT NULL';
   if (def) sql += ` DEFAULT ${s(def.attrs.expr)}`;
   return sql;
@@ -88,6 +97,9 @@ function typeChangeHazards(tableSql: string, column: string, from: string, to: s
   if (a.base === b.base && a.arr === b.arr) {
     if (b.args.length && (!a.args.length || b.args.some((v, i) => v < (a.args[i] ?? Infinity)))) narrowing = true;
     if (a.base === 'character varying' && (!b.args.length || (a.args.length && b.args[0]! >= a.args[0]!))) noRewrite = true;
+    // numeric(p,s) → numeric(p2,s) with p2 >= p keeps the on-disk format
+    if (a.base === 'numeric' && a.args.length === 2 && b.args.length === 2 && b.args[0]! >= a.args[0]! && b.args[1] === a.args[1]) noRewrite = true;
+    if (a.base === 'numeric' && a.args.length && !b.args.length) noRewrite = true;
   } else if (INT_RANK[a.base] && INT_RANK[b.base]) {
     narrowing = INT_RANK[b.base]! < INT_RANK[a.base]!;
   } else if (isVarchar(a.base) && (b.base === 'character varying' || b.base === 'character') && b.args.length) {
@@ -95,10 +107,10 @@ function typeChangeHazards(tableSql: string, column: string, from: string, to: s
   } else if (a.base === 'character varying' && b.base === 'text' && !a.arr && !b.arr) {
     noRewrite = true;
   }
-  if (narrowing) hz.push(tableHazard('deletes_data', `narrows column ${column} from ${from} to ${to} (values may be truncated or rejected)`, tableSql, column));
+  if (narrowing) hz.push(tableHazard('deletes_data', `narrows column ${disp(tableSql)}.${column} from ${from} to ${to} (values may be truncated or rejected)`, tableSql, column));
   if (!noRewrite) {
-    hz.push(tableHazard('rewrites_table', `changes the type of column ${column} from ${from} to ${to} (table rewrite)`, tableSql, column));
-    hz.push(tableHazard('exclusive_lock', `ACCESS EXCLUSIVE lock on ${tableSql} while it is rewritten`, tableSql));
+    hz.push(tableHazard('rewrites_table', `changes the type of column ${disp(tableSql)}.${column} from ${from} to ${to} (table rewrite)`, tableSql, column));
+    hz.push(tableHazard('exclusive_lock', `ACCESS EXCLUSIVE lock on ${disp(tableSql)} while it is rewritten`, tableSql));
   }
   return hz;
 }
@@ -311,7 +323,7 @@ const RULES: Record<string, Rule> = {
       const a = f.attrs;
       return none([`CREATE SEQUENCE ${f.meta.sql} AS ${s(a.type)} INCREMENT BY ${s(a.increment)} MINVALUE ${s(a.min)} MAXVALUE ${s(a.max)} START WITH ${s(a.start)} CACHE ${s(a.cache)} ${a.cycle ? 'CYCLE' : 'NO CYCLE'}`]);
     },
-    drop: (f) => ({ sql: [`DROP SEQUENCE IF EXISTS ${f.meta.sql}`], hazards: [{ kind: 'deletes_data', message: `drops sequence ${f.meta.sql} (its current value is lost)` }] }),
+    drop: (f) => ({ sql: [`DROP SEQUENCE IF EXISTS ${f.meta.sql}`], hazards: [{ kind: 'deletes_data', message: `drops sequence ${disp(s(f.meta.sql))} (its current value is lost)` }] }),
     alter: (o, n) => {
       const a = n.attrs;
       if (JSON.stringify(o.attrs) === JSON.stringify(n.attrs)) return null;
@@ -325,7 +337,7 @@ const RULES: Record<string, Rule> = {
   },
   table: {
     create: () => none([]), // rendered by tableCreate (needs folded children)
-    drop: (f) => ({ sql: [`DROP TABLE ${f.meta.sql}`], hazards: [tableHazard('deletes_data', `drops table ${f.meta.sql}`, s(f.meta.sql))] }),
+    drop: (f) => ({ sql: [`DROP TABLE ${f.meta.sql}`], hazards: [tableHazard('deletes_data', `drops table ${disp(s(f.meta.sql))}`, s(f.meta.sql))] }),
     alter: (o, n) => {
       const a = o.attrs;
       const b = n.attrs;
@@ -335,11 +347,11 @@ const RULES: Record<string, Rule> = {
       const t = s(n.meta.sql);
       if (a.unlogged !== b.unlogged) {
         sql.push(`ALTER TABLE ${t} SET ${b.unlogged ? 'UNLOGGED' : 'LOGGED'}`);
-        hazards.push(tableHazard('rewrites_table', `rewrites ${t} to make it ${b.unlogged ? 'unlogged' : 'logged'}`, t), tableHazard('exclusive_lock', `ACCESS EXCLUSIVE lock on ${t} during the rewrite`, t));
+        hazards.push(tableHazard('rewrites_table', `rewrites ${disp(t)} to make it ${b.unlogged ? 'unlogged' : 'logged'}`, t), tableHazard('exclusive_lock', `ACCESS EXCLUSIVE lock on ${disp(t)} during the rewrite`, t));
       }
       if (a.am !== b.am) {
         sql.push(`ALTER TABLE ${t} SET ACCESS METHOD ${quoteIdent(s(b.am ?? 'heap'))}`);
-        hazards.push(tableHazard('rewrites_table', `rewrites ${t} into another access method`, t));
+        hazards.push(tableHazard('rewrites_table', `rewrites ${disp(t)} into another access method`, t));
       }
       if (JSON.stringify(a.options) !== JSON.stringify(b.options)) {
         const oldKeys = optionKeys(a.options as string[]);
@@ -360,7 +372,7 @@ const RULES: Record<string, Rule> = {
       if (f.attrs.generated || f.attrs.identity) hazards.push(tableHazard('rewrites_table', `adds ${f.attrs.generated ? 'generated' : 'identity'} column ${s(f.meta.name)} (table rewrite)`, s(f.meta.table), s(f.meta.name)));
       return { sql: [`ALTER TABLE ${f.meta.table} ADD COLUMN ${columnDef(f, def)}`], hazards };
     },
-    drop: (f) => ({ sql: [`ALTER TABLE ${f.meta.table} DROP COLUMN ${f.meta.sql}`], hazards: [tableHazard('deletes_data', `drops column ${s(f.meta.table)}.${f.meta.sql}`, s(f.meta.table), s(f.meta.name))] }),
+    drop: (f) => ({ sql: [`ALTER TABLE ${f.meta.table} DROP COLUMN ${f.meta.sql}`], hazards: f.attrs.generated ? [] : [tableHazard('deletes_data', `drops column ${disp(`${s(f.meta.table)}.${s(f.meta.sql)}`)}`, s(f.meta.table), s(f.meta.name))] }),
     alter: (o, n) => {
       const a = o.attrs;
       const b = n.attrs;
@@ -380,10 +392,15 @@ const RULES: Record<string, Rule> = {
       if (a.notnull && !b.notnull) sql.push(`${pre} DROP NOT NULL`);
       if (!a.notnull && b.notnull) {
         sql.push(`${pre} SET NOT NULL`);
-        hazards.push(tableHazard('exclusive_lock', `SET NOT NULL scans ${t} under an ACCESS EXCLUSIVE lock`, t));
+        hazards.push(tableHazard('exclusive_lock', `SET NOT NULL scans ${disp(t)} under an ACCESS EXCLUSIVE lock`, t));
       }
-      if (b.identity && !a.identity) sql.push(`${pre} ADD GENERATED ${b.identity === 'a' ? 'ALWAYS' : 'BY DEFAULT'} AS IDENTITY`);
+      if (b.identity && !a.identity) sql.push(`${pre} ADD GENERATED ${b.identity === 'a' ? 'ALWAYS' : 'BY DEFAULT'} AS IDENTITY${b.identityOptions ? ` (${s(b.identityOptions)})` : ''}`);
       if (b.identity && a.identity && a.identity !== b.identity) sql.push(`${pre} SET GENERATED ${b.identity === 'a' ? 'ALWAYS' : 'BY DEFAULT'}`);
+      if (b.identity && a.identity && b.identityOptions && a.identityOptions !== b.identityOptions) {
+        // START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 9 CACHE 1 NO CYCLE → SET START WITH 1 SET INCREMENT BY 1 ...
+        const o = s(b.identityOptions).replace(/(START WITH|INCREMENT BY|MINVALUE|MAXVALUE|CACHE) (-?\d+)/g, 'SET $1 $2').replace(/(NO CYCLE|(?<!NO )CYCLE)$/, 'SET $1');
+        sql.push(`${pre} ${o}`);
+      }
       if (!retype && sql.length === 0) retype = true; // only dependencies changed (type object replaced)
       return { sql, hazards, retype };
     },
@@ -398,7 +415,7 @@ const RULES: Record<string, Rule> = {
     drop: (f) => none([`ALTER TABLE ${f.meta.child} NO INHERIT ${f.meta.parent}`]),
   },
   partition: {
-    create: (f) => ({ sql: [`ALTER TABLE ${f.meta.parent} ATTACH PARTITION ${f.meta.child} ${s(f.attrs.bound)}`], hazards: [tableHazard('exclusive_lock', `ATTACH PARTITION scans ${f.meta.child} to validate the bound`, s(f.meta.child))] }),
+    create: (f) => ({ sql: [`ALTER TABLE ${f.meta.parent} ATTACH PARTITION ${f.meta.child} ${s(f.attrs.bound)}`], hazards: [tableHazard('exclusive_lock', `ATTACH PARTITION scans ${disp(s(f.meta.child))} to validate the bound`, s(f.meta.child))] }),
     drop: (f) => none([`ALTER TABLE ${f.meta.parent} DETACH PARTITION ${f.meta.child}`]),
   },
   constraint: {
@@ -406,14 +423,14 @@ const RULES: Record<string, Rule> = {
       const t = s(f.meta.table);
       const def = s(f.attrs.def);
       const hazards: Hazard[] = [];
-      if ('pux'.includes(s(f.attrs.type))) hazards.push(tableHazard('builds_index', `builds an index for constraint ${s(f.meta.name)} on ${t}`, t));
-      if (!/NOT VALID$/.test(def)) hazards.push(tableHazard('exclusive_lock', `validates constraint ${s(f.meta.name)} on ${t} while holding a lock`, t));
+      if ('pux'.includes(s(f.attrs.type))) hazards.push(tableHazard('builds_index', `builds an index for constraint ${s(f.meta.name)} on ${disp(t)}`, t));
+      if (!/NOT VALID$/.test(def)) hazards.push(tableHazard('exclusive_lock', `validates constraint ${s(f.meta.name)} on ${disp(t)} while holding a lock`, t));
       return { sql: [`ALTER TABLE ${t} ADD CONSTRAINT ${quoteIdent(s(f.meta.name))} ${def}`], hazards };
     },
     drop: (f) => none([`ALTER TABLE ${f.meta.table} DROP CONSTRAINT ${quoteIdent(s(f.meta.name))}`]),
   },
   index: {
-    create: (f) => ({ sql: [s(f.attrs.def)], hazards: [tableHazard('builds_index', `builds index ${f.meta.sql}`, s(f.meta.table))] }),
+    create: (f) => ({ sql: [s(f.attrs.def)], hazards: [tableHazard('builds_index', `builds index ${disp(s(f.meta.sql))}`, s(f.meta.table))] }),
     drop: (f) => none([`DROP INDEX ${f.meta.sql}`]),
   },
   view: {
@@ -433,7 +450,7 @@ const RULES: Record<string, Rule> = {
   matview: {
     create: (f) => ({
       sql: [`CREATE MATERIALIZED VIEW ${f.meta.sql}${f.attrs.am ? ` USING ${quoteIdent(s(f.attrs.am))}` : ''}${(f.attrs.options as string[]).length ? ` WITH (${(f.attrs.options as string[]).join(', ')})` : ''} AS\n${s(f.attrs.def)}`],
-      hazards: [tableHazard('exclusive_lock', `populates materialized view ${f.meta.sql}`, s(f.meta.sql))],
+      hazards: [tableHazard('exclusive_lock', `populates materialized view ${disp(s(f.meta.sql))}`, s(f.meta.sql))],
     }),
     drop: (f) => none([`DROP MATERIALIZED VIEW ${f.meta.sql}`]),
   },
@@ -541,7 +558,15 @@ function nameKey(f: Fact): string | undefined {
   }
 }
 
-export function planSchema(source: SchemaModel, target: SchemaModel): SchemaPlan {
+export interface PlanOptions {
+  /**
+   * Rows will be written in the same transaction after the schema step (the data component). A value added
+   * with ALTER TYPE … ADD VALUE cannot be used before COMMIT, so every enum that gains values is recreated.
+   */
+  rowsFollow?: boolean;
+}
+
+export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanOptions = {}): SchemaPlan {
   const S = new Map(source.facts.map((f) => [f.id, f]));
   const T = new Map(target.facts.map((f) => [f.id, f]));
   const childrenOf = new Map<string, Fact[]>();
@@ -667,7 +692,7 @@ export function planSchema(source: SchemaModel, target: SchemaModel): SchemaPlan
       const touched = source.facts.filter(
         (f) => f.deps.includes(n.id) && (!T.has(f.id) || closure.R.has(f.id) || inPlace.has(f.id) || closure.retype.has(f.id)),
       );
-      const used = touched.some((f) => {
+      const used = opts.rowsFollow || touched.some((f) => {
         const text = JSON.stringify(f.attrs);
         return newLabels.some((l) => text.includes(JSON.stringify(quoteLiteral(l)).slice(1, -1)));
       });
@@ -723,6 +748,8 @@ export function planSchema(source: SchemaModel, target: SchemaModel): SchemaPlan
   const impliedBy = (f: Fact): string | undefined => {
     let cur = f;
     let host: string | undefined;
+    // foreign keys are dropped explicitly: two tables referencing each other must lose their keys first
+    if (f.kind === 'constraint' && f.attrs.type === 'f') return undefined;
     while (cur.parent !== undefined && dropped.has(cur.parent) && CHILD_KINDS.has(cur.kind) && !renameDanceKinds(T.get(cur.parent)!)) {
       host = cur.parent;
       cur = T.get(cur.parent)!;
@@ -856,7 +883,7 @@ export function planSchema(source: SchemaModel, target: SchemaModel): SchemaPlan
         edge(dy, dropNode.get(x));
         edge(dy, alterNode.get(x));
       }
-      if (ay) edge(ay, dropNode.get(x));
+      if (ay && !renameDance.has(x)) edge(ay, dropNode.get(x)); // a renamed type lives on until its cleanup
     }
   }
   // new graph: dependencies go first
@@ -892,7 +919,7 @@ export function planSchema(source: SchemaModel, target: SchemaModel): SchemaPlan
     let n = heap.pop();
     if (!n) {
       // a cycle: break it at the smallest remaining node
-      n = all.filter((x) => !done.has(x)).sort((a, b) => (less(a, b) ? -1 : 1))[0]!;
+      n = all.filter((x) => !done.has(x)).sort((a, b) => indeg.get(a)! - indeg.get(b)! || (less(a, b) ? -1 : 1))[0]!;
     }
     if (done.has(n)) continue;
     done.add(n);
