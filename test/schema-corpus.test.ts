@@ -1,7 +1,8 @@
 /**
- * Round trips over the migra corpus (/work/shared/corpus/migra), both directions, against a real PostgreSQL:
- * plan → apply in one transaction → re-inspect (plan must be empty) → pg_dump --schema-only of both sides equal
- * (normalised for column order).
+ * Round trips over the migra corpus (../shared/corpus/migra), both directions, against a real PostgreSQL, through
+ * the real CLI: `migrate local staging --schema-only --force`, then `diff --schema-only --exit-code` must find
+ * nothing and pg_dump --schema-only of both sides must be equal (normalised for column order). A chain test then
+ * walks one database through every corpus state with the engine's API.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,10 +11,13 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startCluster, type TestCluster } from './support/pg.ts';
-import { inspectSchema, planSchema, applySchema, fingerprintSchema } from '../src/schema/index.ts';
+import { makeProject, ROOT } from './support/cli.ts';
+import { normaliseDump } from './support/dump.ts';
+import { inspectSchema, planSchema, applySchema } from '../src/schema/index.ts';
 
-const CORPUS = '/work/shared/corpus/migra';
-const cases = existsSync(CORPUS) ? readdirSync(CORPUS).filter((d) => existsSync(join(CORPUS, d, 'a.sql'))).sort() : [];
+const CORPUS = join(ROOT, '..', 'shared', 'corpus', 'migra');
+if (!existsSync(CORPUS)) throw new Error(`the migra corpus is missing: ${CORPUS} (the shared/ folder must sit beside the repository)`);
+const cases = readdirSync(CORPUS).filter((d) => existsSync(join(CORPUS, d, 'a.sql'))).sort();
 
 /** Cases that cannot pass, with the reason. */
 const SKIP: Record<string, string> = {};
@@ -37,27 +41,6 @@ async function withDb<R>(db: string, f: (c: pg.Client) => Promise<R>): Promise<R
   }
 }
 
-export function normaliseDump(dump: string): string {
-  const lines = dump
-    .split('\n')
-    .filter((l) => !l.startsWith('--') && l.trim() !== '' && !/^SET |^SELECT pg_catalog.set_config/.test(l) && !/^\\(un)?restrict /.test(l));
-  const out: string[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const l = lines[i]!;
-    out.push(l);
-    if (/^CREATE (UNLOGGED )?TABLE .*\($/.test(l)) {
-      const cols: string[] = [];
-      let j = i + 1;
-      while (j < lines.length && !/^\)/.test(lines[j]!)) cols.push(lines[j++]!.replace(/,$/, ''));
-      out.push(...cols.sort());
-      i = j - 1;
-    }
-  }
-  // statements in pg_dump order are sorted by kind/name already; sort blocks to ignore the order of equal-rank objects
-  const blocks = out.join('\n').split(/;\n/).map((b) => b.trim()).filter(Boolean);
-  return blocks.sort().join(';\n');
-}
-
 function dump(db: string): string {
   return execFileSync('pg_dump', ['--schema-only', '--no-owner', '-d', cluster.url(db)], { encoding: 'utf8' });
 }
@@ -78,29 +61,25 @@ for (const name of cases) {
       await cluster.sql(readFileSync(join(CORPUS, name, `${to}.sql`), 'utf8'), src);
       loaded.set(`${name}/${to}.sql`, src);
       await cluster.sql(readFileSync(join(CORPUS, name, `${from}.sql`), 'utf8'), tgt);
+      const env = (db: string) => `POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=${cluster.port}\nPOSTGRES_DB=${db}\nPOSTGRES_PASSWORD=${cluster.password}\n`;
+      const project = makeProject({ '.env.local': env(src), '.env.staging': env(tgt) });
+      let planned: string[] = [];
+      try {
+        const m = await project.run(['migrate', 'local', 'staging', '--schema-only', '--force', '--json']);
+        const report = JSON.parse(m.stdout || '{}');
+        planned = (report.plan?.schema?.statements ?? []).map((st: { sql: string }) => st.sql);
+        assert.equal(m.code, 0, `${m.stderr}\n--- plan:\n${planned.join(';\n')}`);
+        assert.equal(report.verified, true);
+        const d = await project.run(['migrate', 'diff', 'local', 'staging', '--schema-only', '--exit-code']);
+        assert.equal(d.code, 0, `diff after migrate:\n${d.stdout}${d.stderr}`);
+      } finally {
+        project.remove();
+      }
       const source = await withDb(src, (c) => inspectSchema(c));
-      const plan = await withDb(tgt, async (c) => {
-        const target = await inspectSchema(c);
-        const p = planSchema(source, target);
-        assert.deepEqual(p.errors, [], 'plan errors');
-        assert.ok(p.changes.length > 0 || fingerprintSchema(source) === fingerprintSchema(target));
-        await c.query('BEGIN');
-        try {
-          await applySchema(c, p);
-          const again = planSchema(source, await inspectSchema(c));
-          assert.deepEqual(again.statements.map((s) => s.sql), [], `plan after apply is not empty.\nfirst plan:\n${p.statements.map((s) => s.sql).join(';\n')}`);
-          await c.query('COMMIT');
-        } catch (e) {
-          await c.query('ROLLBACK');
-          (e as Error).message += `\n--- plan:\n${p.statements.map((s) => s.sql).join(';\n')}`;
-          throw e;
-        }
-        return p;
-      });
       assert.equal(planSchema(source, source).statements.length, 0);
       const ds = normaliseDump(dump(src));
       const dt = normaliseDump(dump(tgt));
-      assert.equal(dt, ds, `pg_dump differs after migrating.\nplan:\n${plan.statements.map((s) => s.sql).join(';\n')}`);
+      assert.equal(dt, ds, `pg_dump differs after migrating.\nplan:\n${planned.join(';\n')}`);
     });
   }
 }

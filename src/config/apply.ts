@@ -8,8 +8,8 @@
  * verifyConfig re-reads the target's effective configuration and checks that every planned change is there.
  */
 import { realpathSync } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { MigrateError } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { appendEntries, parseEnvDocument, serialize, setValue } from '../env/envfile.js';
