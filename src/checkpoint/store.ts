@@ -5,12 +5,11 @@
  * so a reader never sees half a checkpoint. Every backup file's SHA-256 is recorded in the manifest and
  * checked again before a rollback uses it.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { MigrateError } from '../errors.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { sha256File, writeFileAtomic } from '../util/fs.js';
 
 export type CheckpointStatus = 'pending' | 'applied' | 'rolled_back';
 
@@ -48,16 +47,6 @@ export function migrationsDir(projectDir: string): string {
 export function newCheckpointId(now = new Date()): string {
   const iso = now.toISOString().replace(/[-:.]/g, ''); // 20261125T194512123Z
   return `${iso}-${randomBytes(2).toString('hex')}`;
-}
-
-async function sha256File(path: string): Promise<{ sha256: string; bytes: number }> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of createReadStream(path)) {
-    hash.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
-  }
-  return { sha256: hash.digest('hex'), bytes };
 }
 
 async function listFiles(dir: string): Promise<string[]> {

@@ -16,6 +16,7 @@ import { createGunzip, createGzip } from 'node:zlib';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { MigrateError } from '../errors.js';
+import { sha256File } from '../util/fs.js';
 import { qualify, quoteIdent } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type SequenceState, type TableInfo } from './catalog.js';
 import { replaceRows } from './load.js';
@@ -108,12 +109,6 @@ function parseMeta(meta: unknown): DataBackupMeta {
   return m;
 }
 
-async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
 /**
  * Before a schema rollback: empty every table whose rows restoreData will reload, so that reversing the
  * schema (e.g. an enum losing a value, a narrowing type) does not trip over rows the migration wrote. A table
@@ -151,7 +146,7 @@ export async function restoreData(target: pg.ClientBase, dir: string, meta: unkn
     const path = join(dir, t.file);
     const ok = await stat(path).then((s) => s.isFile(), () => false);
     if (!ok) throw new MigrateError('data_backup_missing', `the backup of ${t.table} is missing: ${path}`, { hint: 'the checkpoint directory is incomplete; nothing was changed' });
-    if ((await sha256File(path)) !== t.sha256) throw new MigrateError('data_backup_corrupt', `the backup of ${t.table} does not match its checksum: ${path}`, { hint: 'the file was changed or truncated; nothing was changed' });
+    if ((await sha256File(path)).sha256 !== t.sha256) throw new MigrateError('data_backup_corrupt', `the backup of ${t.table} does not match its checksum: ${path}`, { hint: 'the file was changed or truncated; nothing was changed' });
   }
   await withPinned([target], async () => {
     const all = await listTables(target);

@@ -3,11 +3,10 @@
  * through read-only snapshot transactions, the env files as data. A failure to inspect is an error,
  * never "no differences".
  */
-import { TOOL } from '../version.js';
 import { countConfigDifferences, diffConfig } from '../config/index.js';
 import { inspectSchema, planSchema, type SchemaScope } from '../schema/index.js';
 import { diffData, type DataScope } from '../data/index.js';
-import { loadPair, needsDatabase, openPair, snapshotClient, summarize, type PipelineIO } from './session.js';
+import { loadPair, needsDatabase, newPlan, openPair, snapshotClient, totalize, type PipelineIO } from './session.js';
 import type { ComponentName, Plan } from './types.js';
 
 export interface DiffOptions {
@@ -22,17 +21,7 @@ export interface DiffOptions {
 export async function runDiff(opts: DiffOptions, io: PipelineIO): Promise<Plan> {
   const { source, target } = loadPair(opts.projectDir, opts.source, opts.target, io);
   const comps = opts.components;
-  const plan: Plan = {
-    kind: 'plan',
-    command: 'diff',
-    tool: TOOL,
-    created_at: new Date().toISOString(),
-    source: summarize(source),
-    target: summarize(target),
-    components: comps,
-    summary: { changes: 0, differences: false, perComponent: {} },
-    confirmation: { required: false, reasons: [] },
-  };
+  const plan = newPlan('diff', source, target, comps);
   if (comps.includes('config')) {
     const d = diffConfig(source, target);
     plan.config = { diff: d };
@@ -63,7 +52,6 @@ export async function runDiff(opts: DiffOptions, io: PipelineIO): Promise<Plan> 
       await dbs.close();
     }
   }
-  plan.summary.changes = Object.values(plan.summary.perComponent).reduce((a, b) => a + (b ?? 0), 0);
-  plan.summary.differences = plan.summary.changes > 0;
+  totalize(plan);
   return plan;
 }

@@ -15,8 +15,7 @@ import { applySchema, backupSchema, countHazardRows, fingerprintSchema, inspectS
 import { applyData, backupData, planData, verifyData, type DataPlan, type DataScope, type DataTableResult } from '../data/index.js';
 import { backupFiles, restoreFiles, type FileBackup } from '../checkpoint/files.js';
 import { beginCheckpoint, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
-import { TOOL } from '../version.js';
-import { loadPair, needsDatabase, openPair, snapshotClient, Steps, summarize, type PipelineIO } from './session.js';
+import { loadPair, needsDatabase, newPlan, openPair, snapshotClient, Steps, totalize, type PipelineIO } from './session.js';
 import { buildConfirmation, countConfigEdits, countSchemaChanges, countDataChanges } from './summary.js';
 import type { ComponentName, Plan, Report } from './types.js';
 
@@ -141,17 +140,7 @@ async function buildMigratePlan(
   tgt?: pg.Client,
 ): Promise<{ plan: Plan; sourceModel?: SchemaModel }> {
   const comps = opts.components;
-  const plan: Plan = {
-    kind: 'plan',
-    command: 'migrate',
-    tool: TOOL,
-    created_at: new Date().toISOString(),
-    source: summarize(source),
-    target: summarize(target),
-    components: comps,
-    summary: { changes: 0, differences: false, perComponent: {} },
-    confirmation: { required: false, reasons: [] },
-  };
+  const plan = newPlan('migrate', source, target, comps);
   let sourceModel: SchemaModel | undefined;
   if (comps.includes('schema')) {
     const [a, b] = await Promise.all([inspectSchema(src!, opts.schemaScope), inspectSchema(tgt!, opts.schemaScope)]);
@@ -171,8 +160,7 @@ async function buildMigratePlan(
     plan.config = { diff: diffConfig(source, target), plan: cp };
     plan.summary.perComponent.config = countConfigEdits(cp);
   }
-  plan.summary.changes = Object.values(plan.summary.perComponent).reduce((a, b) => a + (b ?? 0), 0);
-  plan.summary.differences = plan.summary.changes > 0;
+  totalize(plan);
   plan.confirmation = buildConfirmation(plan, target);
   return { plan, sourceModel };
 }

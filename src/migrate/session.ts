@@ -9,6 +9,7 @@ import { secretValuesOf } from '../env/secrets.js';
 import type { Environment } from '../env/types.js';
 import { openDatabase, type DbHandle } from '../pg/connect.js';
 import type { DataProgress } from '../data/index.js';
+import { TOOL } from '../version.js';
 import type { ComponentName, EnvSummary, Plan, StepName, StepReport } from './types.js';
 
 /** What the pipeline needs from the outside world (provided by cli/; tests can provide their own). */
@@ -56,6 +57,26 @@ export function loadPair(projectDir: string, sourceName: string, targetName: str
 /** Every secret value of an environment, so that the CLI can scrub it from text it did not write itself. */
 export function secretValues(env: Environment): string[] {
   return secretValuesOf(env.vars.values());
+}
+
+/** An empty Plan for two loaded environments; the components fill it, then `totalize` sums it up. */
+export function newPlan(command: Plan['command'], source: Environment, target: Environment, components: ComponentName[]): Plan {
+  return {
+    kind: 'plan',
+    command,
+    tool: TOOL,
+    created_at: new Date().toISOString(),
+    source: summarize(source),
+    target: summarize(target),
+    components,
+    summary: { changes: 0, differences: false, perComponent: {} },
+    confirmation: { required: false, reasons: [] },
+  };
+}
+
+export function totalize(plan: Plan): void {
+  plan.summary.changes = Object.values(plan.summary.perComponent).reduce((a, b) => a + (b ?? 0), 0);
+  plan.summary.differences = plan.summary.changes > 0;
 }
 
 export function needsDatabase(components: ComponentName[]): boolean {

@@ -1,5 +1,6 @@
 /** File helpers shared by the layers that write files (config/, checkpoint/). */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -35,4 +36,15 @@ export async function writeFileAtomic(file: string, data: string | Buffer, mode:
   } catch {
     /* directory fsync is not supported everywhere; the rename itself is atomic */
   }
+}
+
+/** SHA-256 (hex) and size of a file, streamed. */
+export async function sha256File(path: string): Promise<{ sha256: string; bytes: number }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(path)) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest('hex'), bytes };
 }
