@@ -85,7 +85,7 @@ try {
   show(project.dir, ['migrate', 'local', 'staging', '--force']);
   show(project.dir, ['migrate', 'diff', 'local', 'staging']);
   show(project.dir, ['migrate', 'rollback', '--force']);
-  show(project.dir, ['migrate', 'diff', 'local', 'staging', '--schema-only', '--exit-code']);
+  show(project.dir, ['migrate', 'diff', 'local', 'staging', '--data-only']);
 } finally {
   await Promise.allSettled(clusters.map((c) => c.stop()));
   project.remove();
