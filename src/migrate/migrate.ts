@@ -16,7 +16,7 @@ import { applyData, backupData, planData, verifyData, type DataPlan, type DataSc
 import { backupFiles, restoreFiles, type FileBackup } from '../checkpoint/files.js';
 import { beginCheckpoint, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
 import { loadPair, needsDatabase, newPlan, openPair, snapshotClient, Steps, totalize, type PipelineIO } from './session.js';
-import { buildConfirmation, countConfigEdits, countSchemaChanges, countDataChanges } from './summary.js';
+import { buildConfirmation, countConfigEdits, countSchemaChanges, countDataChanges, formatCount } from './summary.js';
 import type { ComponentName, Plan, Report } from './types.js';
 
 export interface MigrateOptions {
@@ -268,7 +268,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
         if (countDataChanges(dp) > 0) {
           dataResults = await applyData(src!, tgt!, dp, { onProgress: io.onProgress });
           report.data = dataResults;
-          parts.push(`data: ${dataResults.length} table(s), ${dataResults.reduce((a, r) => a + r.rowsAfter, 0)} row(s)`);
+          parts.push(`data: ${dataResults.length} table(s), ${formatCount(dataResults.reduce((a, r) => a + r.rowsAfter, 0))} row(s)`);
         }
         plan.data.plan = dp;
       }
