@@ -71,7 +71,7 @@ export async function planData(source: pg.ClientBase, target: pg.ClientBase, sco
     const tables: DataTablePlan[] = pairs.map((p, i) => {
       const { src, tgt } = sums[i];
       const equal = src.rows === tgt.rows && src.sum === tgt.sum;
-      const base = { table: p.key, schema: p.src.schema, name: p.src.name, columns: p.columns, sourceRows: src.rows, targetRows: tgt.rows, equal, format: p.format };
+      const base = { table: p.key, schema: p.src.schema, name: p.src.name, columns: p.columns, sourceRows: src.rows, targetRows: tgt.rows, equal, format: p.format, sourceChecksum: src.sum };
       if (equal) return { ...base, action: 'skip', reason: 'identical' };
       if (p.columns.length === 0) return { ...base, action: 'skip', reason: 'no copyable columns in common' };
       const why = [src.rows !== tgt.rows ? `${src.rows} row(s) in the source, ${tgt.rows} in the target` : 'same row count, different contents'];

@@ -34,6 +34,11 @@ export interface DataTablePlan {
   action: 'copy' | 'skip';
   reason?: string;
   /**
+   * The source's checksum over `columns`, computed in the source snapshot while planning: verifyData reuses it
+   * (the snapshot cannot move) and only has to checksum the target.
+   */
+  sourceChecksum?: string;
+  /**
    * COPY format the executor uses. 'binary' when every copied column has the same type on both sides and the
    * type's binary form carries no database-specific OIDs (arrays/composites of user types do); else 'text'.
    */
