@@ -9,8 +9,11 @@
  * With `persistHostKeys: false` (dry-run) a first-seen key is trusted for this process only and
  * nothing is written to disk.
  */
-import ssh2 from 'ssh2';
 import type { ConnectConfig, ClientChannel } from 'ssh2';
+
+/** ssh2 is loaded only when a tunnel is opened: most runs never need it, and it is slow to load. */
+type Ssh2 = typeof import('ssh2');
+const loadSsh2 = async (): Promise<Ssh2> => ((await import('ssh2')) as unknown as { default: Ssh2 }).default;
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, relative } from 'node:path';
@@ -104,7 +107,7 @@ function hostKeyAlgorithms(known: KnownKey[]): string[] | undefined {
   return first.concat(DEFAULT_HOST_KEY_ALGOS.filter((a) => !first.includes(a)));
 }
 
-function readPrivateKey(file: string, label: string, envName: string): Buffer {
+function readPrivateKey(ssh2: Ssh2, file: string, label: string, envName: string): Buffer {
   let data: Buffer;
   try {
     data = readFileSync(file);
@@ -151,7 +154,8 @@ export async function openTunnel(ssh: SshSettings, opts: TunnelOptions): Promise
     keepaliveInterval: 15_000,
     keepaliveCountMax: 4,
   };
-  if (ssh.key) cfg.privateKey = readPrivateKey(ssh.key, label, opts.envName);
+  const ssh2 = await loadSsh2();
+  if (ssh.key) cfg.privateKey = readPrivateKey(ssh2, ssh.key, label, opts.envName);
   if (ssh.agent) cfg.agent = ssh.agent;
   if (!ssh.key && !ssh.agent) {
     throw new MigrateError('ssh_auth', `no SSH key for ${where}`, {
