@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startCluster, type TestCluster } from './support/pg.ts';
 import { startSshd, type TestSshd } from './support/sshd.ts';
-import { makeProject, startBin, type Project } from './support/cli.ts';
+import { BIN, makeProject, startBin, startCommand, type Project } from './support/cli.ts';
 import { contents, schemaDump } from './support/dump.ts';
 
 const APP_V1 = `
@@ -138,6 +138,33 @@ describe('schema + data + config through the real CLI', () => {
       assert.match(r.stderr, /--force/);
       assert.deepEqual(await state(prod, db), before);
       assert.equal(p.exists('.nself'), false);
+    } finally {
+      p.remove();
+    }
+  });
+
+  test('a target changed while the confirmation prompt waits is refused (drift guard), nothing applied', async () => {
+    const db = 'app_drift';
+    await freshDb(local, db, APP_V2);
+    await freshDb(prod, db, APP_V1);
+    const p = project(db);
+    try {
+      // script(1) gives the CLI a terminal; we answer only after changing prod behind its back.
+      const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} migrate local prod --schema-only`;
+      const run = startCommand('script', ['-qec', cmd, '/dev/null'], { cwd: p.dir, keepStdin: true, env: { NO_COLOR: '1' } });
+      const deadline = Date.now() + 30_000;
+      while (!/Type "yes" to continue/.test(run.output())) {
+        assert.ok(Date.now() < deadline, `no prompt:\n${run.output()}`);
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      await prod.sql('ALTER TABLE users ADD COLUMN added_meanwhile int', db);
+      const before = await state(prod, db);
+      run.child.stdin!.end('yes\n');
+      const r = await run.done;
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.stdout, /schema changed after the plan was computed/);
+      assert.deepEqual(await state(prod, db), before);
+      assert.deepEqual(p.checkpoints(), []);
     } finally {
       p.remove();
     }

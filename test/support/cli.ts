@@ -70,7 +70,17 @@ export function startBin(args: string[], opts: { cwd: string; env?: Record<strin
   return startCommand(process.execPath, [BIN, ...args], opts);
 }
 
-function startCommand(file: string, args: string[], opts: { cwd: string; input?: string; env?: Record<string, string>; timeoutMs?: number }): { child: ChildProcess; done: Promise<RunResult> } {
+/**
+ * Start a command and keep stdin open (`keepStdin`): the test types into it later. `output()` is what it
+ * printed so far on stdout and stderr.
+ */
+export function startCommand(
+  file: string,
+  args: string[],
+  opts: { cwd: string; input?: string; keepStdin?: boolean; env?: Record<string, string>; timeoutMs?: number },
+): { child: ChildProcess; done: Promise<RunResult>; output(): string } {
+  let stdout = '';
+  let stderr = '';
   let child!: ChildProcess;
   const done = new Promise<RunResult>((resolvePromise, reject) => {
     child = spawn(file, args, {
@@ -78,8 +88,6 @@ function startCommand(file: string, args: string[], opts: { cwd: string; input?:
       env: { ...process.env, NO_COLOR: '1', ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    let stdout = '';
-    let stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));
     child.stderr!.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
@@ -88,7 +96,7 @@ function startCommand(file: string, args: string[], opts: { cwd: string; input?:
       clearTimeout(timer);
       resolvePromise({ code, stdout, stderr });
     });
-    child.stdin!.end(opts.input ?? '');
+    if (!opts.keepStdin) child.stdin!.end(opts.input ?? '');
   });
-  return { child, done };
+  return { child, done, output: () => stdout + stderr };
 }
