@@ -308,13 +308,15 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
       return { value: undefined, detail: parts.join('; ') };
     });
 
+    // Marked applied before COMMIT: a process killed in between leaves an "applied" checkpoint whose rollback
+    // restores what is already there (harmless), never a committed migration without a usable checkpoint.
+    await updateStatus(checkpoint, 'applied');
     if (inTx) {
       await tgt!.query('COMMIT');
       inTx = false;
     }
     configWritten = false; // committed: no undo on interrupt any more
     io.onInterrupt?.(undefined);
-    await updateStatus(checkpoint, 'applied');
     report.verified = true;
   } catch (e) {
     if (inTx) await tgt!.query('ROLLBACK').catch(() => {});
