@@ -109,7 +109,8 @@ function typeChangeHazards(tableSql: string, column: string, from: string, to: s
   }
   if (narrowing) hz.push(tableHazard('deletes_data', `narrows column ${disp(tableSql)}.${column} from ${from} to ${to} (values may be truncated or rejected)`, tableSql, column));
   if (!noRewrite) {
-    hz.push(tableHazard('rewrites_table', `changes the type of column ${disp(tableSql)}.${column} from ${from} to ${to} (table rewrite)`, tableSql, column));
+    const what = from === to ? `converts column ${disp(tableSql)}.${column} to the recreated type ${to}` : `changes the type of column ${disp(tableSql)}.${column} from ${from} to ${to}`;
+    hz.push(tableHazard('rewrites_table', `${what} (table rewrite)`, tableSql, column));
     hz.push(tableHazard('exclusive_lock', `ACCESS EXCLUSIVE lock on ${disp(tableSql)} while it is rewritten`, tableSql));
   }
   return hz;
