@@ -125,6 +125,26 @@ describe('schema + data + config through the real CLI', () => {
     }
   });
 
+  test('--table and --exclude-table choose the tables whose rows are copied', async () => {
+    const db = 'app_filter';
+    const ddl = 'CREATE TABLE audit_log (id int PRIMARY KEY, msg text); CREATE TABLE settings (k text PRIMARY KEY, v text); CREATE TABLE settings_history (id int PRIMARY KEY, k text);';
+    await freshDb(local, db, `${ddl} INSERT INTO audit_log VALUES (1, 'a'), (2, 'b'); INSERT INTO settings VALUES ('theme', 'dark'); INSERT INTO settings_history VALUES (1, 'theme');`);
+    await freshDb(prod, db, ddl);
+    const p = project(db);
+    try {
+      const r = await p.run(['migrate', 'local', 'prod', '--data-only', '--force', '--json', '--table', 'public.settings*', '--exclude-table', '*_history']);
+      assert.equal(r.code, 0, r.stderr);
+      const report = JSON.parse(r.stdout);
+      assert.deepEqual(report.data.map((t: { table: string }) => t.table), ['public.settings']);
+      const after = await contents(prod.url(db));
+      assert.equal(after['public.settings'], '{"k": "theme", "v": "dark"}');
+      assert.equal(after['public.audit_log'], '');
+      assert.equal(after['public.settings_history'], '');
+    } finally {
+      p.remove();
+    }
+  });
+
   test('a production target is refused without --force and unchanged', async () => {
     const db = 'app2';
     await freshDb(local, db, APP_V2 + SEED_V2);

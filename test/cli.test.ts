@@ -202,6 +202,28 @@ describe('config migration', () => {
     assert.match(none.stderr, /nothing to roll back/);
   });
 
+  test('server.json service settings are copied, identity fields never', async () => {
+    const server = (o: object) => JSON.stringify(o, null, 2) + '\n';
+    const p = track(
+      project({
+        '.environments/local/server.json': server({ name: 'local', host: '', backup: { enabled: true, keep: 7 }, monitoring: 'on' }),
+        '.environments/staging/server.json': server({ name: 'staging', host: 'staging.example.com', user: 'deploy', backup: { enabled: false } }),
+      }),
+    );
+    const r = await p.run(['migrate', 'local', 'staging', '--config-only']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(p.read('.environments/staging/server.json')), {
+      name: 'staging',
+      host: 'staging.example.com',
+      user: 'deploy',
+      backup: { enabled: true, keep: 7 },
+      monitoring: 'on',
+    });
+    const rb = await p.run(['migrate', 'rollback', '--force']);
+    assert.equal(rb.code, 0, rb.stderr);
+    assert.equal(p.read('.environments/staging/server.json'), server({ name: 'staging', host: 'staging.example.com', user: 'deploy', backup: { enabled: false } }));
+  });
+
   test('rollback removes an own file that the migration created', async () => {
     const p = track(makeProject({ '.env.local': 'A=1\nB=2\n', '.environments/qa/.env.secrets': 'QA_API_TOKEN=t0k3n\n' }));
     const r = await p.run(['migrate', 'local', 'qa', '--config-only', '--force']);
