@@ -125,6 +125,25 @@ describe('schema + data + config through the real CLI', () => {
     }
   });
 
+  test('an enum gaining a value is extended in place when no copied table uses it (no table rewrite)', async () => {
+    const db = 'app_enum';
+    const ddl = (labels: string) => `CREATE TYPE mood AS ENUM (${labels}); CREATE TABLE people (id int PRIMARY KEY, m mood); CREATE TABLE notes (id int PRIMARY KEY, body text);
+      INSERT INTO people VALUES (1, 'ok'), (2, 'sad');`;
+    await freshDb(local, db, `${ddl("'ok', 'sad', 'glad'")} INSERT INTO notes VALUES (1, 'new note');`);
+    await freshDb(prod, db, ddl("'ok', 'sad'"));
+    const p = project(db);
+    try {
+      const r = await p.run(['migrate', 'local', 'prod', '--force', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const sql = JSON.parse(r.stdout).plan.schema.statements.map((st: { sql: string }) => st.sql).join('\n');
+      assert.match(sql, /ADD VALUE 'glad'/);
+      assert.doesNotMatch(sql, /RENAME TO|ALTER COLUMN/);
+      assert.deepEqual(await state(prod, db), await state(local, db));
+    } finally {
+      p.remove();
+    }
+  });
+
   test('--table and --exclude-table choose the tables whose rows are copied', async () => {
     const db = 'app_filter';
     const ddl = 'CREATE TABLE audit_log (id int PRIMARY KEY, msg text); CREATE TABLE settings (k text PRIMARY KEY, v text); CREATE TABLE settings_history (id int PRIMARY KEY, k text);';

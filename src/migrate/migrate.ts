@@ -142,16 +142,18 @@ async function buildMigratePlan(
   const comps = opts.components;
   const plan = newPlan('migrate', source, target, comps);
   let sourceModel: SchemaModel | undefined;
+  // Data is planned first: the schema plan must know which tables get rows in the same transaction.
+  const dp = comps.includes('data') ? await planData(src!, tgt!, opts.dataScope) : undefined;
   if (comps.includes('schema')) {
     const [a, b] = await Promise.all([inspectSchema(src!, opts.schemaScope), inspectSchema(tgt!, opts.schemaScope)]);
     sourceModel = a;
-    const sp = planSchema(a, b, { rowsFollow: comps.includes('data') });
+    const written = dp ? new Set([...dp.tables.filter((t) => t.action === 'copy').map((t) => t.table), ...dp.onlyInSource]) : undefined;
+    const sp = planSchema(a, b, written ? { rowsFollow: written } : {});
     await countHazardRows(tgt!, sp);
     plan.schema = sp;
     plan.summary.perComponent.schema = countSchemaChanges(sp);
   }
-  if (comps.includes('data')) {
-    const dp = await planData(src!, tgt!, opts.dataScope);
+  if (dp) {
     plan.data = { plan: dp };
     plan.summary.perComponent.data = countDataChanges(dp);
   }

@@ -561,10 +561,11 @@ function nameKey(f: Fact): string | undefined {
 
 export interface PlanOptions {
   /**
-   * Rows will be written in the same transaction after the schema step (the data component). A value added
-   * with ALTER TYPE … ADD VALUE cannot be used before COMMIT, so every enum that gains values is recreated.
+   * Tables ("schema.name") whose rows will be written in the same transaction after the schema step (the data
+   * component), or true for every table. A value added with ALTER TYPE … ADD VALUE cannot be used before
+   * COMMIT, so an enum that gains values and is the type of a column of such a table is recreated instead.
    */
-  rowsFollow?: boolean;
+  rowsFollow?: boolean | ReadonlySet<string>;
 }
 
 export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanOptions = {}): SchemaPlan {
@@ -681,6 +682,17 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
     return { R, retype };
   };
 
+  // does the data step write rows of a table with a column of this enum type?
+  const rowsWritten = (enumId: string): boolean => {
+    const rf = opts.rowsFollow;
+    if (rf === undefined || rf === false) return false;
+    if (rf === true) return true;
+    return source.facts.some((f) => {
+      if (f.kind !== 'column' || !f.deps.includes(enumId)) return false;
+      const t = f.parent ? S.get(f.parent) : undefined;
+      return t !== undefined && rf.has(`${t.meta.schema}.${t.meta.name}`);
+    });
+  };
   let seed = new Set(recreateSeed);
   let closure = computeClosure(seed);
   // ALTER TYPE ... ADD VALUE: a new value cannot be used in the same transaction → recreate the type instead
@@ -693,7 +705,7 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
       const touched = source.facts.filter(
         (f) => f.deps.includes(n.id) && (!T.has(f.id) || closure.R.has(f.id) || inPlace.has(f.id) || closure.retype.has(f.id)),
       );
-      const used = opts.rowsFollow || touched.some((f) => {
+      const used = rowsWritten(n.id) || touched.some((f) => {
         const text = JSON.stringify(f.attrs);
         return newLabels.some((l) => text.includes(JSON.stringify(quoteLiteral(l)).slice(1, -1)));
       });
