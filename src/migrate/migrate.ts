@@ -14,7 +14,7 @@ import { applyConfig, diffConfig, planConfig, verifyConfig } from '../config/ind
 import { applySchema, backupSchema, countHazardRows, fingerprintSchema, inspectSchema, planSchema, type SchemaModel, type SchemaScope } from '../schema/index.js';
 import { applyData, backupData, planData, verifyData, type DataPlan, type DataScope, type DataTableResult } from '../data/index.js';
 import { backupFiles, restoreFiles, type FileBackup } from '../checkpoint/files.js';
-import { beginCheckpoint, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
+import { backupDir, beginCheckpoint, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
 import { loadPair, needsDatabase, newPlan, openPair, snapshotClient, Steps, totalize, type PipelineIO } from './session.js';
 import { buildConfirmation, countConfigEdits, countSchemaChanges, countDataChanges, formatCount } from './summary.js';
 import type { ComponentName, Plan, Report } from './types.js';
@@ -193,7 +193,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
 
   const undoConfig = async () => {
     if (configWritten && configBackup && checkpoint) {
-      await restoreFiles(opts.projectDir, configBackup, `${checkpoint.dir}/backup`);
+      await restoreFiles(opts.projectDir, configBackup, backupDir(checkpoint));
       configWritten = false;
     }
   };
