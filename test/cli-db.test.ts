@@ -209,6 +209,31 @@ describe('schema + data + config through the real CLI', () => {
     }
   });
 
+  test('rows changed while the prompt waits are copied too (data planned again under the lock)', async () => {
+    const db = 'app_rows_drift';
+    const ddl = 'CREATE TABLE a (id int PRIMARY KEY, v text); CREATE TABLE b (id int PRIMARY KEY, v text);';
+    await freshDb(local, db, `${ddl} INSERT INTO a VALUES (1, 'x'), (2, 'y'); INSERT INTO b VALUES (1, 'same');`);
+    await freshDb(prod, db, `${ddl} INSERT INTO b VALUES (1, 'same');`);
+    const p = project(db);
+    try {
+      const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} migrate local prod --data-only`;
+      const run = startCommand('script', ['-qec', cmd, '/dev/null'], { cwd: p.dir, keepStdin: true, env: { NO_COLOR: '1' } });
+      const deadline = Date.now() + 30_000;
+      while (!/Type "yes" to continue/.test(run.output())) {
+        assert.ok(Date.now() < deadline, `no prompt:\n${run.output()}`);
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      assert.match(run.output(), /= public\.b/); // planned as equal
+      await prod.sql(`INSERT INTO b VALUES (2, 'written meanwhile')`, db);
+      run.child.stdin!.end('yes\n');
+      const r = await run.done;
+      assert.equal(r.code, 0, r.stdout);
+      assert.deepEqual(await contents(prod.url(db)), await contents(local.url(db)));
+    } finally {
+      p.remove();
+    }
+  });
+
   test('a migration of a target locked by another migration fails at once', async () => {
     const db = 'app3';
     await freshDb(local, db, APP_V2);

@@ -109,13 +109,13 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
     }
 
     // ── safety ──────────────────────────────────────────────────────────────────────────
-    await steps.run('safety', async () => {
-      if (plan.summary.changes === 0) return { value: undefined, detail: 'nothing to change' };
-      if (!plan.confirmation.required) return { value: undefined, detail: 'no confirmation needed' };
-      if (opts.force) return { value: undefined, detail: `confirmed by --force (${plan.confirmation.reasons.join('; ')})` };
+    const prompted = await steps.run('safety', async () => {
+      if (plan.summary.changes === 0) return { value: false, detail: 'nothing to change' };
+      if (!plan.confirmation.required) return { value: false, detail: 'no confirmation needed' };
+      if (opts.force) return { value: false, detail: `confirmed by --force (${plan.confirmation.reasons.join('; ')})` };
       const ok = await io.confirm(`${plan.confirmation.reasons.join('; ')}.\nType "yes" to continue: `);
       if (!ok) throw refusedError(`migration to ${target.name} cancelled: confirmation not given`, 'type exactly "yes" at the prompt, or pass --force');
-      return { value: undefined, detail: 'confirmed at the prompt' };
+      return { value: true, detail: 'confirmed at the prompt' };
     });
 
     if (plan.summary.changes === 0) {
@@ -125,7 +125,7 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
       return;
     }
 
-    await execute({ opts, plan, report, steps, io, source, target, src: srcClient, tgt: tgtClient, sourceModel });
+    await execute({ opts, plan, report, steps, io, source, target, src: srcClient, tgt: tgtClient, sourceModel, prompted });
   } finally {
     await Promise.allSettled([srcClient?.end(), tgtClient?.end()]);
     await dbs?.close();
@@ -178,9 +178,11 @@ interface ExecuteContext {
   src?: pg.Client;
   tgt?: pg.Client;
   sourceModel?: SchemaModel;
+  /** The user took time at a prompt: the target may have changed since planning. */
+  prompted: boolean;
 }
 
-async function execute({ opts, plan, report, steps, io, source, target, src, tgt, sourceModel }: ExecuteContext): Promise<void> {
+async function execute({ opts, plan, report, steps, io, source, target, src, tgt, sourceModel, prompted }: ExecuteContext): Promise<void> {
   const comps = opts.components;
   const useDb = !!tgt;
   let inTx = false;
@@ -212,6 +214,10 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
         }
       }
     }
+
+    // Rows may have changed while a prompt waited: a data-only copy is planned again under the lock, before
+    // the backup (with the schema step it is planned again after that step anyway).
+    if (prompted && useDb && plan.data?.plan && !comps.includes('schema')) plan.data.plan = await planData(src!, tgt!, opts.dataScope);
 
     // ── backup + checkpoint ────────────────────────────────────────────────────────────
     const draft = await beginCheckpoint(opts.projectDir);
