@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startCluster, type TestCluster } from './support/pg.ts';
 import { startSshd, type TestSshd } from './support/sshd.ts';
-import { BIN, makeProject, startBin, startCommand, type Project } from './support/cli.ts';
+import { atPrompt, makeProject, startBin, type Project } from './support/cli.ts';
 import { contents, schemaDump } from './support/dump.ts';
 
 const APP_V1 = `
@@ -188,18 +188,11 @@ describe('schema + data + config through the real CLI', () => {
     await freshDb(prod, db, APP_V1);
     const p = project(db);
     try {
-      // script(1) gives the CLI a terminal; we answer only after changing prod behind its back.
-      const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} migrate local prod --schema-only`;
-      const run = startCommand('script', ['-qec', cmd, '/dev/null'], { cwd: p.dir, keepStdin: true, env: { NO_COLOR: '1' } });
-      const deadline = Date.now() + 30_000;
-      while (!/Type "yes" to continue/.test(run.output())) {
-        assert.ok(Date.now() < deadline, `no prompt:\n${run.output()}`);
-        await new Promise((res) => setTimeout(res, 50));
-      }
+      // We answer only after changing prod behind the CLI's back.
+      const prompt = await atPrompt(['migrate', 'local', 'prod', '--schema-only'], p.dir);
       await prod.sql('ALTER TABLE users ADD COLUMN added_meanwhile int', db);
       const before = await state(prod, db);
-      run.child.stdin!.end('yes\n');
-      const r = await run.done;
+      const r = await prompt.answer('yes\n');
       assert.equal(r.code, 1, r.stdout);
       assert.match(r.stdout, /schema changed after the plan was computed/);
       assert.deepEqual(await state(prod, db), before);
@@ -216,17 +209,10 @@ describe('schema + data + config through the real CLI', () => {
     await freshDb(prod, db, `${ddl} INSERT INTO b VALUES (1, 'same');`);
     const p = project(db);
     try {
-      const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} migrate local prod --data-only`;
-      const run = startCommand('script', ['-qec', cmd, '/dev/null'], { cwd: p.dir, keepStdin: true, env: { NO_COLOR: '1' } });
-      const deadline = Date.now() + 30_000;
-      while (!/Type "yes" to continue/.test(run.output())) {
-        assert.ok(Date.now() < deadline, `no prompt:\n${run.output()}`);
-        await new Promise((res) => setTimeout(res, 50));
-      }
-      assert.match(run.output(), /= public\.b/); // planned as equal
+      const prompt = await atPrompt(['migrate', 'local', 'prod', '--data-only'], p.dir);
+      assert.match(prompt.output(), /= public\.b/); // planned as equal
       await prod.sql(`INSERT INTO b VALUES (2, 'written meanwhile')`, db);
-      run.child.stdin!.end('yes\n');
-      const r = await run.done;
+      const r = await prompt.answer('yes\n');
       assert.equal(r.code, 0, r.stdout);
       assert.deepEqual(await contents(prod.url(db)), await contents(local.url(db)));
     } finally {

@@ -3,7 +3,7 @@
  */
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeProject, runBin, runCommand, ROOT, type Project } from './support/cli.ts';
+import { atPrompt, makeProject, runBin, ROOT, type Project } from './support/cli.ts';
 import { join } from 'node:path';
 import { readFileSync, writeFileSync, chmodSync, statSync } from 'node:fs';
 
@@ -246,9 +246,7 @@ describe('config migration', () => {
   for (const [answer, code] of [['yes', 0], ['y', 3]] as const) {
     test(`a production target asks on the terminal: "${answer}" → exit ${code}`, async () => {
       const p = track(project({ '.env.prod': 'ENV=prod\n' }));
-      // script(1) gives the CLI a real pseudo-terminal; our stdin becomes what the user types.
-      const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(join(ROOT, 'bin', 'nself'))} migrate local prod --config-only`;
-      const r = await runCommand('script', ['-qec', cmd, '/dev/null'], { cwd: p.dir, input: `${answer}\n` });
+      const r = await (await atPrompt(['migrate', 'local', 'prod', '--config-only'], p.dir)).answer(`${answer}\n`);
       assert.equal(r.code, code, r.stdout);
       assert.match(r.stdout, /Type "yes" to continue/);
       if (code === 0) assert.match(p.read('.env.prod'), /^FEATURE_SEARCH=on$/m);

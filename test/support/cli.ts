@@ -58,11 +58,7 @@ export function makeProject(files: Record<string, string> = {}): Project {
 }
 
 export function runBin(args: string[], opts: { cwd: string; input?: string; env?: Record<string, string>; timeoutMs?: number; bin?: string }): Promise<RunResult> {
-  return runCommand(process.execPath, [opts.bin ?? BIN, ...args], opts);
-}
-
-export function runCommand(file: string, args: string[], opts: { cwd: string; input?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<RunResult> {
-  return startCommand(file, args, opts).done;
+  return startCommand(process.execPath, [opts.bin ?? BIN, ...args], opts).done;
 }
 
 /** Start the CLI and keep hold of the child (to signal it); `done` resolves when it exits. */
@@ -74,7 +70,7 @@ export function startBin(args: string[], opts: { cwd: string; env?: Record<strin
  * Start a command and keep stdin open (`keepStdin`): the test types into it later. `output()` is what it
  * printed so far on stdout and stderr.
  */
-export function startCommand(
+function startCommand(
   file: string,
   args: string[],
   opts: { cwd: string; input?: string; keepStdin?: boolean; env?: Record<string, string>; timeoutMs?: number },
@@ -99,4 +95,25 @@ export function startCommand(
     if (!opts.keepStdin) child.stdin!.end(opts.input ?? '');
   });
   return { child, done, output: () => stdout + stderr };
+}
+
+/**
+ * Run the CLI on a real pseudo-terminal (script(1)) and wait until it asks for confirmation; then the test
+ * may change the world and `answer` what the user types. `output()` is what the terminal showed so far.
+ */
+export async function atPrompt(args: string[], cwd: string): Promise<{ output(): string; answer(text: string): Promise<RunResult> }> {
+  const cmd = [process.execPath, BIN, ...args].map((a) => JSON.stringify(a)).join(' ');
+  const run = startCommand('script', ['-qec', cmd, '/dev/null'], { cwd, keepStdin: true });
+  const deadline = Date.now() + 30_000;
+  while (!/Type "yes" to continue/.test(run.output())) {
+    if (Date.now() > deadline || run.child.exitCode !== null) throw new Error(`no confirmation prompt:\n${run.output()}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  return {
+    output: run.output,
+    answer(text) {
+      run.child.stdin!.end(text);
+      return run.done;
+    },
+  };
 }
