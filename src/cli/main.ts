@@ -116,6 +116,7 @@ function pipelineIO(args: ParsedArgs, out: Output): PipelineIO {
         },
     onProgress: args.json ? undefined : (p) => out.progress(renderProgress(p)),
     addSecrets: (values) => out.addSecrets(values),
+    notice: (message) => out.err(`${out.paint('yellow', 'note:')} ${message}\n`),
     onInterrupt: (f) => {
       cleanup = f;
     },

@@ -27,6 +27,8 @@ export interface PipelineIO {
   onProgress?(p: DataProgress): void;
   /** Values that must never appear in any output (secrets of the loaded environments). */
   addSecrets?(values: string[]): void;
+  /** Something the user should know that is neither an error nor a step (recovery done, folders skipped). */
+  notice?(message: string): void;
   /** Undo work that a hard interrupt would otherwise leave half done (the CLI runs these on SIGINT). */
   onInterrupt?(cleanup: (() => Promise<void>) | undefined): void;
 }
