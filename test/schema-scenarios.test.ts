@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startCluster, type TestCluster } from './support/pg.ts';
+import { backupTables, emptyBackedUpTables, restoreData } from '../src/data/index.ts';
 import {
-  inspectSchema, planSchema, applySchema, fingerprintSchema, countHazardRows, backupSchema, restoreSchema,
+  inspectSchema, planSchema, applySchema, fingerprintSchema, countHazardRows, backupSchema, restoreSchemaStructure, restoreSchemaFinish, tablesAtRisk,
   type SchemaPlan, type SchemaModel,
 } from '../src/schema/index.ts';
 
@@ -180,8 +181,11 @@ test('drop a column → backup → apply → restore: the values come back; haza
     assert.equal(hz.find((h) => h.table === 'gone' && !h.column)?.rows, 25);
     assert.ok(hz.some((h) => h.table === 'users' && h.column === 'code'), 'text → varchar(3) narrows');
 
-    const meta = await backupSchema(c, plan, targetModel, dir);
+    // the rollback's sequence (src/migrate/rollback.ts): whole tables at risk backed up, emptied, schema back, rows back
+    const meta = backupSchema(plan, targetModel);
     JSON.parse(JSON.stringify(meta)); // JSON-serialisable
+    assert.deepEqual(tablesAtRisk(plan), [{ schema: 'public', name: 'gone' }, { schema: 'public', name: 'users' }]);
+    const rows = await backupTables(c, tablesAtRisk(plan), dir);
     await c.query('BEGIN');
     await applySchema(c, plan);
     await c.query('COMMIT');
@@ -190,7 +194,10 @@ test('drop a column → backup → apply → restore: the values come back; haza
     await c.query(`insert into users values (41, 'new')`);
 
     await c.query('BEGIN');
-    await restoreSchema(c, dir, meta);
+    await emptyBackedUpTables(c, rows);
+    await restoreSchemaStructure(c, meta, () => true);
+    await restoreData(c, dir, rows);
+    await restoreSchemaFinish(c, meta);
     await c.query('COMMIT');
     assert.equal(fingerprintSchema(await inspectSchema(c)), before);
     const r = await c.query(`select count(legacy_id)::int n, sum(legacy_id)::int s from users`);

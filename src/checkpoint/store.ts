@@ -84,6 +84,7 @@ export async function beginCheckpoint(projectDir: string, id = newCheckpointId()
     async commit(fields) {
       const files: BackupFileEntry[] = [];
       for (const f of await listFiles(dir)) {
+        if (relative(dir, f) === 'journal.json') continue; // the run's journal changes and goes; it is no backup file
         const { sha256, bytes } = await sha256File(f);
         files.push({ path: relative(dir, f).split(sep).join('/'), sha256, bytes });
       }

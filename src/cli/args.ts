@@ -50,7 +50,7 @@ function parser(): Command {
     .option('--exclude-schema <name>', 'skip this PostgreSQL schema (repeatable)', collect, [])
     .option('--table <glob>', 'data: only tables matching schema.table glob (repeatable)', collect, [])
     .option('--exclude-table <glob>', 'data: skip tables matching glob (repeatable)', collect, [])
-    .option('--lock-timeout <duration>', 'schema: lock_timeout for the migration, e.g. 10s, 500ms', '10s')
+    .option('--lock-timeout <duration>', 'longest wait for a lock held by another session, e.g. 10s, 500ms', '10s')
     .addOption(new Option('-h, --help'))
     .addOption(new Option('-V, --version'));
   return cmd;
@@ -62,7 +62,10 @@ export function parseDuration(text: string): number {
   if (!m) throw usageError(`--lock-timeout: "${text}" is not a duration`, 'use e.g. 10s, 500ms or 2m');
   const n = Number(m[1]);
   const unit = m[2] ?? 's';
-  return Math.round(unit === 'ms' ? n : unit === 'm' ? n * 60_000 : n * 1000);
+  const ms = Math.round(unit === 'ms' ? n : unit === 'm' ? n * 60_000 : n * 1000);
+  // PostgreSQL reads lock_timeout = 0 as "wait forever": exactly what this option exists to prevent.
+  if (ms < 1) throw usageError(`--lock-timeout: "${text}" is zero; waiting forever for a lock is not offered`, 'use a positive duration, e.g. 10s, 500ms or 2m');
+  return ms;
 }
 
 function commanderMessage(e: CommanderError): string {
@@ -155,7 +158,7 @@ Options (anywhere on the line):
   --exclude-schema <name>   skip this PostgreSQL schema (repeatable)
   --table <glob>            data: only tables matching schema.table glob (repeatable)
   --exclude-table <glob>    data: skip tables matching the glob (repeatable)
-  --lock-timeout <dur>      lock_timeout while migrating (default 10s)
+  --lock-timeout <dur>      longest wait for another session's lock (default 10s)
   --watch                   sync: keep syncing
   --no-color                no colour (NO_COLOR is honoured too)
   -h, --help                this help

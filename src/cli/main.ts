@@ -93,17 +93,20 @@ function pipelineIO(args: ParsedArgs, out: Output): PipelineIO {
     if (!headerShown && !args.json) out.err(renderHeader(out, args));
     headerShown = true;
   };
-  let cleanup: (() => Promise<void>) | undefined;
+  let cancel: (() => void) | undefined;
   let interrupted = false;
-  process.on('SIGINT', () => {
-    if (interrupted) process.exit(EXIT.interrupted);
+  // First Ctrl-C: a run that can stop cleanly cancels its server-side queries, undoes its work and returns (exit
+  // 130 through the normal path); elsewhere (a prompt, planning) the process ends at once. A second Ctrl-C, or a
+  // run that does not finish undoing in 30 s, ends the process: the next command completes the undo (journal).
+  const stop = (signal: string) => {
+    if (interrupted || !cancel) process.exit(EXIT.interrupted);
     interrupted = true;
-    out.err('\ninterrupted: the target transaction is rolled back; nothing was changed\n');
-    void (cleanup ? cleanup() : Promise.resolve()).finally(() => process.exit(EXIT.interrupted));
-  });
-  process.on('SIGTERM', () => {
-    void (cleanup ? cleanup() : Promise.resolve()).finally(() => process.exit(EXIT.interrupted));
-  });
+    out.err(`\n${signal === 'SIGINT' ? 'interrupted' : 'terminated'}: stopping and undoing what was started…\n`);
+    cancel();
+    setTimeout(() => process.exit(EXIT.interrupted), 30_000).unref();
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
   return {
     confirm: makeConfirm(out),
     onPlan: args.json ? undefined : (plan) => out.out(renderPlan(out, plan)),
@@ -118,7 +121,7 @@ function pipelineIO(args: ParsedArgs, out: Output): PipelineIO {
     addSecrets: (values) => out.addSecrets(values),
     notice: (message) => out.err(`${out.paint('yellow', 'note:')} ${message}\n`),
     onInterrupt: (f) => {
-      cleanup = f;
+      cancel = f;
     },
   };
 }
@@ -139,7 +142,7 @@ async function run(args: ParsedArgs, out: Output): Promise<number> {
       const dir = projectDir(args);
       const io = pipelineIO(args, out);
       const plan = await runDiff(
-        { projectDir: dir, source: args.source!, target: args.target!, components: args.components, schemaScope: schemaScope(args), dataScope: dataScope(args) },
+        { projectDir: dir, source: args.source!, target: args.target!, components: args.components, schemaScope: schemaScope(args), dataScope: dataScope(args), lockTimeoutMs: args.lockTimeoutMs },
         io,
       );
       if (args.json) out.document(plan);
@@ -173,7 +176,7 @@ async function run(args: ParsedArgs, out: Output): Promise<number> {
     case 'rollback': {
       const dir = projectDir(args);
       const io = pipelineIO(args, out);
-      const r = await runRollback({ projectDir: dir, force: args.force, dryRun: args.dryRun }, io);
+      const r = await runRollback({ projectDir: dir, force: args.force, dryRun: args.dryRun, lockTimeoutMs: args.lockTimeoutMs }, io);
       return finish(args, out, r.report, r.error);
     }
   }

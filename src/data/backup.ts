@@ -19,7 +19,7 @@ import { MigrateError } from '../errors.js';
 import { sha256File } from '../util/fs.js';
 import { qualify, quoteIdent } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type SequenceState, type TableInfo } from './catalog.js';
-import { replaceRows } from './load.js';
+import { emptyTables, replaceRows } from './load.js';
 import { checksum, withPinned, wrapError } from './session.js';
 import { cancelBackend, pump } from './stream.js';
 import type { DataPlan } from './types.js';
@@ -57,16 +57,38 @@ function hasher(): Transform & { digest: () => string; bytes: number } {
   return t;
 }
 
+/** Back up the target's rows of every table the plan copies into. */
 export async function backupData(target: pg.ClientBase, plan: DataPlan, dir: string): Promise<DataBackupMeta> {
-  const copy = plan.tables.filter((t) => t.action === 'copy');
+  return backupTables(target, plan.tables.filter((t) => t.action === 'copy'), dir);
+}
+
+/**
+ * Back up whole tables (every row, every non-generated column) and the sequences they own. A partition named
+ * here is backed up through its partitioned root (its rows travel with the root's). Tables that do not exist
+ * are skipped (nothing to lose).
+ */
+export async function backupTables(target: pg.ClientBase, wanted: Array<{ schema: string; name: string }>, dir: string): Promise<DataBackupMeta> {
   await mkdir(dir, { recursive: true });
   return withPinned([target], async () => {
     const all = await listTables(target);
-    const tables = copy.map((p) => {
-      const t = all.get(p.table);
-      if (!t) throw new MigrateError('data_table_missing', `table ${p.table} does not exist in the target`, { hint: 'plan again' });
-      return t;
-    });
+    const tables: TableInfo[] = [];
+    const seen = new Set<number>();
+    for (const w of wanted) {
+      let t = all.get(`${w.schema}.${w.name}`);
+      if (!t) {
+        const root = await target.query<{ schema: string; name: string }>(
+          `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.oid = pg_partition_root(to_regclass($1))`,
+          [qualify(w.schema, w.name)],
+        );
+        const r = root.rows[0];
+        t = r ? all.get(`${r.schema}.${r.name}`) : undefined;
+      }
+      if (t && !seen.has(t.oid)) {
+        seen.add(t.oid);
+        tables.push(t);
+      }
+    }
     if (tables.length > 0) {
       // Writers must not slip rows in between this backup and the copy that replaces them (readers may go on).
       try {
@@ -87,7 +109,7 @@ export async function backupData(target: pg.ClientBase, plan: DataPlan, dir: str
         const sum = await checksum(target, fromItem(t), columns);
         const gz = createGzip({ level: 3 });
         const h = hasher();
-        const written = pipeline(gz, h, createWriteStream(join(dir, file)));
+        const written = pipeline(gz, h, createWriteStream(join(dir, file), { mode: 0o600 }));
         written.catch(() => {}); // awaited below; pump reports the failure first
         const src = target.query(copyStreams.to(`COPY (SELECT ${columns.map(quoteIdent).join(', ')} FROM ${fromItem(t)}) TO STDOUT (FORMAT ${format})`));
         await pump(src, gz, { abortSource: () => cancelBackend(target) });
@@ -101,6 +123,11 @@ export async function backupData(target: pg.ClientBase, plan: DataPlan, dir: str
   });
 }
 
+/** The backed-up tables as (schema, name) pairs. */
+export function backedUpTables(meta: unknown): Array<{ schema: string; name: string }> {
+  return parseMeta(meta).tables.map((t) => ({ schema: t.schema, name: t.name }));
+}
+
 function parseMeta(meta: unknown): DataBackupMeta {
   const m = meta as DataBackupMeta | null;
   if (!m || typeof m !== 'object' || m.version !== 1 || !Array.isArray(m.tables) || !Array.isArray(m.sequences)) {
@@ -110,30 +137,17 @@ function parseMeta(meta: unknown): DataBackupMeta {
 }
 
 /**
- * Before a schema rollback: empty every table whose rows restoreData will reload, so that reversing the
- * schema (e.g. an enum losing a value, a narrowing type) does not trip over rows the migration wrote. A table
- * referencing them through a foreign key is emptied with them when `disposable` says the schema rollback
- * drops it anyway; any other referencing table makes TRUNCATE fail, and so the rollback (nothing changed).
+ * Before a schema rollback: empty every table of the backup that exists now, with the foreign keys on or
+ * referencing them dropped (the rollback's schema step adds back the checkpoint's own, after the rows are
+ * reloaded, so they check every row) and user triggers kept from firing. Reversing the schema then never
+ * meets a row: NOT NULL columns, primary keys and enum values come back on empty tables.
  */
-export async function emptyForRestore(target: pg.ClientBase, meta: unknown, disposable: (table: string) => boolean): Promise<void> {
+export async function emptyBackedUpTables(target: pg.ClientBase, meta: unknown): Promise<void> {
   const m = parseMeta(meta);
-  const keys = m.tables.map((t) => t.table);
-  if (keys.length === 0) return;
-  const refs = await target.query<{ schema: string; name: string }>(
-    `SELECT DISTINCT cn.nspname AS schema, c.relname AS name
-       FROM pg_constraint con
-       JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
-       JOIN pg_class r ON r.oid = con.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
-      WHERE con.contype = 'f' AND rn.nspname || '.' || r.relname = ANY($1::text[])`,
-    [keys],
-  );
-  const names = new Map(m.tables.map((t) => [t.table, qualify(t.schema, t.name)]));
-  for (const r of refs.rows) {
-    const key = `${r.schema}.${r.name}`;
-    if (!names.has(key) && disposable(key)) names.set(key, qualify(r.schema, r.name));
-  }
+  const all = await listTables(target);
+  const tables = m.tables.flatMap((b) => all.get(b.table) ?? []);
   try {
-    await target.query(`TRUNCATE ${[...names.values()].join(', ')}`);
+    await emptyTables(target, tables);
   } catch (e) {
     throw wrapError('data_restore_failed', 'emptying the tables to restore', e, 'nothing was changed: the target transaction is rolled back');
   }

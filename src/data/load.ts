@@ -12,8 +12,11 @@
 import type pg from 'pg';
 import { MigrateError } from '../errors.js';
 import { qualify, quoteIdent, quoteLiteral } from '../pg/quote.js';
-import { foreignKeysTouching, fromItem, userTriggers } from './catalog.js';
+import { foreignKeysTouching, fromItem, listTables, userTriggers } from './catalog.js';
 import { wrapError } from './session.js';
+
+/** How to enable a trigger again in the mode it had (pg_trigger.tgenabled). */
+const ENABLE = { O: 'ENABLE', R: 'ENABLE REPLICA', A: 'ENABLE ALWAYS' } as const;
 
 export interface LoadTarget { oid: number; schema: string; name: string; relkind: 'r' | 'p' }
 
@@ -34,8 +37,7 @@ export async function replaceRows<T extends LoadTarget, R>(target: pg.ClientBase
   const results: R[] = [];
   for (const t of tables) results.push(await load(t));
   if (triggers.length > 0) {
-    const mode = { O: 'ENABLE', R: 'ENABLE REPLICA', A: 'ENABLE ALWAYS' } as const;
-    await target.query(triggers.map((tr) => `ALTER TABLE ${qualify(tr.schema, tr.table)} ${mode[tr.enabled]} TRIGGER ${quoteIdent(tr.name)}`).join(';\n'));
+    await target.query(triggers.map((tr) => `ALTER TABLE ${qualify(tr.schema, tr.table)} ${ENABLE[tr.enabled]} TRIGGER ${quoteIdent(tr.name)}`).join(';\n'));
   }
   for (const fk of fks) {
     try {
@@ -47,4 +49,54 @@ export async function replaceRows<T extends LoadTarget, R>(target: pg.ClientBase
     }
   }
   return results;
+}
+
+/**
+ * Empty tables for good inside the caller's transaction: drop the foreign keys on or referencing them (they are
+ * not re-added: the caller's schema step restores the ones it wants), TRUNCATE with user triggers kept silent.
+ */
+export async function emptyTables(target: pg.ClientBase, tables: LoadTarget[]): Promise<void> {
+  if (tables.length === 0) return;
+  const fks = await foreignKeysTouching(target, tables.map((t) => t.oid));
+  await truncateQuietly(target, tables, fks.map((fk) => `ALTER TABLE ${qualify(fk.schema, fk.table)} DROP CONSTRAINT ${quoteIdent(fk.name)}`));
+}
+
+async function truncateQuietly(target: pg.ClientBase, tables: LoadTarget[], before: string[] = []): Promise<void> {
+  const triggers = await userTriggers(target, tables.map((t) => t.oid));
+  await target.query([
+    ...before,
+    ...triggers.map((tr) => `ALTER TABLE ${qualify(tr.schema, tr.table)} DISABLE TRIGGER ${quoteIdent(tr.name)}`),
+    `TRUNCATE ${tables.map((t) => fromItem(t)).join(', ')}`,
+    ...triggers.map((tr) => `ALTER TABLE ${qualify(tr.schema, tr.table)} ${ENABLE[tr.enabled]} TRIGGER ${quoteIdent(tr.name)}`),
+  ].join(';\n'));
+}
+
+/**
+ * Before the schema step of a schema + data migration: empty the tables whose rows the data step reloads, with
+ * their foreign keys left in place. A table that a table outside the set references (with rows that would point
+ * nowhere) keeps its rows: the data step replaces them as before. Returns the tables emptied.
+ */
+export async function emptyBeforeReload(target: pg.ClientBase, wanted: Array<{ schema: string; name: string }>): Promise<LoadTarget[]> {
+  const all = await listTables(target);
+  let set = wanted.flatMap((w) => all.get(`${w.schema}.${w.name}`) ?? []);
+  for (;;) {
+    if (set.length === 0) return [];
+    const blocked = await target.query<{ ref: string }>(
+      `WITH RECURSIVE e AS (SELECT x AS oid FROM unnest($1::oid[]) AS x
+                             UNION SELECT p.relid FROM unnest($1::oid[]) AS x CROSS JOIN LATERAL pg_partition_tree(x) AS p),
+            r AS (SELECT c.oid AS root, p.relid FROM unnest($1::oid[]) AS c(oid) CROSS JOIN LATERAL pg_partition_tree(c.oid) AS p)
+       SELECT DISTINCT r.root::int8 AS ref FROM pg_constraint con JOIN r ON r.relid = con.confrelid
+        WHERE con.contype = 'f' AND con.conrelid NOT IN (SELECT oid FROM e)`,
+      [set.map((t) => t.oid)],
+    );
+    if (blocked.rows.length === 0) break;
+    const out = new Set(blocked.rows.map((r) => Number(r.ref)));
+    set = set.filter((t) => !out.has(t.oid));
+  }
+  try {
+    await truncateQuietly(target, set);
+  } catch (e) {
+    throw wrapError('data_prepare_failed', 'emptying the tables to reload before the schema step', e, 'nothing was changed: the transaction is rolled back');
+  }
+  return set;
 }

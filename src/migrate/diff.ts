@@ -1,12 +1,14 @@
 /**
  * `nself migrate diff <source> <target>`: a Plan with no executor. It only reads: both databases
- * through read-only snapshot transactions, the env files as data. A failure to inspect is an error,
+ * through read-only snapshot transactions, the env files as data (after finishing the undo of a run that was
+ * killed in this project, like every command). A failure to inspect is an error,
  * never "no differences".
  */
 import { countConfigDifferences, diffConfig } from '../config/index.js';
 import { inspectSchema, planSchema, type SchemaScope } from '../schema/index.js';
 import { diffData, type DataScope } from '../data/index.js';
 import { loadPair, needsDatabase, newPlan, openPair, snapshotClient, totalize, type PipelineIO } from './session.js';
+import { recoverInterrupted } from './journal.js';
 import type { ComponentName, Plan } from './types.js';
 
 export interface DiffOptions {
@@ -16,10 +18,12 @@ export interface DiffOptions {
   components: ComponentName[];
   schemaScope: SchemaScope;
   dataScope: DataScope;
+  lockTimeoutMs?: number;
 }
 
 export async function runDiff(opts: DiffOptions, io: PipelineIO): Promise<Plan> {
   const { source, target } = loadPair(opts.projectDir, opts.source, opts.target, io);
+  await recoverInterrupted(opts.projectDir, [source.name, target.name], (m) => io.notice?.(m));
   const comps = opts.components;
   const plan = newPlan('diff', source, target, comps);
   if (comps.includes('config')) {
@@ -29,7 +33,7 @@ export async function runDiff(opts: DiffOptions, io: PipelineIO): Promise<Plan> 
   }
   if (needsDatabase(comps)) {
     // Dry-run rules: a diff never records a first-seen SSH host key.
-    const dbs = await openPair(source, target, false);
+    const dbs = await openPair(source, target, false, opts.lockTimeoutMs);
     try {
       plan.source.database = dbs.src.label;
       plan.target.database = dbs.tgt.label;

@@ -1,21 +1,23 @@
 /**
  * `nself migrate <source> <target>`: validate → plan → safety → backup → checkpoint → migrate → verify.
  *
- * Schema and data changes run in ONE target transaction (advisory-locked), verified before COMMIT; config
- * files are written after the database work succeeded but before COMMIT, and put back if anything after
- * them fails. So a failed or interrupted migration leaves the target as it was.
+ * Schema and data changes run in ONE target transaction (advisory-locked), verified before COMMIT; sequence
+ * values and config files, which no transaction holds, are journaled first (journal.ts) and put back if
+ * anything fails, or by the next command after a kill. So the target ends all-old or all-new.
  */
 import type pg from 'pg';
-import { asMigrateError, EXIT, MigrateError, refusedError } from '../errors.js';
+import { dirname } from 'node:path';
+import { EXIT, MigrateError, refusedError } from '../errors.js';
 import type { Environment } from '../env/types.js';
 import { loadEnvironment } from '../env/resolve.js';
 import { lockTarget } from '../pg/lock.js';
 import { applyConfig, diffConfig, planConfig, verifyConfig } from '../config/index.js';
-import { applySchema, backupSchema, countHazardRows, fingerprintSchema, inspectSchema, planSchema, type SchemaModel, type SchemaScope } from '../schema/index.js';
-import { applyData, backupData, planData, verifyData, type DataPlan, type DataScope, type DataTableResult } from '../data/index.js';
+import { applySchema, backupSchema, countHazardRows, fingerprintSchema, inspectSchema, planSchema, tablesAtRisk, type SchemaModel, type SchemaScope } from '../schema/index.js';
+import { applyData, backedUpTables, backupTables, cancelBackend, emptyBeforeReload, planData, verifyData, writeSequences, type DataPlan, type DataScope, type SequenceState } from '../data/index.js';
 import { backupFiles, restoreFiles, type FileBackup } from '../checkpoint/files.js';
 import { backupDir, beginCheckpoint, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
-import { loadPair, needsDatabase, newPlan, openPair, snapshotClient, Steps, totalize, type PipelineIO } from './session.js';
+import { clearJournal, newJournal, recoverInterrupted, transactionId, writeJournal, type Journal } from './journal.js';
+import { failure, loadPair, needsDatabase, newPlan, openPair, snapshotClient, Steps, totalize, type PipelineIO } from './session.js';
 import { buildConfirmation, countConfigEdits, countSchemaChanges, countDataChanges, formatCount } from './summary.js';
 import type { ComponentName, Plan, Report } from './types.js';
 
@@ -57,10 +59,12 @@ export async function runMigrate(opts: MigrateOptions, io: PipelineIO): Promise<
     await migrate(opts, io, steps, report);
     return { plan: report.plan, report };
   } catch (e) {
-    const err = asMigrateError(e);
-    report.status = err.exitCode === EXIT.refused ? 'refused' : 'failed';
+    const err = e instanceof MigrateError && e.code !== 'interrupted' ? e : failure(steps, e, `${opts.target} is unchanged`);
+    report.status = err.exitCode === EXIT.refused ? 'refused' : err.exitCode === EXIT.interrupted ? 'interrupted' : 'failed';
     report.error = { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}), ...(err.details === undefined ? {} : { details: err.details }) };
     return { plan: report.plan, report, error: err };
+  } finally {
+    io.onInterrupt?.(undefined);
   }
 }
 
@@ -72,10 +76,11 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
   });
   report.source = source.name;
   report.target = target.name;
+  await recoverInterrupted(opts.projectDir, [source.name, target.name], (m) => io.notice?.(m));
 
   const dbs = needsDatabase(comps)
     ? await steps.run('validate', async () => {
-        const d = await openPair(source, target, !opts.dryRun);
+        const d = await openPair(source, target, !opts.dryRun, opts.lockTimeoutMs);
         return { value: d, detail: `databases reachable: ${d.src.label}, ${d.tgt.label}` };
       })
     : undefined;
@@ -87,6 +92,12 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
       srcClient = await snapshotClient(dbs.src);
       tgtClient = await dbs.tgt.connect();
     }
+    const clients = [srcClient, tgtClient].filter((c): c is pg.Client => !!c);
+    const cancel = () => {
+      steps.interrupted = true;
+      for (const c of clients) cancelBackend(c);
+    };
+    io.onInterrupt?.(cancel);
 
     // ── plan ────────────────────────────────────────────────────────────────────────────
     const { plan, sourceModel } = await steps.run('plan', async () => {
@@ -113,7 +124,9 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
       if (plan.summary.changes === 0) return { value: false, detail: 'nothing to change' };
       if (!plan.confirmation.required) return { value: false, detail: 'no confirmation needed' };
       if (opts.force) return { value: false, detail: `confirmed by --force (${plan.confirmation.reasons.join('; ')})` };
+      io.onInterrupt?.(undefined); // Ctrl-C at the prompt simply ends the process: nothing has been changed
       const ok = await io.confirm(`${plan.confirmation.reasons.join('; ')}.\nType "yes" to continue: `);
+      io.onInterrupt?.(cancel);
       if (!ok) throw refusedError(`migration to ${target.name} cancelled: confirmation not given`, 'type exactly "yes" at the prompt, or pass --force');
       return { value: true, detail: 'confirmed at the prompt' };
     });
@@ -182,30 +195,31 @@ interface ExecuteContext {
   prompted: boolean;
 }
 
+/**
+ * The changing part. One target transaction holds schema and data; what it cannot hold (sequence values, config
+ * files) is written to the checkpoint's journal before it is changed, and put back on any failure (or by the next
+ * command after a kill). The checkpoint is `applied` only once the transaction has committed.
+ */
 async function execute({ opts, plan, report, steps, io, source, target, src, tgt, sourceModel, prompted }: ExecuteContext): Promise<void> {
   const comps = opts.components;
   const useDb = !!tgt;
   let inTx = false;
   let checkpoint: Checkpoint | undefined;
-  let configBackup: FileBackup[] | undefined;
-  let configWritten = false;
+  let journal: Journal | undefined;
+  /** A savepoint before the first effect outside the transaction: after a failure the transaction is usable again. */
+  let savepoint = false;
   const backupMeta: Record<string, unknown> = {};
   let targetModel: SchemaModel | undefined;
-  let backedUpTables = new Set<string>();
-
-  const undoConfig = async () => {
-    if (configWritten && configBackup && checkpoint) {
-      await restoreFiles(opts.projectDir, configBackup, backupDir(checkpoint));
-      configWritten = false;
-    }
-  };
-  io.onInterrupt?.(undoConfig);
+  let backedUp = new Set<string>();
+  let rowTables: Array<{ schema: string; name: string }> = [];
 
   try {
+    let txid = '';
     if (useDb) {
       await tgt!.query('BEGIN');
       inTx = true;
       await lockTarget(tgt!, target.name);
+      txid = await transactionId(tgt!);
       if (plan.schema) {
         // Drift guard: the target must still be what the plan was computed against.
         targetModel = await inspectSchema(tgt!, opts.schemaScope);
@@ -221,28 +235,35 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
 
     // ── backup + checkpoint ────────────────────────────────────────────────────────────
     const draft = await beginCheckpoint(opts.projectDir);
+    let configBackup: FileBackup[] = [];
     try {
       await steps.run('backup', async () => {
         const parts: string[] = [];
         if (plan.config?.plan && countConfigEdits(plan.config.plan) > 0) {
-          configBackup = await backupFiles(opts.projectDir, configFilesOf(plan, target), `${draft.dir}`);
+          configBackup = await backupFiles(opts.projectDir, configFilesOf(plan, target), draft.dir);
           backupMeta.config = configBackup;
           parts.push(`config: ${configBackup.length} file(s)`);
         }
         if (plan.schema && countSchemaChanges(plan.schema) > 0) {
-          backupMeta.schema = await backupSchema(tgt!, plan.schema, targetModel!, `${draft.dir}/schema`);
-          parts.push('schema: snapshot + rows at risk');
+          backupMeta.schema = backupSchema(plan.schema, targetModel!);
+          rowTables = tablesAtRisk(plan.schema);
         }
         if (plan.data?.plan) {
           const atRisk = dataAtRisk(plan);
-          if (countDataChanges(atRisk) > 0) {
-            backupMeta.data = await backupData(tgt!, atRisk, `${draft.dir}/data`);
-            backedUpTables = new Set(atRisk.tables.filter((t) => t.action === 'copy').map((t) => t.table));
-            parts.push(`data: ${backedUpTables.size} table(s)`);
-          }
+          for (const t of atRisk.tables) if (t.action === 'copy') rowTables.push({ schema: t.schema, name: t.name });
         }
+        if (rowTables.length > 0) {
+          const meta = await backupTables(tgt!, rowTables, `${draft.dir}/data`);
+          backupMeta.data = meta;
+          backedUp = new Set(backedUpTables(meta).map((t) => `${t.schema}.${t.name}`));
+          parts.push(`rows of ${backedUp.size} table(s)`);
+        }
+        if (backupMeta.schema) parts.push('schema snapshot');
         return { value: undefined, detail: parts.join('; ') || 'nothing at risk' };
       });
+      const sequences = backupMeta.data ? (backupMeta.data as { sequences: SequenceState[] }).sequences : [];
+      journal = newJournal({ op: 'migrate', target: target.name, txid, files: configBackup, filesDir: 'backup', sequences });
+      await writeJournal(dirname(draft.dir), journal);
       checkpoint = await steps.run('checkpoint', async () => {
         const cp = await draft.commit({ source: source.name, target: target.name, components: comps, tool: plan.tool, plan, backup: backupMeta });
         return { value: cp, detail: `.nself/migrations/${cp.id}` };
@@ -254,19 +275,29 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
     }
 
     // ── migrate ────────────────────────────────────────────────────────────────────────
-    let dataResults: DataTableResult[] = [];
+    if (inTx) {
+      await tgt!.query('SAVEPOINT nself_effects');
+      savepoint = true;
+    }
     await steps.run('migrate', async () => {
       const parts: string[] = [];
-      if (plan.schema && countSchemaChanges(plan.schema) > 0) {
-        await applySchema(tgt!, plan.schema, { lockTimeoutMs: opts.lockTimeoutMs });
-        parts.push(`schema: ${plan.schema.statements.length} statement(s)`);
+      const schemaChanges = !!plan.schema && countSchemaChanges(plan.schema) > 0;
+      if (schemaChanges && comps.includes('data') && plan.data?.plan) {
+        // Tables whose rows are replaced anyway are emptied first (they are backed up): constraints the schema
+        // step adds (NOT NULL, foreign keys, fewer enum values) never meet rows that are about to go.
+        const emptied = await emptyBeforeReload(tgt!, plan.data.plan.tables.map((t) => ({ schema: t.schema, name: t.name })));
+        if (emptied.length > 0) parts.push(`emptied ${emptied.length} table(s) to reload`);
+      }
+      if (schemaChanges) {
+        await applySchema(tgt!, plan.schema!);
+        parts.push(`schema: ${plan.schema!.statements.length} statement(s)`);
       }
       if (comps.includes('data') && plan.data?.plan) {
         // The schema step may have changed the tables: plan the copy again inside the transaction.
         const dp = comps.includes('schema') ? await planData(src!, tgt!, opts.dataScope) : plan.data.plan;
         // Tables the schema step created had no rows to save; every other table to copy must be in the backup.
         const existed = new Set(plan.data.plan.tables.map((t) => t.table));
-        const unsaved = dp.tables.filter((t) => t.action === 'copy' && existed.has(t.table) && !backedUpTables.has(t.table));
+        const unsaved = dp.tables.filter((t) => t.action === 'copy' && existed.has(t.table) && !backedUp.has(t.table));
         if (unsaved.length > 0) {
           // Never replace rows the checkpoint does not hold: rollback could not bring them back.
           throw new MigrateError('data_not_backed_up', `after the schema step, ${unsaved[0]!.table} needs its rows replaced but was not backed up`, {
@@ -274,14 +305,13 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
           });
         }
         if (countDataChanges(dp) > 0) {
-          dataResults = await applyData(src!, tgt!, dp, { onProgress: io.onProgress });
-          report.data = dataResults;
-          parts.push(`data: ${dataResults.length} table(s), ${formatCount(dataResults.reduce((a, r) => a + r.rowsAfter, 0))} row(s)`);
+          const results = await applyData(src!, tgt!, dp, { onProgress: io.onProgress });
+          report.data = results;
+          parts.push(`data: ${results.length} table(s), ${formatCount(results.reduce((a, r) => a + r.rowsAfter, 0))} row(s)`);
         }
         plan.data.plan = dp;
       }
       if (plan.config?.plan && countConfigEdits(plan.config.plan) > 0) {
-        configWritten = true; // set first: a partial write is undone too
         const w = await applyConfig(plan.config.plan, opts.projectDir, { label: `${source.name} → ${target.name} (${checkpoint!.id})` });
         parts.push(`config: wrote ${w.written.length + w.created.length} file(s)`);
       }
@@ -316,23 +346,53 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
       return { value: undefined, detail: parts.join('; ') };
     });
 
-    // Marked applied before COMMIT: a process killed in between leaves an "applied" checkpoint whose rollback
-    // restores what is already there (harmless), never a committed migration without a usable checkpoint.
-    await updateStatus(checkpoint, 'applied');
     if (inTx) {
       await tgt!.query('COMMIT');
       inTx = false;
     }
-    configWritten = false; // committed: no undo on interrupt any more
-    io.onInterrupt?.(undefined);
+    // Committed: a kill from here on is completed by the next command (txid_status says committed).
+    await updateStatus(checkpoint, 'applied');
+    await clearJournal(checkpoint.dir);
     report.verified = true;
   } catch (e) {
-    if (inTx) await tgt!.query('ROLLBACK').catch(() => {});
-    await undoConfig();
-    io.onInterrupt?.(undefined);
-    if (checkpoint) await removeCheckpoint(checkpoint);
+    const undone = await undo();
+    if (checkpoint && undone) await removeCheckpoint(checkpoint);
+    if (!undone) {
+      const err = failure(steps, e, 'the database was rolled back');
+      throw new MigrateError(err.code, `${err.message}; putting sequences or files back failed too`, {
+        exitCode: err.exitCode,
+        hint: `the next nself migrate command in this project finishes the undo (journal in .nself/migrations/${checkpoint?.id})`,
+        cause: e,
+      });
+    }
     delete report.checkpoint;
     throw e;
+  }
+
+  /** Roll the transaction back and put the journal's pre-images back. True when everything is as it was. */
+  async function undo(): Promise<boolean> {
+    let ok = true;
+    if (inTx) {
+      if (savepoint && journal && journal.sequences.length > 0) {
+        // setval is not transactional: reset the sequences while the tables are still locked by this transaction.
+        try {
+          await tgt!.query('ROLLBACK TO SAVEPOINT nself_effects');
+          await writeSequences(tgt!, journal.sequences);
+        } catch {
+          ok = false;
+        }
+      }
+      await tgt!.query('ROLLBACK').catch(() => {});
+      inTx = false;
+    }
+    if (journal && checkpoint) {
+      try {
+        await restoreFiles(opts.projectDir, journal.files, backupDir(checkpoint));
+      } catch {
+        ok = false;
+      }
+    }
+    return ok;
   }
 }
 

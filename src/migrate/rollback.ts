@@ -1,19 +1,23 @@
 /**
  * `nself migrate rollback`: restore the target of the latest applied (not yet rolled back) checkpoint.
- * Database parts are restored in one advisory-locked transaction; config files byte for byte.
+ * Database parts are restored in one advisory-locked transaction; config files byte for byte. What the
+ * transaction cannot hold (sequences, files) is journaled like a migration's, so a failed or killed rollback
+ * leaves the target as the migration left it, and the checkpoint usable for another try.
  */
 import type pg from 'pg';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { asMigrateError, EXIT, MigrateError, refusedError } from '../errors.js';
+import { EXIT, MigrateError, refusedError } from '../errors.js';
 import { loadEnvironment } from '../env/resolve.js';
 import { openDatabase, type DbHandle } from '../pg/connect.js';
 import { lockTarget } from '../pg/lock.js';
-import { restoreSchema, snapshotTables } from '../schema/index.js';
-import { emptyForRestore, restoreData } from '../data/index.js';
-import { restoreFiles, type FileBackup } from '../checkpoint/files.js';
+import { qualify } from '../pg/quote.js';
+import { restoreSchemaFinish, restoreSchemaStructure } from '../schema/index.js';
+import { backedUpTables, cancelBackend, emptyBackedUpTables, readSequences, restoreData, writeSequences, type SequenceState } from '../data/index.js';
+import { backupFiles, restoreFiles, type FileBackup } from '../checkpoint/files.js';
 import { backupDir, latestApplied, updateStatus, verifyIntegrity } from '../checkpoint/store.js';
-import { secretValues, Steps, type PipelineIO } from './session.js';
+import { clearJournal, newJournal, recoverInterrupted, transactionId, undoEffects, writeJournal, type Journal } from './journal.js';
+import { failure, secretValues, Steps, type PipelineIO } from './session.js';
 import type { ComponentName, Report } from './types.js';
 
 export interface RollbackOptions {
@@ -21,6 +25,7 @@ export interface RollbackOptions {
   force: boolean;
   /** Only show what would be undone. */
   dryRun: boolean;
+  lockTimeoutMs?: number;
 }
 
 export interface RollbackOutcome {
@@ -35,14 +40,17 @@ export async function runRollback(opts: RollbackOptions, io: PipelineIO): Promis
     await rollback(opts, io, steps, report);
     return { report };
   } catch (e) {
-    const err = asMigrateError(e);
-    report.status = err.exitCode === EXIT.refused ? 'refused' : 'failed';
+    const err = e instanceof MigrateError && e.code !== 'interrupted' ? e : failure(steps, e, `${report.target || 'the target'} is as it was before the rollback`);
+    report.status = err.exitCode === EXIT.refused ? 'refused' : err.exitCode === EXIT.interrupted ? 'interrupted' : 'failed';
     report.error = { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) };
     return { report, error: err };
+  } finally {
+    io.onInterrupt?.(undefined);
   }
 }
 
 async function rollback(opts: RollbackOptions, io: PipelineIO, steps: Steps, report: Report): Promise<void> {
+  await recoverInterrupted(opts.projectDir, 'all', (m) => io.notice?.(m));
   const cp = await steps.run('validate', async () => {
     const found = await latestApplied(opts.projectDir);
     if (!found) {
@@ -71,36 +79,56 @@ async function rollback(opts: RollbackOptions, io: PipelineIO, steps: Steps, rep
   });
 
   const dir = backupDir(cp);
+  const files = (m.backup.config as FileBackup[] | undefined) ?? [];
   const dbParts = m.backup.schema !== undefined || m.backup.data !== undefined;
   let db: DbHandle | undefined;
   let client: pg.Client | undefined;
   let inTx = false;
+  let savepoint = false;
+  let journal: Journal | undefined;
   try {
     await steps.run('restore', async () => {
       const parts: string[] = [];
+      let txid = '';
+      let sequences: SequenceState[] = [];
       if (dbParts) {
-        db = await openDatabase(target, { persistHostKeys: true });
+        db = await openDatabase(target, { persistHostKeys: true, lockTimeoutMs: opts.lockTimeoutMs });
         client = await db.connect();
+        const c = client;
+        io.onInterrupt?.(() => {
+          steps.interrupted = true;
+          cancelBackend(c);
+        });
         await client.query('BEGIN');
         inTx = true;
         await lockTarget(client, target.name);
-        if (m.backup.schema !== undefined) {
-          if (m.backup.data !== undefined) {
-            // Reload-bound tables are emptied first, so reversing the schema never trips over migrated rows.
-            const keep = snapshotTables(m.backup.schema);
-            await emptyForRestore(client, m.backup.data, (t) => !keep.has(t));
-          }
-          await restoreSchema(client, join(dir, 'schema'), m.backup.schema);
-          parts.push('schema restored and verified by fingerprint');
-        }
-        if (m.backup.data !== undefined) {
-          await restoreData(client, join(dir, 'data'), m.backup.data);
-          parts.push('rows restored and verified by checksum');
-        }
+        txid = await transactionId(client);
+        if (m.backup.data !== undefined) sequences = await currentSequences(client, (m.backup.data as { sequences: SequenceState[] }).sequences);
       }
-      if (m.backup.config !== undefined) {
-        await restoreFiles(opts.projectDir, m.backup.config as FileBackup[], dir);
-        await verifyFiles(opts.projectDir, m.backup.config as FileBackup[], dir);
+      // What this rollback changes outside the transaction, as it is now: put back if the rollback fails.
+      const preimages = await backupFiles(opts.projectDir, files.map((f) => resolve(opts.projectDir, f.path)), join(cp.dir, 'rollback'));
+      journal = newJournal({ op: 'rollback', target: target.name, txid, files: preimages, filesDir: 'rollback', sequences });
+      await writeJournal(cp.dir, journal);
+      if (client) {
+        await client.query('SAVEPOINT nself_effects');
+        savepoint = true;
+        if (m.backup.schema !== undefined) {
+          // Rows first out of the way, then the schema back (without the foreign keys), the rows back, and last
+          // the foreign keys, which check every reloaded row.
+          const reloaded = new Set(m.backup.data !== undefined ? backedUpTables(m.backup.data).map((t) => JSON.stringify([t.schema, t.name])) : []);
+          if (m.backup.data !== undefined) await emptyBackedUpTables(client, m.backup.data);
+          await restoreSchemaStructure(client, m.backup.schema, (schema, name) => reloaded.has(JSON.stringify([schema, name])));
+          if (m.backup.data !== undefined) await restoreData(client, join(dir, 'data'), m.backup.data);
+          await restoreSchemaFinish(client, m.backup.schema);
+          parts.push('schema restored and verified (fingerprint, column order)');
+        } else if (m.backup.data !== undefined) {
+          await restoreData(client, join(dir, 'data'), m.backup.data);
+        }
+        if (m.backup.data !== undefined) parts.push(`rows of ${backedUpTables(m.backup.data).length} table(s) reloaded and verified by count and checksum`);
+      }
+      if (files.length > 0) {
+        await restoreFiles(opts.projectDir, files, dir);
+        await verifyFiles(opts.projectDir, files, dir);
         parts.push('config files restored byte for byte');
       }
       if (inTx) {
@@ -109,15 +137,55 @@ async function rollback(opts: RollbackOptions, io: PipelineIO, steps: Steps, rep
       }
       return { value: undefined, detail: parts.join('; ') };
     });
+    await updateStatus(cp, 'rolled_back');
+    await clearJournal(cp.dir);
+    await rm(join(cp.dir, 'rollback'), { recursive: true, force: true });
+    report.verified = true;
   } catch (e) {
-    if (inTx) await client!.query('ROLLBACK').catch(() => {});
+    // Put back what the rollback changed outside its transaction; the checkpoint stays usable for a retry.
+    let ok = true;
+    if (inTx) {
+      if (savepoint && journal && journal.sequences.length > 0) {
+        try {
+          await client!.query('ROLLBACK TO SAVEPOINT nself_effects');
+          await writeSequences(client!, journal.sequences);
+        } catch {
+          ok = false;
+        }
+      }
+      await client!.query('ROLLBACK').catch(() => {});
+    }
+    if (journal) {
+      try {
+        await undoEffects(opts.projectDir, cp.dir, { ...journal, sequences: [] });
+      } catch {
+        ok = false;
+      }
+      if (ok) await clearJournal(cp.dir);
+    }
+    if (!ok) {
+      const err = failure(steps, e, 'the database was rolled back');
+      throw new MigrateError(err.code, `${err.message}; putting sequences or files back failed too`, {
+        exitCode: err.exitCode,
+        hint: `the next nself migrate command in this project finishes the undo (journal in .nself/migrations/${cp.id})`,
+        cause: e,
+      });
+    }
     throw e;
   } finally {
     await client?.end().catch(() => {});
     await db?.close();
   }
-  await updateStatus(cp, 'rolled_back');
-  report.verified = true;
+}
+
+/** The sequences of the backup that exist now, with their current values. */
+async function currentSequences(client: pg.ClientBase, seqs: SequenceState[]): Promise<SequenceState[]> {
+  if (seqs.length === 0) return [];
+  const r = await client.query<{ i: number }>(
+    `SELECT i - 1 AS i FROM unnest($1::text[]) WITH ORDINALITY AS x(s, i) WHERE to_regclass(x.s) IS NOT NULL`,
+    [seqs.map((s) => qualify(s.schema, s.name))],
+  );
+  return readSequences(client, r.rows.map((x) => seqs[Number(x.i)]!));
 }
 
 /** After a restore, every file must equal its backup byte for byte (or be absent again). */
@@ -130,4 +198,3 @@ async function verifyFiles(projectDir: string, backups: FileBackup[], dir: strin
     if (!same) throw new MigrateError('rollback_verify_failed', `after restoring, ${b.path} does not match the checkpoint`, { hint: 'check file permissions in the project directory' });
   }
 }
-

@@ -3,7 +3,7 @@
  */
 import type pg from 'pg';
 import { relative } from 'node:path';
-import { MigrateError, usageError } from '../errors.js';
+import { asMigrateError, EXIT, MigrateError, usageError } from '../errors.js';
 import { canonicalEnvName, loadEnvironment } from '../env/resolve.js';
 import { secretValuesOf } from '../env/secrets.js';
 import type { Environment } from '../env/types.js';
@@ -29,8 +29,11 @@ export interface PipelineIO {
   addSecrets?(values: string[]): void;
   /** Something the user should know that is neither an error nor a step (recovery done, folders skipped). */
   notice?(message: string): void;
-  /** Undo work that a hard interrupt would otherwise leave half done (the CLI runs these on SIGINT). */
-  onInterrupt?(cleanup: (() => Promise<void>) | undefined): void;
+  /**
+   * While a run can be stopped cleanly, the pipeline registers how (cancel the server-side queries, stop before
+   * the next step); the CLI calls it on Ctrl-C and then waits for the run to undo its work and return.
+   */
+  onInterrupt?(cancel: (() => void) | undefined): void;
 }
 
 export function summarize(env: Environment, db?: DbHandle): EnvSummary {
@@ -87,13 +90,17 @@ export function needsDatabase(components: ComponentName[]): boolean {
 
 export class Steps {
   readonly list: StepReport[] = [];
+  /** Set by an interrupt (Ctrl-C): no further step starts, and the failure under way is reported as interrupted. */
+  interrupted = false;
   constructor(private io: PipelineIO) {}
 
   /** Run one step, time it, record it; a thrown error marks the step failed and propagates. */
   async run<T>(name: StepName, fn: () => Promise<{ value: T; detail: string; data?: unknown }>): Promise<T> {
     const t0 = performance.now();
     try {
+      if (this.interrupted) throw interruptedError();
       const r = await fn();
+      if (this.interrupted) throw interruptedError();
       this.record({ name, status: 'ok', duration_ms: Math.round(performance.now() - t0), detail: r.detail, ...(r.data === undefined ? {} : { data: r.data }) });
       return r.value;
     } catch (e) {
@@ -114,11 +121,11 @@ export class Steps {
 }
 
 /** Open both databases; close them all on failure. */
-export async function openPair(source: Environment, target: Environment, persistHostKeys: boolean): Promise<{ src: DbHandle; tgt: DbHandle; close(): Promise<void> }> {
-  const src = await openDatabase(source, { persistHostKeys });
+export async function openPair(source: Environment, target: Environment, persistHostKeys: boolean, lockTimeoutMs?: number): Promise<{ src: DbHandle; tgt: DbHandle; close(): Promise<void> }> {
+  const src = await openDatabase(source, { persistHostKeys, lockTimeoutMs });
   let tgt: DbHandle;
   try {
-    tgt = await openDatabase(target, { persistHostKeys });
+    tgt = await openDatabase(target, { persistHostKeys, lockTimeoutMs });
   } catch (e) {
     await src.close();
     throw e;
@@ -137,4 +144,16 @@ export async function snapshotClient(db: DbHandle): Promise<pg.Client> {
   const c = await db.connect();
   await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   return c;
+}
+
+export function interruptedError(): MigrateError {
+  return new MigrateError('interrupted', 'interrupted', { exitCode: EXIT.interrupted });
+}
+
+/** The error a failed run reports: an interrupt wins over the query error it caused (57014 query_canceled…). */
+export function failure(steps: Steps, e: unknown, undone: string): MigrateError {
+  if (steps.interrupted) {
+    return new MigrateError('interrupted', `interrupted: ${undone}`, { exitCode: EXIT.interrupted, hint: 'run the command again when you are ready' });
+  }
+  return asMigrateError(e);
 }

@@ -25,6 +25,11 @@ export interface OpenOptions {
   persistHostKeys: boolean;
   /** Connect timeout for SSH and PostgreSQL, default 10000 ms. */
   connectTimeoutMs?: number;
+  /**
+   * lock_timeout of every session (plan, backup, migrate, verify, rollback): no statement waits longer than this
+   * for a lock held by another session, so the tool never queues behind the application holding locks itself.
+   */
+  lockTimeoutMs?: number;
 }
 
 export const APPLICATION_NAME = 'nself-migrate';
@@ -75,6 +80,7 @@ export async function openDatabase(env: Environment, opts: OpenOptions): Promise
       await client.end().catch(() => {});
       throw connectError(env, settings, label, e, Date.now() - started, timeoutMs);
     }
+    if (opts.lockTimeoutMs !== undefined) await client.query(`SET lock_timeout = ${Math.max(1, Math.floor(opts.lockTimeoutMs))}`);
     clients.add(client);
     client.once('end', () => clients.delete(client));
     return client;

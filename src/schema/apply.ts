@@ -2,25 +2,17 @@
  * Executing a schema plan, counting what its hazards touch, and the checkpoint (backup / restore) around it.
  */
 import type pg from 'pg';
-import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { createGzip, createGunzip } from 'node:zlib';
-import copyStreams from 'pg-copy-streams';
 import { MigrateError } from '../errors.js';
-import { qualify, quoteIdent, quoteLiteral } from '../pg/quote.js';
-import { fingerprintSchema, type SchemaModel } from './model.js';
+import { qualify, quoteIdent } from '../pg/quote.js';
+import { factSignature, fingerprintSchema, type SchemaModel } from './model.js';
 import { inspectSchema } from './inspect.js';
 import { planSchema, type Hazard, type SchemaPlan } from './plan.js';
 
-const { to: copyTo, from: copyFrom } = copyStreams;
-
-export async function applySchema(target: pg.ClientBase, plan: SchemaPlan, opts: { lockTimeoutMs?: number } = {}): Promise<void> {
+/** Runs the plan's statements in the caller's transaction; lock waits are bounded by the session's lock_timeout. */
+export async function applySchema(target: pg.ClientBase, plan: SchemaPlan): Promise<void> {
   if (plan.errors.length) {
     throw new MigrateError('schema_plan_has_errors', `the schema plan has ${plan.errors.length} error(s) and cannot be applied: ${plan.errors[0]}`, { details: plan.errors });
   }
-  const ms = Math.max(0, Math.floor(opts.lockTimeoutMs ?? 10000));
-  await target.query(`SET LOCAL lock_timeout = ${quoteLiteral(`${ms}ms`)}`);
   await target.query(`SET LOCAL check_function_bodies = off`);
   for (const st of plan.statements) {
     try {
@@ -29,7 +21,7 @@ export async function applySchema(target: pg.ClientBase, plan: SchemaPlan, opts:
       const err = e as Error & { code?: string };
       const lock = err.code === '55P03';
       throw new MigrateError(lock ? 'lock_timeout' : 'schema_apply_failed', `schema statement failed: ${err.message}`, {
-        hint: lock ? `another session holds a lock; retry later or raise the lock timeout (${ms} ms)` : `statement: ${st.sql.slice(0, 400)}`,
+        hint: lock ? 'another session holds a lock on the object; retry later or raise --lock-timeout' : `statement: ${st.sql.slice(0, 400)}`,
         details: { sql: st.sql, pgcode: err.code },
         cause: e,
       });
@@ -86,114 +78,146 @@ export async function countHazardRows(target: pg.ClientBase, plan: SchemaPlan): 
   }
 }
 
-interface BackupItem {
-  schema: string;
-  table: string;
-  /**
-   * 'table': every row, restored only if the table is empty after the schema rollback (it was dropped);
-   * 'column': key + column values, restored by key; 'replace': every row of a keyless table, restored by replacing its rows.
-   */
-  mode: 'table' | 'column' | 'replace';
-  column?: string;
-  key: string[];
-  columns: string[];
-  file: string;
-  rows: number;
-}
+/** What the checkpoint keeps of the schema: the target's model before the migration (rows are the data backup's). */
 interface BackupMeta {
-  format: 'nself-schema-backup/1';
+  format: 'nself-schema-backup/2';
   fingerprint: string;
   schemas: string[];
   snapshot: SchemaModel;
-  items: BackupItem[];
 }
 
 /**
- * Before apply: keep the target's model and the rows of every table/column the plan can destroy or rewrite
- * (streamed through COPY into gzip files in dir).
+ * Tables whose rows the plan can destroy or rewrite (dropped, losing a column, retyped, recreated): the caller
+ * backs up each of them WHOLE, so that a rollback can empty it, put the schema back (NOT NULL, primary keys and
+ * column order included) and reload every row, instead of patching values column by column.
  */
-export async function backupSchema(target: pg.ClientBase, plan: SchemaPlan, targetModel: SchemaModel, dir: string): Promise<unknown> {
-  mkdirSync(dir, { recursive: true });
-  const want = new Map<string, { schema: string; table: string; column?: string }>();
+export function tablesAtRisk(plan: SchemaPlan): Array<{ schema: string; name: string }> {
+  const out = new Map<string, { schema: string; name: string }>();
   for (const h of allHazards(plan)) {
     if (!h.table || h.schema === undefined || (h.kind !== 'deletes_data' && h.kind !== 'rewrites_table')) continue;
-    const tk = `${h.schema}\u0000${h.table}`;
-    if (!h.column) want.set(tk, { schema: h.schema, table: h.table });
-    else if (!want.has(tk) || want.get(tk)!.column !== undefined) want.set(`${tk}\u0000${h.column}`, { schema: h.schema, table: h.table, column: h.column });
+    out.set(JSON.stringify([h.schema, h.table]), { schema: h.schema, name: h.table });
   }
-  // a whole-table backup covers its columns
-  for (const [k, w] of [...want]) if (w.column !== undefined && want.has(`${w.schema}\u0000${w.table}`)) want.delete(k);
+  return [...out.values()].sort((a, b) => (a.schema === b.schema ? (a.name < b.name ? -1 : 1) : a.schema < b.schema ? -1 : 1));
+}
 
-  const items: BackupItem[] = [];
-  let i = 0;
-  for (const w of [...want.values()].sort((a, b) => (`${a.schema}.${a.table}.${a.column ?? ''}` < `${b.schema}.${b.table}.${b.column ?? ''}` ? -1 : 1))) {
-    const info = await relInfo(target, w.schema, w.table);
-    if (!info.exists) continue;
-    if (w.column !== undefined && info.generated.has(w.column)) continue; // generated values are recomputed
-    let mode: BackupItem['mode'] = w.column === undefined ? 'table' : info.pk.length ? 'column' : 'replace';
-    if (w.column !== undefined && !info.columns.includes(w.column)) mode = 'table';
-    const columns = mode === 'column' ? [...info.pk, w.column!] : info.columns;
-    const file = `schema-${String(++i).padStart(4, '0')}.copy.gz`;
-    const sql = `COPY (SELECT ${columns.map(quoteIdent).join(', ')} FROM ONLY ${qualify(w.schema, w.table)}) TO STDOUT`;
-    const stream = target.query(copyTo(sql));
-    await pipeline(stream, createGzip(), createWriteStream(join(dir, file)));
-    items.push({ schema: w.schema, table: w.table, mode, ...(mode === 'column' ? { column: w.column } : {}), key: info.pk, columns, file, rows: Number(stream.rowCount ?? 0) });
-  }
+/** Before apply: keep the target's model (the rows at risk are backed up by the data component). */
+export function backupSchema(plan: SchemaPlan, targetModel: SchemaModel): unknown {
   const created = plan.changes.filter((c) => c.kind === 'schema' && c.action === 'create').map((c) => c.identity);
   const schemas = [...new Set([
     ...targetModel.facts.filter((f) => f.kind === 'schema').map((f) => String(f.meta.name)),
     ...created.map((c) => c.replace(/^"|"$/g, '').replace(/""/g, '"')),
   ])].sort();
-  const meta: BackupMeta = { format: 'nself-schema-backup/1', fingerprint: fingerprintSchema(targetModel), schemas, snapshot: targetModel, items };
+  const meta: BackupMeta = { format: 'nself-schema-backup/2', fingerprint: fingerprintSchema(targetModel), schemas, snapshot: targetModel };
   return meta;
 }
 
-/** Tables ("schema.name") that existed when the schema backup was taken: a rollback keeps exactly these. */
-export function snapshotTables(meta: unknown): Set<string> {
-  if (!isMeta(meta)) throw new MigrateError('checkpoint_invalid', 'the schema backup metadata is missing or not recognised');
-  return new Set(meta.snapshot.facts.filter((f) => f.kind === 'table' || f.kind === 'partition').map((f) => `${f.meta.schema}.${f.meta.name}`));
+function schemaMeta(m: unknown): BackupMeta {
+  if (typeof m === 'object' && m !== null && (m as { format?: string }).format === 'nself-schema-backup/1') {
+    throw new MigrateError('checkpoint_too_old', 'this checkpoint was written by nself migrate 0.1.0, whose schema backups cannot be restored exactly', {
+      hint: 'roll it back with nself-migrate 0.1.0, or restore the target from your own backup',
+    });
+  }
+  if (typeof m !== 'object' || m === null || (m as BackupMeta).format !== 'nself-schema-backup/2') {
+    throw new MigrateError('checkpoint_invalid', 'the schema backup metadata is missing or not recognised', { hint: 'the checkpoint was edited by hand or written by another version' });
+  }
+  return m as BackupMeta;
 }
 
-function isMeta(m: unknown): m is BackupMeta {
-  return typeof m === 'object' && m !== null && (m as BackupMeta).format === 'nself-schema-backup/1';
+type TableRef = { schema: string; name: string };
+const tableKey = (schema: string, name: string) => JSON.stringify([schema, name]);
+
+/** Column names of every table of a model, in column order. */
+function columnOrder(model: SchemaModel): Map<string, string[]> {
+  const tables = new Map<string, TableRef>();
+  for (const f of model.facts) if (f.kind === 'table') tables.set(f.id, { schema: String(f.meta.schema), name: String(f.meta.name) });
+  const cols = new Map<string, Array<{ name: string; pos: number }>>();
+  for (const f of model.facts) {
+    if (f.kind !== 'column' || !f.parent || !tables.has(f.parent)) continue;
+    const t = tables.get(f.parent)!;
+    const k = tableKey(t.schema, t.name);
+    (cols.get(k) ?? cols.set(k, []).get(k)!).push({ name: String(f.meta.name), pos: Number(f.meta.pos) });
+  }
+  return new Map([...cols].map(([k, v]) => [k, v.sort((a, b) => a.pos - b.pos).map((c) => c.name)]));
 }
 
-/** Inside the caller's transaction: schema back to the snapshot, saved rows back, verified by fingerprint. */
-export async function restoreSchema(target: pg.ClientBase, dir: string, meta: unknown): Promise<void> {
-  if (!isMeta(meta)) throw new MigrateError('checkpoint_invalid', 'the schema backup metadata is missing or not recognised');
-  const scope = { schemas: meta.schemas };
-  const current = await inspectSchema(target, scope);
-  const plan = planSchema(meta.snapshot, current);
+/**
+ * The snapshot without the foreign keys that the target lacks now: the first pass of a rollback creates every
+ * other object, the rows are reloaded, and the second pass adds these foreign keys, which then check every row.
+ */
+function withoutMissingForeignKeys(snapshot: SchemaModel, current: SchemaModel): SchemaModel {
+  const now = new Map(current.facts.map((f) => [f.id, f]));
+  const gone = new Set<string>();
+  for (const f of snapshot.facts) {
+    if (f.kind !== 'constraint' || f.attrs.type !== 'f') continue;
+    const c = now.get(f.id);
+    if (!c || factSignature(c) !== factSignature(f)) gone.add(f.id);
+  }
+  for (let grew = gone.size > 0; grew; ) {
+    grew = false;
+    for (const f of snapshot.facts) if (!gone.has(f.id) && f.parent && gone.has(f.parent)) gone.add(f.id), (grew = true);
+  }
+  return gone.size ? { ...snapshot, facts: snapshot.facts.filter((f) => !gone.has(f.id)) } : snapshot;
+}
+
+/**
+ * Rollback, first pass (inside the caller's transaction; the tables to reload are empty already): every table of
+ * `reloaded` whose columns could not come back in their old order by ADD COLUMN is dropped (it is empty, and
+ * recreated from the snapshot), then the schema is planned back to the snapshot without the foreign keys the
+ * target lacks now, and applied.
+ */
+export async function restoreSchemaStructure(target: pg.ClientBase, meta: unknown, reloaded: (schema: string, name: string) => boolean): Promise<void> {
+  const m = schemaMeta(meta);
+  const scope = { schemas: m.schemas };
+  let current = await inspectSchema(target, scope);
+  const want = columnOrder(m.snapshot);
+  const have = columnOrder(current);
+  const recreate: TableRef[] = [];
+  for (const [k, cols] of want) {
+    const now = have.get(k);
+    if (!now) continue;
+    const [schema, name] = JSON.parse(k) as [string, string];
+    if (!reloaded(schema, name)) continue;
+    const kept = now.filter((c) => cols.includes(c));
+    const after = [...kept, ...cols.filter((c) => !kept.includes(c))];
+    if (after.join('\u0000') !== cols.join('\u0000')) recreate.push({ schema, name });
+  }
+  if (recreate.length > 0) {
+    await target.query(recreate.map((t) => `DROP TABLE ${qualify(t.schema, t.name)} CASCADE`).join(';\n'));
+    current = await inspectSchema(target, scope);
+  }
+  // Rows are reloaded in this transaction: an enum value cannot be added in place (ADD VALUE) and used at once.
+  const rowsFollow = new Set(current.facts.concat(m.snapshot.facts).filter((f) => f.kind === 'table' && reloaded(String(f.meta.schema), String(f.meta.name))).map((f) => `${f.meta.schema}.${f.meta.name}`));
+  const plan = planSchema(withoutMissingForeignKeys(m.snapshot, current), current, { rowsFollow });
   if (plan.errors.length) throw new MigrateError('rollback_failed', `cannot roll the schema back: ${plan.errors.join('; ')}`);
   await applySchema(target, plan);
+}
 
-  let n = 0;
-  for (const it of meta.items) {
-    const t = qualify(it.schema, it.table);
-    const cols = it.columns.map(quoteIdent).join(', ');
-    const file = join(dir, it.file);
-    if (it.mode === 'table' || it.mode === 'replace') {
-      if (it.mode === 'table') {
-        const some = await target.query(`SELECT 1 FROM ONLY ${t} LIMIT 1`);
-        if (some.rows.length) continue; // the rows survived the migration
-      } else await target.query(`DELETE FROM ONLY ${t}`);
-      await pipeline(createReadStream(file), createGunzip(), target.query(copyFrom(`COPY ${t} (${cols}) FROM STDIN`)));
-    } else {
-      const tmp = quoteIdent(`nself_restore_${++n}`);
-      await target.query(`CREATE TEMP TABLE ${tmp} ON COMMIT DROP AS SELECT ${cols} FROM ONLY ${t} WITH NO DATA`);
-      await pipeline(createReadStream(file), createGunzip(), target.query(copyFrom(`COPY ${tmp} (${cols}) FROM STDIN`)));
-      const on = it.key.map((k) => `t.${quoteIdent(k)} = r.${quoteIdent(k)}`).join(' AND ');
-      await target.query(`UPDATE ONLY ${t} AS t SET ${quoteIdent(it.column!)} = r.${quoteIdent(it.column!)} FROM ${tmp} r WHERE ${on}`);
-      await target.query(`DROP TABLE ${tmp}`);
-    }
-  }
-
+/**
+ * Rollback, second pass (after the rows are back): what still differs from the snapshot (the foreign keys) is
+ * applied, then the schema must equal the snapshot: fingerprint and the column order of every table.
+ */
+export async function restoreSchemaFinish(target: pg.ClientBase, meta: unknown): Promise<void> {
+  const m = schemaMeta(meta);
+  const scope = { schemas: m.schemas };
+  const plan = planSchema(m.snapshot, await inspectSchema(target, scope));
+  if (plan.errors.length) throw new MigrateError('rollback_failed', `cannot roll the schema back: ${plan.errors.join('; ')}`);
+  await applySchema(target, plan);
   const after = await inspectSchema(target, scope);
-  const fp = fingerprintSchema(after);
-  if (fp !== meta.fingerprint) {
-    const left = planSchema(meta.snapshot, after);
+  if (fingerprintSchema(after) !== m.fingerprint) {
+    const left = planSchema(m.snapshot, after);
     throw new MigrateError('rollback_verify_failed', `after rollback the schema does not match the checkpoint (${left.changes.length} difference(s))`, {
+      hint: 'nothing was changed (rolled back); please report this with the checkpoint id',
       details: left.changes.map((c) => `${c.action} ${c.kind} ${c.identity}`),
     });
+  }
+  const have = columnOrder(after);
+  for (const [k, cols] of columnOrder(m.snapshot)) {
+    const now = have.get(k);
+    if (now && now.join('\u0000') !== cols.join('\u0000')) {
+      const [schema, name] = JSON.parse(k) as [string, string];
+      throw new MigrateError('rollback_verify_failed', `after rollback the columns of ${schema}.${name} are in another order (${now.join(', ')}) than before the migration (${cols.join(', ')})`, {
+        hint: 'nothing was changed (rolled back); please report this with the checkpoint id',
+      });
+    }
   }
 }

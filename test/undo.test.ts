@@ -1,0 +1,236 @@
+/**
+ * Undo and faults through the real CLI (issue #7): rollback restores exactly (foreign keys, NOT NULL columns,
+ * triggers, primary keys, column order), full migrations do not trip over rows they replace, sequences and
+ * files follow the transaction after Ctrl-C and kill -9, and lock waits are bounded.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { startCluster, type TestCluster } from './support/pg.ts';
+import { makeProject, startBin, type Project } from './support/cli.ts';
+import { contents, schemaDump } from './support/dump.ts';
+
+let local: TestCluster;
+let staging: TestCluster;
+
+before(async () => {
+  [local, staging] = await Promise.all([startCluster(), startCluster()]);
+});
+
+after(async () => {
+  await Promise.allSettled([local?.stop(), staging?.stop()]);
+});
+
+function envFor(c: TestCluster, db: string, extra = ''): string {
+  return `POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=${c.port}\nPOSTGRES_DB=${db}\nPOSTGRES_USER=${c.user}\nPOSTGRES_PASSWORD=${c.password}\n${extra}`;
+}
+
+async function freshDb(c: TestCluster, db: string, sql: string): Promise<void> {
+  await c.sql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+  await c.createDatabase(db);
+  if (sql) await c.sql(sql, db);
+}
+
+function project(db: string, stagingExtra = 'APP_TITLE=Shop (staging)\n'): Project {
+  return makeProject({ '.env.local': envFor(local, db, 'APP_TITLE=Shop\n'), '.env.staging': envFor(staging, db, stagingExtra) });
+}
+
+/** Everything a rollback must bring back: schema (pg_dump), rows and sequences, and the column order. */
+async function state(c: TestCluster, db: string): Promise<{ schema: string; contents: Record<string, string>; columns: string[] }> {
+  const cols = await c.query<{ t: string }>(
+    `SELECT format('%s(%s)', a.attrelid::regclass, string_agg(a.attname, ',' ORDER BY a.attnum)) AS t
+       FROM pg_attribute a JOIN pg_class r ON r.oid = a.attrelid JOIN pg_namespace n ON n.oid = r.relnamespace
+      WHERE r.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+      GROUP BY a.attrelid ORDER BY 1`,
+    [],
+    db,
+  );
+  return { schema: schemaDump(c.url(db)), contents: await contents(c.url(db)), columns: cols.map((r) => r.t) };
+}
+
+/** Migrate local → staging with `args`, then roll back: staging must be exactly as before. */
+async function roundTrip(db: string, src: string, tgt: string, args: string[]): Promise<void> {
+  await freshDb(local, db, src);
+  await freshDb(staging, db, tgt);
+  const before = await state(staging, db);
+  const p = project(db);
+  try {
+    const m = await p.run(['migrate', 'local', 'staging', '--force', ...args]);
+    assert.equal(m.code, 0, m.stderr);
+    const after = await state(staging, db);
+    assert.equal(after.schema, (await state(local, db)).schema, 'migrated');
+    const rb = await p.run(['migrate', 'rollback', '--force']);
+    assert.equal(rb.code, 0, rb.stderr);
+    assert.match(rb.stdout + rb.stderr, /verified by count and checksum|config files restored/);
+    assert.deepEqual(await state(staging, db), before);
+  } finally {
+    p.remove();
+  }
+}
+
+test('rollback of a full migration that dropped FK-linked tables brings both back', async () => {
+  await roundTrip('fk_drop', '', `CREATE TABLE parent(id int PRIMARY KEY); INSERT INTO parent VALUES (1);
+    CREATE TABLE child(id int PRIMARY KEY, parent_id int REFERENCES parent); INSERT INTO child VALUES (10, 1);`, []);
+});
+
+test('rollback of a full migration that rewrote FK-linked tables (the referencing one first in name order)', async () => {
+  const ddl = `CREATE TABLE authors(id int PRIMARY KEY, name text); CREATE TABLE posts(id int PRIMARY KEY, author_id int REFERENCES authors, title text);`;
+  await roundTrip('fk_rewrite', `${ddl} ALTER TABLE posts ADD COLUMN body text; INSERT INTO authors VALUES (7, 'new'); INSERT INTO posts VALUES (70, 7, 'n', 'b');`,
+    `${ddl} INSERT INTO authors SELECT g, 'a' || g FROM generate_series(1, 20) g; INSERT INTO posts SELECT g, 1 + g % 20, 't' || g FROM generate_series(1, 50) g;`, []);
+});
+
+test('rollback of a schema-only migration that dropped a NOT NULL column restores values and column order', async () => {
+  await roundTrip('not_null_col', `CREATE TABLE t(id int PRIMARY KEY, name text);`,
+    `CREATE TABLE t(id int PRIMARY KEY, legacy text NOT NULL, name text); INSERT INTO t SELECT g, 'l' || g, 'n' || g FROM generate_series(1, 30) g;`, ['--schema-only']);
+});
+
+test('rollback does not fire user triggers (updated_at stays), and the dropped column returns in place', async () => {
+  const fn = `CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$;`;
+  await roundTrip('trig', `${fn} CREATE TABLE t(id int PRIMARY KEY, updated_at timestamptz); CREATE TRIGGER t_stamp BEFORE INSERT OR UPDATE ON t FOR EACH ROW EXECUTE FUNCTION stamp();`,
+    `${fn} CREATE TABLE t(id int PRIMARY KEY, legacy int, updated_at timestamptz); INSERT INTO t SELECT g, g, '2001-01-01' FROM generate_series(1, 10) g;
+     CREATE TRIGGER t_stamp BEFORE INSERT OR UPDATE ON t FOR EACH ROW EXECUTE FUNCTION stamp();`, ['--schema-only']);
+});
+
+test('rollback of a migration that dropped the primary-key column', async () => {
+  await roundTrip('pkcol', `CREATE TABLE sessions(v int);`,
+    `CREATE TABLE sessions(token text PRIMARY KEY, v int); INSERT INTO sessions SELECT md5(g::text), g FROM generate_series(1, 25) g;`, ['--schema-only']);
+});
+
+test('full migrations do not trip over rows they replace: new FK to a new lookup table, NOT NULL without default, enum value removed', async () => {
+  const v1 = `CREATE TYPE rating AS ENUM ('G', 'PG', 'NC-17');
+    CREATE TABLE refresh_tokens(id int PRIMARY KEY, token text, type text);
+    CREATE TABLE films(id serial PRIMARY KEY, rating rating);
+    INSERT INTO refresh_tokens SELECT g, md5(g::text), 'legacy' FROM generate_series(1, 40) g;
+    INSERT INTO films(rating) SELECT (ARRAY['G','PG','NC-17'])[1 + g % 3]::rating FROM generate_series(1, 30) g;`;
+  const v2 = `CREATE TYPE rating AS ENUM ('G', 'PG');
+    CREATE TABLE refresh_token_types(value text PRIMARY KEY);
+    CREATE TABLE refresh_tokens(id int PRIMARY KEY, token text, type text REFERENCES refresh_token_types, owner text NOT NULL);
+    CREATE TABLE films(id serial PRIMARY KEY, rating rating);
+    INSERT INTO refresh_token_types VALUES ('refresh'), ('pat');
+    INSERT INTO refresh_tokens SELECT g, md5(g::text), 'pat', 'u' || g FROM generate_series(1, 5) g;
+    INSERT INTO films(rating) SELECT 'PG' FROM generate_series(1, 3) g;`;
+  await roundTrip('upgrade', v2, v1, []);
+  await roundTrip('downgrade', v1, v2, []);
+});
+
+test('SIGINT after the data step leaves rows, sequences and env files as they were', async () => {
+  const db = 'sigint_seq';
+  const ddl = `CREATE TABLE events(id bigserial PRIMARY KEY, payload text NOT NULL);`;
+  await freshDb(local, db, `${ddl} INSERT INTO events(payload) SELECT repeat(md5(g::text), 4) FROM generate_series(1, 300000) g;`);
+  await freshDb(staging, db, `${ddl} INSERT INTO events(payload) SELECT 'old ' || g FROM generate_series(1, 100) g;`);
+  const before = await state(staging, db);
+  const p = project(db);
+  const envBefore = p.read('.env.staging');
+  const watcher = new pg.Client({ connectionString: staging.url(db) });
+  await watcher.connect();
+  try {
+    const run = startBin(['migrate', 'local', 'staging', '--data-only', '--force'], { cwd: p.dir });
+    // after the copy: the verify pass checksums the target
+    let copied = false;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const r = await watcher.query(`SELECT query FROM pg_stat_activity WHERE application_name = 'nself-migrate' AND state = 'active' AND datname = $1`, [db]);
+      const q = r.rows.map((x) => x.query as string).join('\n');
+      if (/COPY .*FROM STDIN/.test(q)) copied = true;
+      else if (copied && /hashtextextended/.test(q)) break;
+      assert.ok(Date.now() < deadline, 'the verify pass was never seen');
+      await new Promise((res) => setTimeout(res, 5));
+    }
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    assert.equal(r.code, 130, r.stderr);
+    assert.match(r.stderr, /interrupted/);
+    assert.deepEqual(await state(staging, db), before);
+    assert.equal(p.read('.env.staging'), envBefore);
+    assert.deepEqual(p.checkpoints().filter((c) => !c.startsWith('.')), []);
+  } finally {
+    await watcher.end();
+    p.remove();
+  }
+});
+
+test('a data-only migration blocked by another session’s lock fails within --lock-timeout and leaves no backend waiting', async () => {
+  const db = 'blocked';
+  const ddl = `CREATE TABLE t(id int PRIMARY KEY, v text);`;
+  await freshDb(local, db, `${ddl} INSERT INTO t VALUES (1, 'new');`);
+  await freshDb(staging, db, `${ddl} INSERT INTO t VALUES (1, 'old');`);
+  const p = project(db);
+  const holder = new pg.Client({ connectionString: staging.url(db) });
+  await holder.connect();
+  try {
+    await holder.query(`BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE`);
+    const t0 = Date.now();
+    const r = await p.run(['migrate', 'local', 'staging', '--data-only', '--force', '--lock-timeout', '2s'], { timeoutMs: 30_000 });
+    const took = Date.now() - t0;
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /lock/i);
+    assert.ok(took < 15_000, `took ${took} ms`);
+    const waiting = await holder.query(`SELECT count(*)::int n FROM pg_stat_activity WHERE application_name = 'nself-migrate'`);
+    assert.equal(waiting.rows[0].n, 0);
+    await holder.query('ROLLBACK');
+    assert.equal((await staging.query(`SELECT v FROM t`, [], db))[0].v, 'old');
+  } finally {
+    await holder.end();
+    p.remove();
+  }
+  const zero = await makeProject().run(['migrate', 'local', 'staging', '--lock-timeout', '0ms']);
+  assert.equal(zero.code, 64, zero.stderr);
+});
+
+test('kill -9 at 20 points of a schema + data + config migration: after the next command, all-old or all-new', async () => {
+  const db = 'kill9';
+  const src = `CREATE TABLE users(id bigserial PRIMARY KEY, email text NOT NULL, name text);
+    CREATE TABLE posts(id bigserial PRIMARY KEY, user_id bigint REFERENCES users, body text);
+    INSERT INTO users(email, name) SELECT 'u' || g || '@x', 'n' || g FROM generate_series(1, 20000) g;
+    INSERT INTO posts(user_id, body) SELECT 1 + g % 20000, repeat('b', 50) FROM generate_series(1, 60000) g;`;
+  const tgt = `CREATE TABLE users(id bigserial PRIMARY KEY, email text NOT NULL, legacy int);
+    CREATE TABLE posts(id bigserial PRIMARY KEY, user_id bigint REFERENCES users, body text);
+    INSERT INTO users(email, legacy) SELECT 'old' || g, g FROM generate_series(1, 500) g;
+    INSERT INTO posts(user_id, body) SELECT 1 + g % 500, 'old' FROM generate_series(1, 800) g;`;
+  await freshDb(local, db, src);
+  const want = await state(local, db);
+  // how long a whole run takes, to spread the kill points over it
+  await freshDb(staging, db, tgt);
+  let p = project(db);
+  const t0 = Date.now();
+  const full = await p.run(['migrate', 'local', 'staging', '--force']);
+  assert.equal(full.code, 0, full.stderr);
+  const span = Date.now() - t0;
+  const newEnv = p.read('.env.staging');
+  p.remove();
+  const seen = { old: 0, new: 0 };
+  for (let i = 0; i < 20; i++) {
+    await freshDb(staging, db, tgt);
+    const old = await state(staging, db);
+    p = project(db);
+    const oldEnv = p.read('.env.staging');
+    try {
+      const run = startBin(['migrate', 'local', 'staging', '--force'], { cwd: p.dir });
+      // spread over the run and a little past its end (a kill after the exit changes nothing)
+      await new Promise((res) => setTimeout(res, Math.round((span * 1.15 * (i + 0.5)) / 20)));
+      run.child.kill('SIGKILL');
+      await run.done;
+      // the next command (a diff of another pair would do too) finishes what the killed run left
+      const next = await p.run(['migrate', 'diff', 'local', 'staging', '--config-only']);
+      assert.equal(next.code, 0, next.stderr);
+      if (process.env.NSELF_TEST_VERBOSE) console.error(`kill point ${i}: ${next.stderr.trim()}`);
+      const now = await state(staging, db);
+      const env = p.read('.env.staging');
+      if (now.schema === old.schema) {
+        assert.deepEqual(now, old, `kill point ${i}: schema old but rows/sequences not`);
+        assert.equal(env, oldEnv, `kill point ${i}: database old but env file migrated`);
+        seen.old++;
+      } else {
+        assert.deepEqual({ ...now, columns: [] }, { ...want, columns: [] }, `kill point ${i}: neither old nor new`);
+        assert.equal(env, newEnv, `kill point ${i}: database new but env file old`);
+        const list = p.checkpoints().filter((c) => !c.startsWith('.'));
+        assert.equal(list.length, 1, `kill point ${i}: one checkpoint`);
+        assert.match(p.read(`.nself/migrations/${list[0]}/manifest.json`), /"status": "applied"/);
+        seen.new++;
+      }
+    } finally {
+      p.remove();
+    }
+  }
+  assert.ok(seen.old > 0 && seen.new > 0, `kill points hit both sides: ${JSON.stringify(seen)}`);
+});
