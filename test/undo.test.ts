@@ -234,3 +234,96 @@ test('kill -9 at 20 points of a schema + data + config migration: after the next
   }
   assert.ok(seen.old > 0 && seen.new > 0, `kill points hit both sides: ${JSON.stringify(seen)}`);
 });
+
+test('rollback --dry-run lists what it drops, restores and reloads, and what changed since the migration', async () => {
+  const db = 'drift';
+  await freshDb(local, db, `CREATE TABLE users(id int PRIMARY KEY, email text); CREATE TABLE comments(id int PRIMARY KEY); INSERT INTO users VALUES (1, 'a'), (2, 'b');`);
+  await freshDb(staging, db, `CREATE TABLE users(id int PRIMARY KEY, email text, legacy int); INSERT INTO users VALUES (9, 'old', 1);`);
+  const p = project(db);
+  try {
+    const m = await p.run(['migrate', 'local', 'staging', '--force']);
+    assert.equal(m.code, 0, m.stderr);
+    const clean = await p.run(['migrate', 'rollback', '--dry-run', '--json']);
+    assert.equal(clean.code, 0, clean.stderr);
+    const r0 = JSON.parse(clean.stdout).rollback;
+    assert.deepEqual(r0.drift, { schema: [], tables: [], files: [] });
+    assert.ok(r0.drops.some((d: string) => /comments/.test(d)), JSON.stringify(r0));
+    assert.ok(r0.restores.some((d: string) => /legacy/.test(d)), JSON.stringify(r0));
+    assert.deepEqual(r0.reloads, [{ table: 'public.users', rows: 1, rowsNow: 2 }]);
+    assert.deepEqual(r0.files, ['.env.staging']);
+
+    // the application keeps working on staging after the migration
+    await staging.sql(`INSERT INTO users VALUES (3, 'written after'); CREATE TABLE audit(id int);`, db);
+    p.write('.env.staging', p.read('.env.staging') + 'NEW_FLAG=after-migration\n');
+    const dry = await p.run(['migrate', 'rollback', '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /Changed since the migration, and lost by the rollback:/);
+    assert.match(dry.stdout, /rows of public\.users changed since \(2 row\(s\) then, 3 now\)/);
+    assert.match(dry.stdout, /table "public"\."audit" created since/);
+    assert.match(dry.stdout, /\.env\.staging changed since: NEW_FLAG/);
+    assert.match(dry.stdout, /Reloads rows:\n {2}public\.users: 1 row\(s\) from the checkpoint \(3 now\)/);
+    // without a terminal the rollback (and its losses) must be confirmed with --force
+    const refused = await p.run(['migrate', 'rollback']);
+    assert.equal(refused.code, 3, refused.stderr);
+    assert.equal((await staging.query(`SELECT count(*)::int n FROM users`, [], db))[0].n, 3);
+    const rb = await p.run(['migrate', 'rollback', '--force', '--json']);
+    assert.equal(rb.code, 0, rb.stderr);
+    assert.equal(JSON.parse(rb.stdout).rollback.drift.tables[0].rowsNow, 3);
+    assert.deepEqual(await staging.query(`SELECT id, email, legacy FROM users`, [], db), [{ id: 9, email: 'old', legacy: 1 }]);
+  } finally {
+    p.remove();
+  }
+});
+
+/** A journal as a run killed at the chosen moment leaves it: its pid is gone, its transaction committed or not. */
+async function killedRun(p: Project, committed: boolean): Promise<string> {
+  const c = new pg.Client({ connectionString: staging.url('journal') });
+  await c.connect();
+  let txid: string;
+  try {
+    await c.query('BEGIN');
+    txid = (await c.query(`SELECT txid_current()::text AS x`)).rows[0].x;
+    await c.query(committed ? 'COMMIT' : 'ROLLBACK');
+  } finally {
+    await c.end();
+  }
+  const dead = await startBin(['--version'], { cwd: p.dir }).done.then(() => 2 ** 22 + 12345); // beyond pid_max: never alive
+  const [id] = p.checkpoints().filter((x) => !x.startsWith('.'));
+  const dir = `.nself/migrations/${id}`;
+  const manifest = JSON.parse(p.read(`${dir}/manifest.json`));
+  const config = manifest.backup.config;
+  p.write(`${dir}/journal.json`, JSON.stringify({ format: 'nself-journal/1', op: 'migrate', pid: dead, host: (await import('node:os')).hostname(), started_at: new Date().toISOString(), target: 'staging', txid, files: config, filesDir: 'backup', sequences: manifest.backup.data?.sequences ?? [] }));
+  return id!;
+}
+
+test('after a kill: a committed run is completed (checkpoint applied), an aborted one is undone (files back, checkpoint gone)', async () => {
+  await freshDb(local, 'journal', `CREATE TABLE t(id int PRIMARY KEY);`);
+  await freshDb(staging, 'journal', `CREATE TABLE t(id int PRIMARY KEY, x int);`);
+  for (const committed of [true, false]) {
+    const p = project('journal');
+    try {
+      const m = await p.run(['migrate', 'local', 'staging', '--config-only', '--force']);
+      assert.equal(m.code, 0, m.stderr);
+      const migrated = p.read('.env.staging');
+      const id = await killedRun(p, committed);
+      if (committed) {
+        const mf = `.nself/migrations/${id}/manifest.json`;
+        p.write(mf, p.read(mf).replace('"status": "applied"', '"status": "pending"'));
+      }
+      const next = await p.run(['migrate', 'diff', 'local', 'staging', '--config-only']);
+      assert.equal(next.code, 0, next.stderr);
+      if (committed) {
+        assert.match(next.stderr, /interrupted after it committed: completed, checkpoint marked applied/);
+        assert.equal(p.read('.env.staging'), migrated);
+        assert.match(p.read(`.nself/migrations/${id}/manifest.json`), /"status": "applied"/);
+      } else {
+        assert.match(next.stderr, /interrupted before it committed: PostgreSQL rolled the database back; restored \.env\.staging/);
+        assert.match(p.read('.env.staging'), /APP_TITLE=Shop \(staging\)/);
+        assert.equal(p.exists(`.nself/migrations/${id}`), false);
+      }
+      assert.equal(p.exists(`.nself/migrations/${id}/journal.json`), false);
+    } finally {
+      p.remove();
+    }
+  }
+});

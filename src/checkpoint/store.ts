@@ -37,6 +37,8 @@ export interface Manifest {
   files: BackupFileEntry[];
   /** Per-component metadata needed to restore (returned by each component's backup function). */
   backup: Record<string, unknown>;
+  /** What the migration left on the target (recorded at COMMIT), so that rollback can tell what changed since. */
+  after?: unknown;
 }
 
 export function migrationsDir(projectDir: string): string {

@@ -14,7 +14,7 @@ import type { PipelineIO } from '../migrate/session.js';
 import type { Report } from '../migrate/types.js';
 import { HELP, parseArgs, type ParsedArgs } from './args.js';
 import { Output } from './output.js';
-import { renderPlan, renderProgress, renderReportSummary, renderStep, renderError, renderHeader } from './render.js';
+import { renderPlan, renderProgress, renderReportSummary, renderRollbackPreview, renderStep, renderError, renderHeader } from './render.js';
 
 export type Entry = 'nself' | 'nself-migrate';
 
@@ -110,6 +110,7 @@ function pipelineIO(args: ParsedArgs, out: Output): PipelineIO {
   return {
     confirm: makeConfirm(out),
     onPlan: args.json ? undefined : (plan) => out.out(renderPlan(out, plan)),
+    onRollbackPreview: args.json ? undefined : (p) => out.out(renderRollbackPreview(out, p)),
     onStep: args.json
       ? undefined
       : (step) => {

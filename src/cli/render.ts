@@ -4,7 +4,8 @@
 import type { MigrateError } from '../errors.js';
 import type { DataProgress } from '../data/index.js';
 import { formatCount } from '../migrate/summary.js';
-import type { Plan, Report, StepReport } from '../migrate/types.js';
+import type { Plan, Report, RollbackPreview, StepReport } from '../migrate/types.js';
+import { driftLines } from '../migrate/rollback.js';
 import type { ParsedArgs } from './args.js';
 import type { Output } from './output.js';
 import { renderConfigDiff, renderConfigPlan } from './render-config.js';
@@ -110,7 +111,7 @@ export function renderReportSummary(out: Output, r: Report): string {
   if (r.status === 'ok') {
     const what = r.command === 'rollback' ? `rolled back ${r.target} to checkpoint ${r.checkpoint}` : `migrated ${r.source} → ${r.target}`;
     const cp = r.command === 'migrate' && r.checkpoint ? ` (checkpoint ${r.checkpoint}; undo with \`nself migrate rollback\`)` : '';
-    if (r.command === 'rollback' && r.steps.every((s) => s.name === 'validate')) {
+    if (r.command === 'rollback' && r.steps.every((s) => s.name === 'validate' || s.name === 'plan')) {
       lines.push(`would roll back ${r.target} to its state before ${r.checkpoint} (${r.source} → ${r.target}): dry run, nothing was changed`);
     } else {
       lines.push(out.paint('green', `${what}${r.verified ? ', verified' : ''}${cp}`));
@@ -132,4 +133,24 @@ export function renderProgress(p: DataProgress): string {
   const pct = p.totalRows > 0 ? Math.min(100, Math.round((p.rows / p.totalRows) * 100)) : 0;
   const eta = p.rows > 0 && p.totalRows > p.rows ? ((p.totalRows - p.rows) * secs) / p.rows : 0;
   return `${p.table}: ${formatCount(p.rows)}/${formatCount(p.totalRows)} rows (${pct}%), ${mbs.toFixed(1)} MB/s${eta > 0 ? `, ETA ${Math.ceil(eta)} s` : ''}`;
+}
+
+/** What a rollback will drop, restore and reload, and what it loses (changes made since the migration). */
+export function renderRollbackPreview(out: Output, p: RollbackPreview): string {
+  const lines: string[] = [];
+  const list = (title: string, items: string[]) => {
+    if (items.length === 0) return;
+    lines.push(out.paint('bold', title));
+    for (const i of items) lines.push(`  ${i}`);
+  };
+  list('Drops (created by the migration):', p.drops);
+  list('Restores:', p.restores);
+  list('Reloads rows:', p.reloads.map((r) => `${r.table}: ${formatCount(r.rows)} row(s) from the checkpoint${r.rowsNow === undefined ? '' : ` (${formatCount(r.rowsNow)} now)`}`));
+  list('Puts back files:', p.files);
+  const lost = driftLines(p);
+  if (lost.length > 0) {
+    lines.push(out.paint('yellow', 'Changed since the migration, and lost by the rollback:'));
+    for (const l of lost) lines.push(`  ${l}`);
+  } else lines.push(out.paint('dim', 'Nothing changed on the target since the migration.'));
+  return lines.join('\n') + '\n';
 }

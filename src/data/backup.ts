@@ -192,3 +192,27 @@ export async function restoreData(target: pg.ClientBase, dir: string, meta: unkn
     }
   });
 }
+
+export interface TableSum { schema: string; name: string; columns: string[]; rows: number; checksum: string }
+
+/**
+ * Row count + checksum of tables as they are now, over the given columns (default: every non-generated column).
+ * A table that does not exist, or lacks one of the columns, is left out: the caller compares what it gets.
+ */
+export async function sumTables(client: pg.ClientBase, tables: Array<{ schema: string; name: string; columns?: string[] }>): Promise<TableSum[]> {
+  if (tables.length === 0) return [];
+  return withPinned([client], async () => {
+    const all = await listTables(client);
+    const out: TableSum[] = [];
+    for (const w of tables) {
+      const t = all.get(`${w.schema}.${w.name}`);
+      if (!t) continue;
+      const have = t.columns.filter((c) => !c.generated).map((c) => c.name);
+      const columns = w.columns ?? have;
+      if (!columns.every((c) => have.includes(c))) continue;
+      const sum = await checksum(client, fromItem(t), columns);
+      out.push({ schema: w.schema, name: w.name, columns, rows: sum.rows, checksum: sum.sum });
+    }
+    return out;
+  });
+}

@@ -30,7 +30,7 @@ export type { DataBackupMeta, DataBackupTable } from './backup.js';
 export { planData } from './plan.js';
 export { diffData } from './diff.js';
 export { applyData, verifyData } from './apply.js';
-export { backupData, backupTables, backedUpTables, emptyBackedUpTables, restoreData } from './backup.js';
+export { backupData, backupTables, backedUpTables, emptyBackedUpTables, restoreData, sumTables, type TableSum } from './backup.js';
 export { emptyBeforeReload } from './load.js';
 export { readSequences, writeSequences, type SequenceState } from './catalog.js';
 export { cancelBackend } from './stream.js';

@@ -6,14 +6,14 @@
  * anything fails, or by the next command after a kill. So the target ends all-old or all-new.
  */
 import type pg from 'pg';
-import { dirname } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { EXIT, MigrateError, refusedError } from '../errors.js';
 import type { Environment } from '../env/types.js';
 import { loadEnvironment } from '../env/resolve.js';
 import { lockTarget } from '../pg/lock.js';
 import { applyConfig, diffConfig, planConfig, verifyConfig } from '../config/index.js';
 import { applySchema, backupSchema, countHazardRows, fingerprintSchema, inspectSchema, planSchema, tablesAtRisk, type SchemaModel, type SchemaScope } from '../schema/index.js';
-import { applyData, backedUpTables, backupTables, cancelBackend, emptyBeforeReload, planData, verifyData, writeSequences, type DataPlan, type DataScope, type SequenceState } from '../data/index.js';
+import { applyData, backedUpTables, backupTables, cancelBackend, emptyBeforeReload, planData, sumTables, verifyData, writeSequences, type DataPlan, type DataScope, type SequenceState, type TableSum } from '../data/index.js';
 import { backupFiles, restoreFiles, type FileBackup } from '../checkpoint/files.js';
 import { backupDir, beginCheckpoint, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
 import { clearJournal, newJournal, recoverInterrupted, transactionId, writeJournal, type Journal } from './journal.js';
@@ -59,7 +59,7 @@ export async function runMigrate(opts: MigrateOptions, io: PipelineIO): Promise<
     await migrate(opts, io, steps, report);
     return { plan: report.plan, report };
   } catch (e) {
-    const err = e instanceof MigrateError && e.code !== 'interrupted' ? e : failure(steps, e, `${opts.target} is unchanged`);
+    const err = e instanceof MigrateError && !steps.interrupted ? e : failure(steps, e, `${opts.target} is unchanged`);
     report.status = err.exitCode === EXIT.refused ? 'refused' : err.exitCode === EXIT.interrupted ? 'interrupted' : 'failed';
     report.error = { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}), ...(err.details === undefined ? {} : { details: err.details }) };
     return { plan: report.plan, report, error: err };
@@ -319,11 +319,14 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
     });
 
     // ── verify (before COMMIT) ───────────────────────────────────────────────────────
+    const after: AfterState = {};
     await steps.run('verify', async () => {
       const parts: string[] = [];
       if (plan.schema) {
         // The source snapshot has not moved (REPEATABLE READ): compare the re-inspected target with it.
-        const left = planSchema(sourceModel!, await inspectSchema(tgt!, opts.schemaScope));
+        const model = await inspectSchema(tgt!, opts.schemaScope);
+        after.schema = { fingerprint: fingerprintSchema(model), scope: opts.schemaScope, model };
+        const left = planSchema(sourceModel!, model);
         if (left.changes.length > 0) {
           throw new MigrateError('schema_verify_failed', `after applying, the ${target.name} schema still differs from ${source.name} in ${left.changes.length} object(s): ${left.changes.slice(0, 3).map((c) => c.identity).join(', ')}`, {
             hint: 'nothing was changed (rolled back); please report this with `nself migrate diff --json`',
@@ -343,8 +346,11 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
         }
         parts.push('config applied');
       }
+      if (backupMeta.data) after.tables = await sumsAfter(tgt!, backedUpTables(backupMeta.data), plan.data?.plan);
+      if (journal!.files.length > 0) after.files = await backupFiles(opts.projectDir, journal!.files.map((f) => resolve(opts.projectDir, f.path)), join(checkpoint!.dir, 'after'));
       return { value: undefined, detail: parts.join('; ') };
     });
+    checkpoint.manifest.after = after;
 
     if (inTx) {
       await tgt!.query('COMMIT');
@@ -394,6 +400,28 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
     }
     return ok;
   }
+}
+
+/** What a migration left on the target, recorded in its checkpoint: `rollback` compares the target with it. */
+export interface AfterState {
+  schema?: { fingerprint: string; scope: SchemaScope; model: SchemaModel };
+  /** Count + checksum of every table whose rows the checkpoint holds. */
+  tables?: TableSum[];
+  /** Copies of the config files as the migration wrote them (in `<checkpoint>/after/`). */
+  files?: FileBackup[];
+}
+
+/** Sums of the backed-up tables after the migration: the verified data plan's where it has them, else counted. */
+async function sumsAfter(tgt: pg.ClientBase, tables: Array<{ schema: string; name: string }>, dp?: DataPlan): Promise<TableSum[]> {
+  const known = new Map((dp?.tables ?? []).filter((t) => t.sourceChecksum !== undefined && (t.equal || t.action === 'copy')).map((t) => [`${t.schema}.${t.name}`, t]));
+  const out: TableSum[] = [];
+  const rest: Array<{ schema: string; name: string }> = [];
+  for (const t of tables) {
+    const k = known.get(`${t.schema}.${t.name}`);
+    if (k) out.push({ schema: t.schema, name: t.name, columns: k.columns, rows: k.sourceRows, checksum: k.sourceChecksum! });
+    else rest.push(t);
+  }
+  return out.concat(await sumTables(tgt, rest));
 }
 
 /**

@@ -12,13 +12,16 @@ import { loadEnvironment } from '../env/resolve.js';
 import { openDatabase, type DbHandle } from '../pg/connect.js';
 import { lockTarget } from '../pg/lock.js';
 import { qualify } from '../pg/quote.js';
-import { restoreSchemaFinish, restoreSchemaStructure } from '../schema/index.js';
-import { backedUpTables, cancelBackend, emptyBackedUpTables, readSequences, restoreData, writeSequences, type SequenceState } from '../data/index.js';
+import { fingerprintSchema, inspectSchema, planSchema, restoreSchemaFinish, restoreSchemaStructure, schemaRollbackPlan } from '../schema/index.js';
+import { backedUpTables, cancelBackend, emptyBackedUpTables, readSequences, restoreData, sumTables, writeSequences, type DataBackupMeta, type SequenceState } from '../data/index.js';
 import { backupFiles, restoreFiles, type FileBackup } from '../checkpoint/files.js';
-import { backupDir, latestApplied, updateStatus, verifyIntegrity } from '../checkpoint/store.js';
+import { backupDir, latestApplied, updateStatus, verifyIntegrity, type Checkpoint } from '../checkpoint/store.js';
 import { clearJournal, newJournal, recoverInterrupted, transactionId, undoEffects, writeJournal, type Journal } from './journal.js';
-import { failure, secretValues, Steps, type PipelineIO } from './session.js';
-import type { ComponentName, Report } from './types.js';
+import { failure, secretValues, snapshotClient, Steps, type PipelineIO } from './session.js';
+import type { AfterState } from './migrate.js';
+import { parseEnvDocument, documentValues } from '../env/envfile.js';
+import type { Environment } from '../env/types.js';
+import type { ComponentName, Report, RollbackPreview } from './types.js';
 
 export interface RollbackOptions {
   projectDir: string;
@@ -40,7 +43,7 @@ export async function runRollback(opts: RollbackOptions, io: PipelineIO): Promis
     await rollback(opts, io, steps, report);
     return { report };
   } catch (e) {
-    const err = e instanceof MigrateError && e.code !== 'interrupted' ? e : failure(steps, e, `${report.target || 'the target'} is as it was before the rollback`);
+    const err = e instanceof MigrateError && !steps.interrupted ? e : failure(steps, e, `${report.target || 'the target'} is as it was before the rollback`);
     report.status = err.exitCode === EXIT.refused ? 'refused' : err.exitCode === EXIT.interrupted ? 'interrupted' : 'failed';
     report.error = { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) };
     return { report, error: err };
@@ -66,21 +69,30 @@ async function rollback(opts: RollbackOptions, io: PipelineIO, steps: Steps, rep
   report.source = m.source;
   report.target = m.target;
   report.components = m.components as ComponentName[];
-  if (opts.dryRun) return;
-
   const target = loadEnvironment(opts.projectDir, m.target);
   io.addSecrets?.(secretValues(target));
+  const dir = backupDir(cp);
+  const files = (m.backup.config as FileBackup[] | undefined) ?? [];
+  const dbParts = m.backup.schema !== undefined || m.backup.data !== undefined;
+
+  const preview = await steps.run('plan', async () => {
+    const p = await previewRollback(opts, cp, target, dbParts);
+    const lost = p.drift.schema.length + p.drift.tables.length + p.drift.files.length;
+    return { value: p, detail: `drops ${p.drops.length}, restores ${p.restores.length} object(s); reloads ${p.reloads.length} table(s); ${p.files.length} file(s); ${lost ? `${lost} change(s) made since the migration would be lost` : 'nothing changed since the migration'}` };
+  });
+  report.rollback = preview;
+  io.onRollbackPreview?.(preview);
+  if (opts.dryRun) return;
 
   await steps.run('safety', async () => {
-    if (opts.force) return { value: undefined, detail: 'confirmed by --force' };
-    const ok = await io.confirm(`this restores ${m.target} to its state before migration ${cp.id} (${m.source} → ${m.target}, ${m.components.join(', ')}).\nType "yes" to continue: `);
+    const lost = driftLines(preview);
+    if (opts.force) return { value: undefined, detail: `confirmed by --force${lost.length ? ` (${lost.length} change(s) made since the migration are lost)` : ''}` };
+    const warn = lost.length ? `changed on ${m.target} since the migration, and lost by this rollback:\n${lost.map((l) => `  ${l}`).join('\n')}\n` : '';
+    const ok = await io.confirm(`${warn}this restores ${m.target} to its state before migration ${cp.id} (${m.source} → ${m.target}, ${m.components.join(', ')}).\nType "yes" to continue: `);
     if (!ok) throw refusedError(`rollback of ${m.target} cancelled: confirmation not given`, 'type exactly "yes" at the prompt, or pass --force');
     return { value: undefined, detail: 'confirmed at the prompt' };
   });
 
-  const dir = backupDir(cp);
-  const files = (m.backup.config as FileBackup[] | undefined) ?? [];
-  const dbParts = m.backup.schema !== undefined || m.backup.data !== undefined;
   let db: DbHandle | undefined;
   let client: pg.Client | undefined;
   let inTx = false;
@@ -197,4 +209,72 @@ async function verifyFiles(projectDir: string, backups: FileBackup[], dir: strin
     const same = want === undefined ? now === undefined : now !== undefined && now.equals(want);
     if (!same) throw new MigrateError('rollback_verify_failed', `after restoring, ${b.path} does not match the checkpoint`, { hint: 'check file permissions in the project directory' });
   }
+}
+
+/** One line per change made on the target after the migration (what a rollback loses). */
+export function driftLines(p: RollbackPreview): string[] {
+  return [
+    ...p.drift.schema,
+    ...p.drift.tables.map((t) => `rows of ${t.table} changed since (${t.rowsThen} row(s) then, ${t.rowsNow === null ? 'table gone' : `${t.rowsNow} now`})`),
+    ...p.drift.files.map((f) => `${f.path} changed since${f.keys.length ? `: ${f.keys.join(', ')}` : ''}`),
+  ];
+}
+
+/** Read-only: what the rollback drops, restores and reloads, and what changed since the migration. */
+async function previewRollback(opts: RollbackOptions, cp: Checkpoint, target: Environment, dbParts: boolean): Promise<RollbackPreview> {
+  const m = cp.manifest;
+  const after = (m.after ?? {}) as AfterState;
+  const reloadsThen = m.backup.data !== undefined ? (m.backup.data as DataBackupMeta).tables : [];
+  const p: RollbackPreview = {
+    drops: [],
+    restores: [],
+    reloads: reloadsThen.map((t) => ({ table: t.table, rows: t.rows })),
+    files: ((m.backup.config as FileBackup[] | undefined) ?? []).map((f) => f.path),
+    drift: { schema: [], tables: [], files: [] },
+  };
+  if (dbParts) {
+    const db = await openDatabase(target, { persistHostKeys: !opts.dryRun, lockTimeoutMs: opts.lockTimeoutMs });
+    try {
+      const c = await snapshotClient(db);
+      try {
+        if (m.backup.schema !== undefined) {
+          for (const ch of (await schemaRollbackPlan(c, m.backup.schema)).changes) (ch.action === 'drop' ? p.drops : p.restores).push(`${ch.kind} ${ch.identity}`);
+        }
+        if (after.schema) {
+          const now = await inspectSchema(c, after.schema.scope);
+          if (fingerprintSchema(now) !== after.schema.fingerprint) {
+            const verb = { drop: 'created', create: 'dropped', alter: 'changed' } as const;
+            for (const ch of planSchema(after.schema.model, now).changes) p.drift.schema.push(`${ch.kind} ${ch.identity} ${verb[ch.action]} since`);
+          }
+        }
+        const now = await sumTables(c, reloadsThen.map((t) => ({ schema: t.schema, name: t.name })));
+        for (const r of p.reloads) r.rowsNow = now.find((x) => `${x.schema}.${x.name}` === r.table)?.rows;
+        const sums = await sumTables(c, after.tables ?? []);
+        for (const t of after.tables ?? []) {
+          const s = sums.find((x) => x.schema === t.schema && x.name === t.name);
+          if (!s || s.rows !== t.rows || s.checksum !== t.checksum) p.drift.tables.push({ table: `${t.schema}.${t.name}`, rowsThen: t.rows, rowsNow: s ? s.rows : null });
+        }
+      } finally {
+        await c.end().catch(() => {});
+      }
+    } finally {
+      await db.close();
+    }
+  }
+  for (const f of after.files ?? []) {
+    const now = await readFile(resolve(opts.projectDir, f.path)).catch(() => undefined);
+    const then = f.existed ? await readFile(join(cp.dir, 'after', f.copy!)) : undefined;
+    if (now === undefined && then === undefined) continue;
+    if (now !== undefined && then !== undefined && now.equals(then)) continue;
+    p.drift.files.push({ path: f.path, keys: f.path.endsWith('.json') ? [] : changedKeys(then?.toString('utf8') ?? '', now?.toString('utf8') ?? '', f.path) });
+  }
+  return p;
+}
+
+/** Keys whose value differs between two versions of an env file (added, removed or changed). */
+function changedKeys(a: string, b: string, file: string): string[] {
+  const va = documentValues(parseEnvDocument(a, file));
+  const vb = documentValues(parseEnvDocument(b, file));
+  const keys = new Set([...va.keys(), ...vb.keys()]);
+  return [...keys].filter((k) => va.get(k)?.value !== vb.get(k)?.value).sort();
 }

@@ -10,7 +10,7 @@ import type { Environment } from '../env/types.js';
 import { openDatabase, type DbHandle } from '../pg/connect.js';
 import type { DataProgress } from '../data/index.js';
 import { TOOL } from '../version.js';
-import type { ComponentName, EnvSummary, Plan, StepName, StepReport } from './types.js';
+import type { ComponentName, EnvSummary, Plan, RollbackPreview, StepName, StepReport } from './types.js';
 
 /** What the pipeline needs from the outside world (provided by cli/; tests can provide their own). */
 export interface PipelineIO {
@@ -21,6 +21,8 @@ export interface PipelineIO {
   confirm(question: string): Promise<boolean>;
   /** The plan is ready: human output shows it before anything is changed. */
   onPlan?(plan: Plan): void;
+  /** rollback: what it will drop, restore and reload, and what it loses; shown before anything is changed. */
+  onRollbackPreview?(p: RollbackPreview): void;
   /** A step finished. */
   onStep?(step: StepReport): void;
   /** Data copy progress. */

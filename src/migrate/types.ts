@@ -66,5 +66,24 @@ export interface Report {
   verified: boolean;
   plan?: Plan;
   data?: DataTableResult[];
+  /** rollback: what it drops, restores and reloads, and what changed on the target since the migration. */
+  rollback?: RollbackPreview;
   error?: { code: string; message: string; hint?: string; details?: unknown };
+}
+
+export interface RollbackPreview {
+  /** Objects the migration created, which the rollback drops ("table public.comments"). */
+  drops: string[];
+  /** Objects the rollback creates again or changes back. */
+  restores: string[];
+  /** Tables whose rows are replaced by the checkpoint's, with the row counts then and now. */
+  reloads: Array<{ table: string; rows: number; rowsNow?: number }>;
+  /** Project files put back. */
+  files: string[];
+  /** What changed on the target after the migration: lost by the rollback. */
+  drift: {
+    schema: string[];
+    tables: Array<{ table: string; rowsThen: number; rowsNow: number | null }>;
+    files: Array<{ path: string; keys: string[] }>;
+  };
 }

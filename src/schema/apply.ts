@@ -221,3 +221,9 @@ export async function restoreSchemaFinish(target: pg.ClientBase, meta: unknown):
     }
   }
 }
+
+/** What a rollback would change: the plan from the target as it is now back to the checkpoint's snapshot. */
+export async function schemaRollbackPlan(target: pg.ClientBase, meta: unknown): Promise<SchemaPlan> {
+  const m = schemaMeta(meta);
+  return planSchema(m.snapshot, await inspectSchema(target, { schemas: m.schemas }));
+}

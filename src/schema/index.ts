@@ -7,4 +7,4 @@ export { fingerprintSchema } from './model.js';
 export { inspectSchema } from './inspect.js';
 export type { Hazard, PlanOptions, SchemaChange, SchemaStatement, SchemaPlan } from './plan.js';
 export { planSchema } from './plan.js';
-export { applySchema, countHazardRows, backupSchema, restoreSchemaStructure, restoreSchemaFinish, tablesAtRisk } from './apply.js';
+export { applySchema, countHazardRows, backupSchema, restoreSchemaStructure, restoreSchemaFinish, schemaRollbackPlan, tablesAtRisk } from './apply.js';
