@@ -1,6 +1,6 @@
 /**
  * Living beside the nself CLI: `nself <anything but migrate>` is handed to the next `nself` on PATH that is
- * not this tool.
+ * not this tool; the drop-in share/nself/migrate.sh sends the nself CLI's `nself migrate` to nself-migrate.
  * Real files on a real PATH: our bin reached through symlinks (as npm's global install links it), stand-in
  * nself CLIs as bash scripts in temp dirs, every process spawned as a shell would spawn it.
  */
@@ -17,6 +17,7 @@ after(() => rmSync(TMP, { recursive: true, force: true }));
 const BASH = ['/bin/bash', '/usr/bin/bash'].find(existsSync)!;
 const SLEEP = ['/bin/sleep', '/usr/bin/sleep'].find(existsSync)!;
 const OUR_NSELF = join(ROOT, 'bin', 'nself');
+const DROP_IN = join(ROOT, 'share', 'nself', 'migrate.sh');
 
 let n = 0;
 /** A fresh directory under the test's temp root. */
@@ -246,4 +247,39 @@ esac
       assert.equal(r.stdout, `ready\ngot ${signal.slice(3)}\n`);
     });
   }
+});
+
+describe('share/nself/migrate.sh: the drop-in for the nself CLI', () => {
+  test('runs nself-migrate with the same args; its output and exit code are the answer', async () => {
+    const bin = dir('fake-nself-migrate');
+    script(join(bin, 'nself-migrate'), `printf '<%s>\\n' "$@"\nwhile IFS= read -r line; do echo "stdin: $line"; done\necho err >&2\nexit 5\n`);
+    const r = await runFile(BASH, [DROP_IN, 'local', 'staging', '--dry-run', 'a b', ''], { cwd: TMP, input: 'yes\n', env: { PATH: bin } });
+    assert.equal(r.code, 5, r.stderr);
+    assert.equal(r.stdout, '<local>\n<staging>\n<--dry-run>\n<a b>\n<>\nstdin: yes\n');
+    assert.equal(r.stderr, 'err\n');
+  });
+
+  test('without nself-migrate on PATH: a clear message and exit 127', async () => {
+    const r = await runFile(BASH, [DROP_IN, 'local', 'staging'], { cwd: TMP, env: { PATH: dir('empty') } });
+    assert.equal(r.code, 127);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^error: `nself migrate` is nself-migrate, which is not on PATH\nhint: .*npm link/);
+  });
+
+  test('installed into a nself CLI that dispatches to src/cli/<command>.sh, it reaches the real nself-migrate', async () => {
+    // the nself CLI's dispatch, reduced to its rule: `nself <command>` runs `bash src/cli/<command>.sh`
+    const install = dir('nself-install');
+    script(join(install, 'bin', 'nself'), `root="\${0%/bin/nself}"\ncmd="$1"; shift\nexec ${BASH} "$root/src/cli/$cmd.sh" "$@"\n`);
+    mkdirSync(join(install, 'src', 'cli'), { recursive: true });
+    symlinkSync(DROP_IN, join(install, 'src', 'cli', 'migrate.sh'));
+    const npmBin = dir('npm-bin');
+    symlinkSync(join(ROOT, 'bin', 'nself-migrate'), join(npmBin, 'nself-migrate'));
+    const path = PATH(join(install, 'bin'), npmBin);
+    const v = await runFile(join(install, 'bin', 'nself'), ['migrate', '--version'], { cwd: TMP, env: { PATH: path } });
+    assert.equal(v.code, 0, v.stderr);
+    assert.match(v.stdout, /^nself-migrate \d+\.\d+\.\d+\n$/);
+    const bad = await runFile(join(install, 'bin', 'nself'), ['migrate', 'local'], { cwd: TMP, env: { PATH: path } });
+    assert.equal(bad.code, 64);
+    assert.match(bad.stderr, /missing <target>/);
+  });
 });
