@@ -56,12 +56,15 @@ function isOurs(real: string, size: number, own: ReadonlySet<string>): boolean {
   return size <= HEAD_BYTES && text.startsWith('#!') && RUNS_OUR_BIN.test(text);
 }
 
-/** The directories of PATH in order, made absolute as POSIX says: an empty entry is the current directory. */
-export function pathDirs(path: string | undefined, cwd: string): string[] {
+/**
+ * The directories of PATH in order, made absolute as POSIX says: an empty entry is the current directory.
+ * Without a current directory (`cwd` undefined: it was removed), relative entries are skipped.
+ */
+export function pathDirs(path: string | undefined, cwd: string | undefined): string[] {
   const dirs: string[] = [];
   for (const entry of (path ?? DEFAULT_PATH).split(delimiter)) {
-    const dir = entry === '' ? cwd : isAbsolute(entry) ? entry : resolve(cwd, entry);
-    if (!dirs.includes(dir)) dirs.push(dir);
+    const dir = isAbsolute(entry) ? entry : cwd === undefined ? undefined : resolve(cwd, entry);
+    if (dir !== undefined && !dirs.includes(dir)) dirs.push(dir);
   }
   return dirs;
 }
@@ -70,7 +73,7 @@ export function pathDirs(path: string | undefined, cwd: string): string[] {
  * The `nself` a shell would run if this tool were not installed: the first executable regular file named
  * `nself` on PATH that is not ours. `own` holds the real paths of this tool's bin files.
  */
-export function nextNself(opts: { path: string | undefined; cwd: string; own: Iterable<string> }): string | undefined {
+export function nextNself(opts: { path: string | undefined; cwd: string | undefined; own: Iterable<string> }): string | undefined {
   const own = new Set([...opts.own].map((f) => realpathOrUndefined(f) ?? f));
   for (const dir of pathDirs(opts.path, opts.cwd)) {
     const file = join(dir, 'nself');

@@ -18,7 +18,13 @@ function ownBins(): string[] {
 }
 
 function findNselfCli(): string | undefined {
-  return nextNself({ path: process.env.PATH, cwd: process.cwd(), own: ownBins() });
+  let cwd: string | undefined;
+  try {
+    cwd = process.cwd();
+  } catch {
+    cwd = undefined; // the current directory was removed
+  }
+  return nextNself({ path: process.env.PATH, cwd, own: ownBins() });
 }
 
 const OURS = new Set(['migrate', '-h', '--help', '-V', '--version']);
