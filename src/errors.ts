@@ -8,6 +8,8 @@ export const EXIT = {
   differences: 2,
   refused: 3,
   usage: 64,
+  /** `nself <command>` found the nself CLI but could not start it (as a shell says for a file it cannot execute). */
+  cannotRun: 126,
   interrupted: 130,
 } as const;
 

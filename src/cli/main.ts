@@ -1,15 +1,13 @@
 /**
  * The command line: argv → command → Plan/Report → human text or one JSON document → exit code.
- * The only module that touches stdout/stderr/stdin, signals and process.exit.
+ * With nself.ts and handoff.ts, the only code that touches stdout/stderr/stdin, signals and process.exit.
+ * The engine (pipeline, database drivers) is imported only by the commands that use it.
  */
 import { resolve } from 'node:path';
 import { statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { asMigrateError, EXIT, MigrateError, refusedError, usageError } from '../errors.js';
 import { TOOL } from '../version.js';
-import { runMigrate } from '../migrate/migrate.js';
-import { runDiff } from '../migrate/diff.js';
-import { runRollback } from '../migrate/rollback.js';
 import type { PipelineIO } from '../migrate/session.js';
 import type { Report } from '../migrate/types.js';
 import { HELP, parseArgs, type ParsedArgs } from './args.js';
@@ -18,17 +16,28 @@ import { renderPlan, renderProgress, renderReportSummary, renderRollbackPreview,
 
 export type Entry = 'nself' | 'nself-migrate';
 
-export async function main(argv: string[], entry: Entry): Promise<never> {
+export interface MainOptions {
+  /** `nself` (no command), `nself --help`: text after the usage (where the other commands go). */
+  helpNote?: string;
+  /** `nself <other command>` could not be handed to the nself CLI: report this. */
+  error?: MigrateError;
+}
+
+export async function main(argv: string[], entry: Entry, opts: MainOptions = {}): Promise<never> {
   const wantsJson = argv.includes('--json');
   let out = new Output({ color: !argv.includes('--no-color'), json: wantsJson });
   try {
     if (entry === 'nself') {
       if (argv[0] !== 'migrate') {
         if (argv.length === 0 || argv[0] === '-h' || argv[0] === '--help') {
-          out.out(HELP);
+          out.out(HELP + (opts.helpNote ?? ''));
           return exit(EXIT.ok);
         }
-        throw usageError(`"nself ${argv[0]}" is not available: this tool implements \`nself migrate\` only`, 'run `nself migrate --help`');
+        if (argv[0] === '-V' || argv[0] === '--version') {
+          out.out(`${TOOL.name} ${TOOL.version}\n`);
+          return exit(EXIT.ok);
+        }
+        throw opts.error ?? usageError(`"nself ${argv[0]}" is not available: this tool implements \`nself migrate\` only`, 'run `nself migrate --help`');
       }
       argv = argv.slice(1);
     }
@@ -142,6 +151,7 @@ async function run(args: ParsedArgs, out: Output): Promise<number> {
     case 'diff': {
       const dir = projectDir(args);
       const io = pipelineIO(args, out);
+      const { runDiff } = await import('../migrate/diff.js');
       const plan = await runDiff(
         { projectDir: dir, source: args.source!, target: args.target!, components: args.components, schemaScope: schemaScope(args), dataScope: dataScope(args), lockTimeoutMs: args.lockTimeoutMs },
         io,
@@ -153,6 +163,7 @@ async function run(args: ParsedArgs, out: Output): Promise<number> {
     case 'migrate': {
       const dir = projectDir(args);
       const io = pipelineIO(args, out);
+      const { runMigrate } = await import('../migrate/migrate.js');
       const r = await runMigrate(
         {
           projectDir: dir,
@@ -177,6 +188,7 @@ async function run(args: ParsedArgs, out: Output): Promise<number> {
     case 'rollback': {
       const dir = projectDir(args);
       const io = pipelineIO(args, out);
+      const { runRollback } = await import('../migrate/rollback.js');
       const r = await runRollback({ projectDir: dir, force: args.force, dryRun: args.dryRun, lockTimeoutMs: args.lockTimeoutMs }, io);
       return finish(args, out, r.report, r.error);
     }

@@ -3,9 +3,8 @@
  */
 import type { MigrateError } from '../errors.js';
 import type { DataProgress } from '../data/index.js';
-import { formatCount } from '../migrate/summary.js';
+import { driftLines, formatCount } from '../migrate/summary.js';
 import type { Plan, Report, RollbackPreview, StepReport } from '../migrate/types.js';
-import { driftLines } from '../migrate/rollback.js';
 import type { ParsedArgs } from './args.js';
 import type { Output } from './output.js';
 import { renderConfigDiff, renderConfigPlan } from './render-config.js';

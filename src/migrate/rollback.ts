@@ -22,6 +22,7 @@ import type { AfterState } from './migrate.js';
 import { parseEnvDocument, documentValues } from '../env/envfile.js';
 import type { Environment } from '../env/types.js';
 import type { ComponentName, Report, RollbackPreview } from './types.js';
+import { driftLines } from './summary.js';
 
 export interface RollbackOptions {
   projectDir: string;
@@ -209,15 +210,6 @@ async function verifyFiles(projectDir: string, backups: FileBackup[], dir: strin
     const same = want === undefined ? now === undefined : now !== undefined && now.equals(want);
     if (!same) throw new MigrateError('rollback_verify_failed', `after restoring, ${b.path} does not match the checkpoint`, { hint: 'check file permissions in the project directory' });
   }
-}
-
-/** One line per change made on the target after the migration (what a rollback loses). */
-export function driftLines(p: RollbackPreview): string[] {
-  return [
-    ...p.drift.schema,
-    ...p.drift.tables.map((t) => `rows of ${t.table} changed since (${t.rowsThen} row(s) then, ${t.rowsNow === null ? 'table gone' : `${t.rowsNow} now`})`),
-    ...p.drift.files.map((f) => `${f.path} changed since${f.keys.length ? `: ${f.keys.join(', ')}` : ''}`),
-  ];
 }
 
 /** Read-only: what the rollback drops, restores and reloads, and what changed since the migration. */

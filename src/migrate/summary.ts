@@ -5,7 +5,7 @@ import type { ConfigPlan } from '../config/index.js';
 import type { SchemaPlan } from '../schema/index.js';
 import type { DataPlan } from '../data/index.js';
 import type { Environment } from '../env/types.js';
-import type { Confirmation, Plan } from './types.js';
+import type { Confirmation, Plan, RollbackPreview } from './types.js';
 
 export function countSchemaChanges(p: SchemaPlan): number {
   return p.changes.length;
@@ -52,4 +52,13 @@ export function buildConfirmation(plan: Plan, target: Environment): Confirmation
     reasons.push(`the schema plan deletes data in ${target.name}: ${first.message}${destructive.length > 1 ? ` and ${destructive.length - 1} more` : ''}`);
   }
   return { required: reasons.length > 0, reasons };
+}
+
+/** One line per change made on the target after the migration (what a rollback loses). */
+export function driftLines(p: RollbackPreview): string[] {
+  return [
+    ...p.drift.schema,
+    ...p.drift.tables.map((t) => `rows of ${t.table} changed since (${t.rowsThen} row(s) then, ${t.rowsNow === null ? 'table gone' : `${t.rowsNow} now`})`),
+    ...p.drift.files.map((f) => `${f.path} changed since${f.keys.length ? `: ${f.keys.join(', ')}` : ''}`),
+  ];
 }

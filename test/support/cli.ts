@@ -13,6 +13,8 @@ export const BIN = join(ROOT, 'bin', 'nself');
 
 export interface RunResult {
   code: number | null;
+  /** The signal that killed it, if one did. */
+  signal?: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
@@ -61,6 +63,16 @@ export function runBin(args: string[], opts: { cwd: string; input?: string; env?
   return startCommand(process.execPath, [opts.bin ?? BIN, ...args], opts).done;
 }
 
+/** Run any executable (a bin reached through a symlink, a script) as a user's shell would start it. */
+export function runFile(file: string, args: string[], opts: { cwd: string; input?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<RunResult> {
+  return startCommand(file, args, opts).done;
+}
+
+/** Start any executable with stdin kept open; `output()` is what it printed so far. */
+export function startFile(file: string, args: string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number }) {
+  return startCommand(file, args, { ...opts, keepStdin: true });
+}
+
 /** Start the CLI and keep hold of the child (to signal it); `done` resolves when it exits. */
 export function startBin(args: string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): { child: ChildProcess; done: Promise<RunResult> } {
   return startCommand(process.execPath, [BIN, ...args], opts);
@@ -88,9 +100,14 @@ function startCommand(
     child.stderr!.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
     child.on('error', reject);
-    child.on('close', (code) => {
+    // A command may exit without reading its input (a usage error): writing to it then fails with EPIPE,
+    // which is not the test's business.
+    child.stdin!.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') reject(e);
+    });
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolvePromise({ code, stdout, stderr });
+      resolvePromise({ code, signal, stdout, stderr });
     });
     if (!opts.keepStdin) child.stdin!.end(opts.input ?? '');
   });
