@@ -48,6 +48,25 @@ async function state(c: TestCluster, db: string): Promise<{ schema: string; cont
   return { schema: schemaDump(c.url(db)), contents: await contents(c.url(db)), columns: cols.map((r) => r.t) };
 }
 
+/**
+ * Wait until the CLI's session on the target database is in a phase: 'copy' (COPY … FROM STDIN running) or
+ * 'verify' (a checksum query on the target after a COPY was seen).
+ */
+async function waitFor(watcher: pg.Client, db: string, phase: 'copy' | 'verify', deadlineMs = 60_000): Promise<void> {
+  let copied = false;
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const r = await watcher.query(`SELECT query FROM pg_stat_activity WHERE application_name = 'nself-migrate' AND state = 'active' AND datname = $1`, [db]);
+    const q = r.rows.map((x) => x.query as string).join('\n');
+    if (/COPY .*FROM STDIN/.test(q)) {
+      if (phase === 'copy') return;
+      copied = true;
+    } else if (copied && /hashtextextended/.test(q)) return;
+    assert.ok(Date.now() < deadline, `the ${phase} phase was never seen`);
+    await new Promise((res) => setTimeout(res, 5));
+  }
+}
+
 /** Migrate local → staging with `args`, then roll back: staging must be exactly as before. */
 async function roundTrip(db: string, src: string, tgt: string, args: string[]): Promise<void> {
   await freshDb(local, db, src);
@@ -125,17 +144,7 @@ test('SIGINT after the data step leaves rows, sequences and env files as they we
   await watcher.connect();
   try {
     const run = startBin(['migrate', 'local', 'staging', '--data-only', '--force'], { cwd: p.dir });
-    // after the copy: the verify pass checksums the target
-    let copied = false;
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const r = await watcher.query(`SELECT query FROM pg_stat_activity WHERE application_name = 'nself-migrate' AND state = 'active' AND datname = $1`, [db]);
-      const q = r.rows.map((x) => x.query as string).join('\n');
-      if (/COPY .*FROM STDIN/.test(q)) copied = true;
-      else if (copied && /hashtextextended/.test(q)) break;
-      assert.ok(Date.now() < deadline, 'the verify pass was never seen');
-      await new Promise((res) => setTimeout(res, 5));
-    }
+    await waitFor(watcher, db, 'verify');
     run.child.kill('SIGINT');
     const r = await run.done;
     assert.equal(r.code, 130, r.stderr);
@@ -177,7 +186,7 @@ test('a data-only migration blocked by another session’s lock fails within --l
   assert.equal(zero.code, 64, zero.stderr);
 });
 
-test('kill -9 at 20 points of a schema + data + config migration: after the next command, all-old or all-new', async () => {
+test('kill -9 at 23 points of a schema + data + config migration: after the next command, all-old or all-new', async () => {
   const db = 'kill9';
   const src = `CREATE TABLE users(id bigserial PRIMARY KEY, email text NOT NULL, name text);
     CREATE TABLE posts(id bigserial PRIMARY KEY, user_id bigint REFERENCES users, body text);
@@ -199,15 +208,26 @@ test('kill -9 at 20 points of a schema + data + config migration: after the next
   const newEnv = p.read('.env.staging');
   p.remove();
   const seen = { old: 0, new: 0 };
-  for (let i = 0; i < 20; i++) {
+  // 20 kill points spread over the run and a little past its end (a kill after the exit changes nothing), and
+  // three at named moments: during the copy, during verify (after the data step), right after the env file changed
+  const points: Array<number | 'copy' | 'verify' | 'config'> = [...Array.from({ length: 20 }, (_, i) => Math.round((span * 1.15 * (i + 0.5)) / 20)), 'copy', 'verify', 'config'];
+  for (const [i, point] of points.entries()) {
     await freshDb(staging, db, tgt);
     const old = await state(staging, db);
     p = project(db);
     const oldEnv = p.read('.env.staging');
+    const watcher = new pg.Client({ connectionString: staging.url(db) });
+    await watcher.connect();
     try {
       const run = startBin(['migrate', 'local', 'staging', '--force'], { cwd: p.dir });
-      // spread over the run and a little past its end (a kill after the exit changes nothing)
-      await new Promise((res) => setTimeout(res, Math.round((span * 1.15 * (i + 0.5)) / 20)));
+      if (typeof point === 'number') await new Promise((res) => setTimeout(res, point));
+      else if (point === 'config') {
+        const deadline = Date.now() + 60_000;
+        while (p.read('.env.staging') === oldEnv) {
+          assert.ok(Date.now() < deadline, 'the env file never changed');
+          await new Promise((res) => setTimeout(res, 1));
+        }
+      } else await waitFor(watcher, db, point);
       run.child.kill('SIGKILL');
       await run.done;
       // the next command (a diff of another pair would do too) finishes what the killed run left
@@ -227,8 +247,10 @@ test('kill -9 at 20 points of a schema + data + config migration: after the next
         assert.equal(list.length, 1, `kill point ${i}: one checkpoint`);
         assert.match(p.read(`.nself/migrations/${list[0]}/manifest.json`), /"status": "applied"/);
         seen.new++;
+        assert.ok(typeof point === 'number', `kill point ${point}: the run was killed before COMMIT, yet the target is new`);
       }
     } finally {
+      await watcher.end();
       p.remove();
     }
   }
