@@ -14,7 +14,7 @@ import { applyConfig, diffConfig, planConfig, verifyConfig } from '../config/ind
 import { applySchema, backupSchema, countHazardRows, fingerprintSchema, inspectSchema, planSchema, type SchemaModel, type SchemaScope } from '../schema/index.js';
 import { applyData, backupData, planData, verifyData, type DataPlan, type DataScope, type DataTableResult } from '../data/index.js';
 import { backupFiles, restoreFiles, type FileBackup } from '../checkpoint/files.js';
-import { backupDir, beginCheckpoint, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
+import { backupDir, beginCheckpoint, DEFAULT_KEEP, pruneCheckpoints, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
 import { loadPair, needsDatabase, newPlan, openPair, snapshotClient, Steps, totalize, type PipelineIO } from './session.js';
 import { buildConfirmation, countConfigEdits, countSchemaChanges, countDataChanges, formatCount } from './summary.js';
 import type { ComponentName, Plan, Report } from './types.js';
@@ -29,6 +29,8 @@ export interface MigrateOptions {
   schemaScope: SchemaScope;
   dataScope: DataScope;
   lockTimeoutMs: number;
+  /** Checkpoints kept per target after success (default DEFAULT_KEEP). */
+  keep?: number;
 }
 
 export interface MigrateOutcome {
@@ -221,6 +223,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
 
     // ── backup + checkpoint ────────────────────────────────────────────────────────────
     const draft = await beginCheckpoint(opts.projectDir);
+    for (const n of draft.notices) io.notice?.(n);
     try {
       await steps.run('backup', async () => {
         const parts: string[] = [];
@@ -326,6 +329,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
     configWritten = false; // committed: no undo on interrupt any more
     io.onInterrupt?.(undefined);
     report.verified = true;
+    for (const n of (await pruneCheckpoints(opts.projectDir, target.name, opts.keep ?? DEFAULT_KEEP)).notices) io.notice?.(n);
   } catch (e) {
     if (inTx) await tgt!.query('ROLLBACK').catch(() => {});
     await undoConfig();

@@ -12,7 +12,7 @@ import { lockTarget } from '../pg/lock.js';
 import { restoreSchema, snapshotTables } from '../schema/index.js';
 import { emptyForRestore, restoreData } from '../data/index.js';
 import { restoreFiles, type FileBackup } from '../checkpoint/files.js';
-import { backupDir, latestApplied, updateStatus, verifyIntegrity } from '../checkpoint/store.js';
+import { backupDir, selectForRollback, updateStatus } from '../checkpoint/store.js';
 import { secretValues, Steps, type PipelineIO } from './session.js';
 import type { ComponentName, Report } from './types.js';
 
@@ -21,6 +21,8 @@ export interface RollbackOptions {
   force: boolean;
   /** Only show what would be undone. */
   dryRun: boolean;
+  /** The checkpoint to undo (an id or a unique prefix); default: the newest applied one. */
+  id?: string;
 }
 
 export interface RollbackOutcome {
@@ -44,13 +46,7 @@ export async function runRollback(opts: RollbackOptions, io: PipelineIO): Promis
 
 async function rollback(opts: RollbackOptions, io: PipelineIO, steps: Steps, report: Report): Promise<void> {
   const cp = await steps.run('validate', async () => {
-    const found = await latestApplied(opts.projectDir);
-    if (!found) {
-      throw new MigrateError('no_checkpoint', 'nothing to roll back: no applied migration found in .nself/migrations/', {
-        hint: 'rollback undoes the last `nself migrate <source> <target>` run from this project directory (see -C)',
-      });
-    }
-    await verifyIntegrity(found);
+    const found = await selectForRollback(opts.projectDir, { id: opts.id, force: opts.force, readOnly: opts.dryRun, notice: (n) => io.notice?.(n) });
     return { value: found, detail: `checkpoint ${found.id}: ${found.manifest.source} → ${found.manifest.target} (${found.manifest.components.join(', ')}) from ${found.manifest.created_at}; backup intact` };
   });
   const m = cp.manifest;
