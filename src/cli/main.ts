@@ -10,11 +10,12 @@ import { TOOL } from '../version.js';
 import { runMigrate } from '../migrate/migrate.js';
 import { runDiff } from '../migrate/diff.js';
 import { runRollback } from '../migrate/rollback.js';
+import { runListCheckpoints } from '../migrate/checkpoints.js';
 import type { PipelineIO } from '../migrate/session.js';
 import type { Report } from '../migrate/types.js';
 import { HELP, parseArgs, type ParsedArgs } from './args.js';
 import { Output } from './output.js';
-import { renderPlan, renderProgress, renderReportSummary, renderStep, renderError, renderHeader } from './render.js';
+import { renderCheckpoints, renderPlan, renderProgress, renderReportSummary, renderStep, renderError, renderHeader } from './render.js';
 
 export type Entry = 'nself' | 'nself-migrate';
 
@@ -160,6 +161,7 @@ async function run(args: ParsedArgs, out: Output): Promise<number> {
           schemaScope: schemaScope(args),
           dataScope: dataScope(args),
           lockTimeoutMs: args.lockTimeoutMs,
+          ...(args.keep !== undefined ? { keep: args.keep } : {}),
         },
         io,
       );
@@ -173,7 +175,13 @@ async function run(args: ParsedArgs, out: Output): Promise<number> {
     case 'rollback': {
       const dir = projectDir(args);
       const io = pipelineIO(args, out);
-      const r = await runRollback({ projectDir: dir, force: args.force, dryRun: args.dryRun }, io);
+      if (args.list) {
+        const list = await runListCheckpoints(dir, io);
+        if (args.json) out.document(list);
+        else out.out(renderCheckpoints(out, list));
+        return EXIT.ok;
+      }
+      const r = await runRollback({ projectDir: dir, force: args.force, dryRun: args.dryRun, ...(args.checkpointId !== undefined ? { id: args.checkpointId } : {}) }, io);
       return finish(args, out, r.report, r.error);
     }
   }
