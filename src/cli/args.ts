@@ -25,6 +25,12 @@ export interface ParsedArgs {
   tables: string[];
   excludeTables: string[];
   lockTimeoutMs: number;
+  /** rollback: the checkpoint to undo (id or unique prefix). */
+  checkpointId?: string;
+  /** rollback --list */
+  list: boolean;
+  /** migrate --keep: checkpoints kept per target. */
+  keep?: number;
 }
 
 const collect = (v: string, prev: string[]) => prev.concat(v);
@@ -51,6 +57,8 @@ function parser(): Command {
     .option('--table <glob>', 'data: only tables matching schema.table glob (repeatable)', collect, [])
     .option('--exclude-table <glob>', 'data: skip tables matching glob (repeatable)', collect, [])
     .option('--lock-timeout <duration>', 'longest wait for a lock held by another session, e.g. 10s, 500ms', '10s')
+    .option('--list', 'rollback: list the checkpoints')
+    .option('--keep <n>', 'migrate: checkpoints kept per target (default 20)')
     .addOption(new Option('-h, --help'))
     .addOption(new Option('-V, --version'));
   return cmd;
@@ -66,6 +74,14 @@ export function parseDuration(text: string): number {
   // PostgreSQL reads lock_timeout = 0 as "wait forever": exactly what this option exists to prevent.
   if (ms < 1) throw usageError(`--lock-timeout: "${text}" is zero; waiting forever for a lock is not offered`, 'use a positive duration, e.g. 10s, 500ms or 2m');
   return ms;
+}
+
+/** --keep: a whole number ≥ 1. */
+export function parseKeep(text: string): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) < 1 || !Number.isSafeInteger(Number(text))) {
+    throw usageError(`--keep: "${text}" is not a number of checkpoints ≥ 1`, 'e.g. --keep 5 keeps the five newest checkpoints of the target');
+  }
+  return Number(text);
 }
 
 function commanderMessage(e: CommanderError): string {
@@ -103,6 +119,8 @@ export function parseArgs(argv: string[]): ParsedArgs {
     tables: o.table,
     excludeTables: o.excludeTable,
     lockTimeoutMs: parseDuration(o.lockTimeout),
+    list: !!o.list,
+    ...(o.keep !== undefined ? { keep: parseKeep(o.keep) } : {}),
   };
   if (o.help) return { ...base, command: 'help' };
   if (o.version) return { ...base, command: 'version' };
@@ -117,9 +135,15 @@ export function parseArgs(argv: string[]): ParsedArgs {
     command = 'migrate';
     envs = words;
   }
-  const want = command === 'rollback' ? 0 : 2;
+  if (base.list && command !== 'rollback') throw usageError('--list only applies to `nself migrate rollback`', 'use `nself migrate rollback --list` to see the checkpoints');
+  if (base.keep !== undefined && command !== 'migrate') throw usageError('--keep only applies to a migration', 'use `nself migrate <source> <target> --keep <n>`');
+  if (command === 'rollback') {
+    if (envs.length > 1) throw usageError(`rollback takes at most one checkpoint id (got "${envs.join(' ')}")`, 'usage: nself migrate rollback [<id>] [options]; see `nself migrate rollback --list`');
+    if (base.list && envs.length === 1) throw usageError('--list cannot be combined with a checkpoint id', 'use `nself migrate rollback --list` alone');
+    if (base.list && base.dryRun) throw usageError('--list cannot be combined with --dry-run', '--list only lists; `nself migrate rollback [<id>] --dry-run` shows what a rollback would undo');
+  }
+  const want = command === 'rollback' ? envs.length : 2;
   if (envs.length !== want) {
-    if (command === 'rollback') throw usageError(`rollback takes no environment names (got "${envs.join(' ')}")`, 'rollback undoes the latest migration recorded in .nself/migrations/');
     if (envs.length < 2) {
       const missing = envs.length === 0 ? '<source> and <target>' : '<target>';
       throw usageError(`missing ${missing}`, `usage: nself migrate ${command === 'migrate' ? '' : command + ' '}<source> <target> [options]`);
@@ -131,6 +155,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
   if (command === 'rollback' && only.length > 0) throw usageError(`--${only[0]}-only does not apply to rollback`, 'rollback restores everything the latest migration changed');
   const dbOnly = [...base.schemas, ...base.excludeSchemas, ...base.tables, ...base.excludeTables].length > 0;
   if (dbOnly && command === 'rollback') throw usageError('--schema/--table filters do not apply to rollback', 'rollback restores everything the latest migration changed');
+  if (command === 'rollback') return { ...base, command, ...(envs[0] !== undefined ? { checkpointId: envs[0] } : {}) };
   return { ...base, command, source: envs[0], target: envs[1] };
 }
 
@@ -140,7 +165,8 @@ Usage:
   nself migrate <source> <target> [options]       migrate source → target
   nself migrate diff <source> <target> [options]  show differences
   nself migrate sync <source> <target> [--watch]  keep in sync (not available yet)
-  nself migrate rollback [options]                undo the last migration
+  nself migrate rollback [<id>] [options]         undo the last migration (or checkpoint <id>)
+  nself migrate rollback --list [--json]          list the checkpoints, newest first
 
 Environments: local (alias dev), staging, prod (alias production), or any <name>
 with a folder .environments/<name>/.
@@ -151,6 +177,7 @@ Options (anywhere on the line):
   --data-only               only the data component
   --config-only             only the configuration component
   --force                   do not ask: confirms production changes, data loss, rollback
+                            (and rollback <id> of an older checkpoint)
   --json                    print one JSON document (Plan or Report) on stdout
   --exit-code               diff: exit 2 when differences exist
   -C, --project <dir>       project directory (default: current directory)
@@ -159,6 +186,8 @@ Options (anywhere on the line):
   --table <glob>            data: only tables matching schema.table glob (repeatable)
   --exclude-table <glob>    data: skip tables matching the glob (repeatable)
   --lock-timeout <dur>      longest wait for another session's lock (default 10s)
+  --keep <n>                migrate: keep the n newest checkpoints per target (default 20)
+  --list                    rollback: list the checkpoints instead of rolling back
   --watch                   sync: keep syncing
   --no-color                no colour (NO_COLOR is honoured too)
   -h, --help                this help

@@ -12,7 +12,7 @@ import type { PipelineIO } from '../migrate/session.js';
 import type { Report } from '../migrate/types.js';
 import { HELP, parseArgs, type ParsedArgs } from './args.js';
 import { Output } from './output.js';
-import { renderPlan, renderProgress, renderReportSummary, renderRollbackPreview, renderStep, renderError, renderHeader } from './render.js';
+import { renderCheckpoints, renderPlan, renderProgress, renderReportSummary, renderRollbackPreview, renderStep, renderError, renderHeader } from './render.js';
 
 export type Entry = 'nself' | 'nself-migrate';
 
@@ -175,6 +175,7 @@ async function run(args: ParsedArgs, out: Output): Promise<number> {
           schemaScope: schemaScope(args),
           dataScope: dataScope(args),
           lockTimeoutMs: args.lockTimeoutMs,
+          ...(args.keep !== undefined ? { keep: args.keep } : {}),
         },
         io,
       );
@@ -188,8 +189,15 @@ async function run(args: ParsedArgs, out: Output): Promise<number> {
     case 'rollback': {
       const dir = projectDir(args);
       const io = pipelineIO(args, out);
+      if (args.list) {
+        const { runListCheckpoints } = await import('../migrate/checkpoints.js');
+      const list = await runListCheckpoints(dir, io);
+        if (args.json) out.document(list);
+        else out.out(renderCheckpoints(out, list));
+        return EXIT.ok;
+      }
       const { runRollback } = await import('../migrate/rollback.js');
-      const r = await runRollback({ projectDir: dir, force: args.force, dryRun: args.dryRun, lockTimeoutMs: args.lockTimeoutMs }, io);
+      const r = await runRollback({ projectDir: dir, force: args.force, dryRun: args.dryRun, lockTimeoutMs: args.lockTimeoutMs, ...(args.checkpointId !== undefined ? { id: args.checkpointId } : {}) }, io);
       return finish(args, out, r.report, r.error);
     }
   }

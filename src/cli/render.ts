@@ -4,7 +4,7 @@
 import type { MigrateError } from '../errors.js';
 import type { DataProgress } from '../data/index.js';
 import { driftLines, formatCount } from '../migrate/summary.js';
-import type { Plan, Report, RollbackPreview, StepReport } from '../migrate/types.js';
+import type { CheckpointList, Plan, Report, RollbackPreview, StepReport } from '../migrate/types.js';
 import type { ParsedArgs } from './args.js';
 import type { Output } from './output.js';
 import { renderConfigDiff, renderConfigPlan } from './render-config.js';
@@ -118,6 +118,34 @@ export function renderReportSummary(out: Output, r: Report): string {
   } else {
     lines.push(out.paint('red', r.command === 'rollback' ? 'rollback failed: nothing was changed' : `migration ${r.status}: ${r.target} was not changed`));
   }
+  return lines.join('\n') + '\n';
+}
+
+/** "2026-11-25T19:45:12.123Z" → "2026-11-25 19:45:12" (UTC, as stored). */
+function shortTime(iso: string | undefined): string {
+  return iso ? iso.replace('T', ' ').replace(/\.\d+Z$|Z$/, '') : '';
+}
+
+/** `rollback --list`: one row per checkpoint, newest first; `*` marks what a rollback of that target undoes. */
+export function renderCheckpoints(out: Output, list: CheckpointList): string {
+  if (list.checkpoints.length === 0) {
+    return `no checkpoints in .nself/migrations/${list.skipped.length ? ` (${list.skipped.length} folder(s) skipped)` : ''}\n`;
+  }
+  const rows = list.checkpoints.map((c) => {
+    const status = c.status === 'rolled_back' ? `rolled back ${shortTime(c.rolled_back_at)}`.trim() : c.status;
+    return [c.latest ? '*' : ' ', c.id, shortTime(c.created_at), `${c.source} → ${c.target}`, c.components.join(', '), status];
+  });
+  const head = [' ', 'ID', 'CREATED (UTC)', 'MIGRATION', 'COMPONENTS', 'STATUS'];
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(width[i]!))).join('  ').trimEnd();
+  const lines = [out.paint('bold', line(head))];
+  for (const [i, r] of rows.entries()) {
+    const c = list.checkpoints[i]!;
+    const text = line(r);
+    lines.push(c.latest ? out.paint('green', text) : c.status === 'applied' ? text : out.paint('dim', text));
+  }
+  lines.push('', out.paint('dim', '* the newest applied checkpoint of its target: `nself migrate rollback <id>` undoes it; `nself migrate rollback` undoes the topmost *'));
+  if (list.skipped.length) lines.push(out.paint('dim', `${list.skipped.length} folder(s) skipped: ${list.skipped.map((s) => s.name).join(', ')}`));
   return lines.join('\n') + '\n';
 }
 

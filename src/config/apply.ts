@@ -7,7 +7,6 @@
  *
  * verifyConfig re-reads the target's effective configuration and checks that every planned change is there.
  */
-import { realpathSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { MigrateError } from '../errors.js';
@@ -18,15 +17,6 @@ import { canonicalJson } from './diff.js';
 import { readBytes, sha256 } from './plan.js';
 import type { ConfigPlan } from './types.js';
 
-
-/** A symlinked env file is written through the link (renaming over the link would replace it). */
-function throughLinks(file: string): string {
-  try {
-    return realpathSync(file);
-  } catch {
-    return file;
-  }
-}
 
 function drift(file: string): MigrateError {
   return new MigrateError('config_drift', `${file} changed after the plan was computed`, { hint: 'run the command again to plan against the current file' });
@@ -48,8 +38,9 @@ export interface ApplyConfigOptions {
 export async function applyConfig(plan: ConfigPlan, projectDir: string, opts: ApplyConfigOptions = {}): Promise<{ written: string[]; created: string[] }> {
   const written: string[] = [];
   const created: string[] = [];
-  const envAbs = throughLinks(resolve(projectDir, plan.file));
-  const serverAbs = plan.server ? throughLinks(resolve(projectDir, plan.server.file)) : undefined;
+  // A symlinked file is written through the link (writeFileAtomic): the link stays, the linked file changes.
+  const envAbs = resolve(projectDir, plan.file);
+  const serverAbs = plan.server ? resolve(projectDir, plan.server.file) : undefined;
 
   // Check both files before writing either.
   const envBytes = readBytes(envAbs);

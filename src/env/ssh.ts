@@ -14,11 +14,12 @@ import type { ConnectConfig, ClientChannel } from 'ssh2';
 /** ssh2 is loaded only when a tunnel is opened: most runs never need it, and it is slow to load. */
 type Ssh2 = typeof import('ssh2');
 const loadSsh2 = async (): Promise<Ssh2> => ((await import('ssh2')) as unknown as { default: Ssh2 }).default;
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, relative } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { MigrateError } from '../errors.js';
+import { ensureStateDir } from '../util/fs.js';
 import type { SshSettings } from './connection.js';
 
 export interface TunnelOptions {
@@ -220,7 +221,7 @@ export async function openTunnel(ssh: SshSettings, opts: TunnelOptions): Promise
     const line = `${pattern} ${firstSeen.type} ${firstSeen.key}`;
     if (opts.persistHostKeys) {
       try {
-        mkdirSync(join(opts.projectDir, '.nself'), { recursive: true, mode: 0o700 });
+        ensureStateDir(opts.projectDir); // private, git-ignored
         // Re-read: another environment on the same server may have pinned it meanwhile.
         const now = readKnownHosts(khFile, pattern);
         if (!now.some((k) => k.type === firstSeen!.type && k.key === firstSeen!.key)) {

@@ -15,7 +15,7 @@ import { applyConfig, diffConfig, planConfig, verifyConfig } from '../config/ind
 import { applySchema, backupSchema, countHazardRows, fingerprintSchema, inspectSchema, planSchema, tablesAtRisk, type SchemaModel, type SchemaScope } from '../schema/index.js';
 import { applyData, backedUpTables, backupTables, cancelBackend, emptyBeforeReload, planData, sumTables, verifyData, writeSequences, type DataPlan, type DataScope, type SequenceState, type TableSum } from '../data/index.js';
 import { backupFiles, restoreFiles, type FileBackup } from '../checkpoint/files.js';
-import { backupDir, beginCheckpoint, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
+import { backupDir, beginCheckpoint, DEFAULT_KEEP, pruneCheckpoints, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
 import { clearJournal, newJournal, recoverInterrupted, transactionId, writeJournal, type Journal } from './journal.js';
 import { failure, loadPair, needsDatabase, newPlan, openPair, snapshotClient, Steps, totalize, type PipelineIO } from './session.js';
 import { buildConfirmation, countConfigEdits, countSchemaChanges, countDataChanges, formatCount } from './summary.js';
@@ -31,6 +31,8 @@ export interface MigrateOptions {
   schemaScope: SchemaScope;
   dataScope: DataScope;
   lockTimeoutMs: number;
+  /** Checkpoints kept per target after success (default DEFAULT_KEEP). */
+  keep?: number;
 }
 
 export interface MigrateOutcome {
@@ -235,6 +237,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
 
     // ── backup + checkpoint ────────────────────────────────────────────────────────────
     const draft = await beginCheckpoint(opts.projectDir);
+    for (const n of draft.notices) io.notice?.(n);
     let configBackup: FileBackup[] = [];
     try {
       await steps.run('backup', async () => {
@@ -356,10 +359,6 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
       await tgt!.query('COMMIT');
       inTx = false;
     }
-    // Committed: a kill from here on is completed by the next command (txid_status says committed).
-    await updateStatus(checkpoint, 'applied');
-    await clearJournal(checkpoint.dir);
-    report.verified = true;
   } catch (e) {
     const undone = await undo();
     if (checkpoint && undone) await removeCheckpoint(checkpoint);
@@ -374,6 +373,20 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
     delete report.checkpoint;
     throw e;
   }
+
+  // Committed: nothing may be undone from here on. A failure (or a kill) before the journal is cleared is
+  // completed by the next command (txid_status says committed).
+  report.verified = true;
+  try {
+    await updateStatus(checkpoint, 'applied');
+    await clearJournal(checkpoint.dir);
+  } catch (e) {
+    throw new MigrateError('checkpoint_status_failed', `the migration was committed, but its checkpoint could not be marked applied: ${(e as Error).message}`, {
+      hint: 'the next nself migrate command in this project completes it (journal); nothing is undone',
+      cause: e,
+    });
+  }
+  for (const n of (await pruneCheckpoints(opts.projectDir, target.name, opts.keep ?? DEFAULT_KEEP)).notices) io.notice?.(n);
 
   /** Roll the transaction back and put the journal's pre-images back. True when everything is as it was. */
   async function undo(): Promise<boolean> {

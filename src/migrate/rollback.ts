@@ -15,7 +15,7 @@ import { qualify } from '../pg/quote.js';
 import { fingerprintSchema, inspectSchema, planSchema, restoreSchemaFinish, restoreSchemaStructure, schemaRollbackPlan } from '../schema/index.js';
 import { backedUpTables, cancelBackend, emptyBackedUpTables, readSequences, restoreData, sumTables, writeSequences, type DataBackupMeta, type SequenceState } from '../data/index.js';
 import { backupFiles, restoreFiles, type FileBackup } from '../checkpoint/files.js';
-import { backupDir, latestApplied, updateStatus, verifyIntegrity, type Checkpoint } from '../checkpoint/store.js';
+import { backupDir, selectForRollback, updateStatus, type Checkpoint } from '../checkpoint/store.js';
 import { clearJournal, newJournal, recoverInterrupted, transactionId, undoEffects, writeJournal, type Journal } from './journal.js';
 import { failure, secretValues, snapshotClient, Steps, type PipelineIO } from './session.js';
 import type { AfterState } from './migrate.js';
@@ -30,6 +30,8 @@ export interface RollbackOptions {
   /** Only show what would be undone. */
   dryRun: boolean;
   lockTimeoutMs?: number;
+  /** The checkpoint to undo (an id or a unique prefix); default: the newest applied one. */
+  id?: string;
 }
 
 export interface RollbackOutcome {
@@ -56,13 +58,7 @@ export async function runRollback(opts: RollbackOptions, io: PipelineIO): Promis
 async function rollback(opts: RollbackOptions, io: PipelineIO, steps: Steps, report: Report): Promise<void> {
   await recoverInterrupted(opts.projectDir, 'all', (m) => io.notice?.(m));
   const cp = await steps.run('validate', async () => {
-    const found = await latestApplied(opts.projectDir);
-    if (!found) {
-      throw new MigrateError('no_checkpoint', 'nothing to roll back: no applied migration found in .nself/migrations/', {
-        hint: 'rollback undoes the last `nself migrate <source> <target>` run from this project directory (see -C)',
-      });
-    }
-    await verifyIntegrity(found);
+    const found = await selectForRollback(opts.projectDir, { id: opts.id, force: opts.force, readOnly: opts.dryRun, notice: (n) => io.notice?.(n) });
     return { value: found, detail: `checkpoint ${found.id}: ${found.manifest.source} → ${found.manifest.target} (${found.manifest.components.join(', ')}) from ${found.manifest.created_at}; backup intact` };
   });
   const m = cp.manifest;

@@ -87,3 +87,21 @@ export interface RollbackPreview {
     files: Array<{ path: string; keys: string[] }>;
   };
 }
+
+/** `rollback --list`: every checkpoint of the project, newest first, and the folders that were skipped. */
+export interface CheckpointList {
+  kind: 'checkpoints';
+  checkpoints: {
+    id: string;
+    created_at: string;
+    source: string;
+    target: string;
+    components: string[];
+    status: 'pending' | 'applied' | 'rolled_back';
+    applied_at?: string;
+    rolled_back_at?: string;
+    /** The newest applied (not rolled back) checkpoint of its target: what a rollback of that target undoes. */
+    latest: boolean;
+  }[];
+  skipped: { name: string; reason: string }[];
+}
