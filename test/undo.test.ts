@@ -329,8 +329,9 @@ test('after a kill: a committed run is completed (checkpoint applied), an aborte
       const migrated = p.read('.env.staging');
       const id = await killedRun(p, committed);
       if (committed) {
-        const mf = `.nself/migrations/${id}/manifest.json`;
-        p.write(mf, p.read(mf).replace('"status": "applied"', '"status": "pending"'));
+        // killed between COMMIT and marking the checkpoint applied
+        const { readCheckpoint, updateStatus } = await import('../src/checkpoint/store.ts');
+        await updateStatus(await readCheckpoint(p.dir, id), 'pending');
       }
       const next = await p.run(['migrate', 'diff', 'local', 'staging', '--config-only']);
       assert.equal(next.code, 0, next.stderr);

@@ -6,7 +6,7 @@
  * the content of the file it points to and recorded with `link` (what the link said). Migrate and rollback
  * write through the link (writeFileAtomic), so the link stays a link and the linked file gets the content.
  */
-import { copyFile, lstat, mkdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import { MigrateError } from '../errors.js';
 import { insideDir, linkTarget, writeFileAtomic } from '../util/fs.js';
@@ -51,6 +51,7 @@ export async function backupFiles(projectDir: string, files: string[], backupDir
     const copy = join('files', String(n++));
     await mkdir(join(backupDir, 'files'), { recursive: true, mode: 0o700 });
     await copyFile(abs, join(backupDir, copy));
+    await chmod(join(backupDir, copy), 0o600); // a copy of an env file holds secrets: private whatever the original's mode
     out.push({ path, existed: true, mode: st.mode & 0o7777, copy, ...link });
   }
   return out;

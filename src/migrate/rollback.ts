@@ -17,6 +17,7 @@ import { backedUpTables, cancelBackend, emptyBackedUpTables, readSequences, rest
 import { backupFiles, restoreFiles, type FileBackup } from '../checkpoint/files.js';
 import { backupDir, selectForRollback, updateStatus, type Checkpoint } from '../checkpoint/store.js';
 import { clearJournal, newJournal, recoverInterrupted, transactionId, undoEffects, writeJournal, type Journal } from './journal.js';
+import { insideDir } from '../util/fs.js';
 import { failure, secretValues, snapshotClient, Steps, type PipelineIO } from './session.js';
 import type { AfterState } from './migrate.js';
 import { parseEnvDocument, documentValues } from '../env/envfile.js';
@@ -249,9 +250,9 @@ async function previewRollback(opts: RollbackOptions, cp: Checkpoint, target: En
       await db.close();
     }
   }
-  for (const f of after.files ?? []) {
-    const now = await readFile(resolve(opts.projectDir, f.path)).catch(() => undefined);
-    const then = f.existed ? await readFile(join(cp.dir, 'after', f.copy!)) : undefined;
+  for (const [i, f] of (after.files ?? []).entries()) {
+    const now = await readFile(await insideDir(opts.projectDir, f.path, `after.files[${i}].path`)).catch(() => undefined);
+    const then = f.existed ? await readFile(await insideDir(join(cp.dir, 'after'), f.copy, `after.files[${i}].copy`)) : undefined;
     if (now === undefined && then === undefined) continue;
     if (now !== undefined && then !== undefined && now.equals(then)) continue;
     p.drift.files.push({ path: f.path, keys: f.path.endsWith('.json') ? [] : changedKeys(then?.toString('utf8') ?? '', now?.toString('utf8') ?? '', f.path) });
