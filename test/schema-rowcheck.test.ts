@@ -334,6 +334,20 @@ test('check: an expression the target cannot evaluate is reported unchecked; the
   assert.match(d.failure!, /division by zero/);
 });
 
+test('check: a CHECK added to a domain is checked on every column of the domain', async () => {
+  const base = (chk: string) => `create domain posint as int${chk}; create domain small as posint;
+    create table t(id int primary key, n posint, value small);`;
+  const rows = `insert into t values (1, -1, 3), (2, 0, 0), (3, 5, null), (4, null, 2), (5, 7, -4);`;
+  const o = await check(base(' constraint posint_check check (value > 0)'), base('') + rows);
+  assert.deepEqual(o.result.conflicts.map((c) => [c.kind, c.table, c.column, c.constraint, c.rows]), [
+    ['check', 'public.t', 'n', 'posint_check', 2],
+    ['check', 'public.t', 'value', 'posint_check', 2],
+  ]);
+  assert.equal(o.result.conflicts[0]!.message, '2 row(s) of public.t have a value in n that violates the new constraint posint_check of domain public.posint: CHECK ((VALUE > 0))');
+  assert.match(o.failure!, /contains values that violate the new constraint/);
+  none(await check(base(' constraint posint_check check (value > 0)'), base('') + `insert into t values (1, 1, 3), (2, null, null);`));
+});
+
 // ---------------------------------------------------------------- UNIQUE / PRIMARY KEY / unique index
 
 const EMAILS = `create table account(id int, email text, active boolean default true);

@@ -511,6 +511,20 @@ function lastName(sql: string): string {
   return q && q.next === toks!.length ? q.parts[q.parts.length - 1]! : sql;
 }
 
+/** A domain CHECK expression with VALUE replaced by `replacement` (undefined if it cannot be read). */
+function substituteValue(expr: string, replacement: string): string | undefined {
+  const toks = tokenize(expr);
+  if (!toks) return undefined;
+  let out = '';
+  let at = 0;
+  toks.forEach((t, i) => {
+    if (!isKw(t, 'VALUE') || isP(toks[i - 1], '.') || isP(toks[i + 1], '(')) return;
+    out += expr.slice(at, t.s) + replacement;
+    at = t.e;
+  });
+  return out + expr.slice(at);
+}
+
 /** A key expression that is just a column name: that name. */
 function plainName(expr: string): string | undefined {
   const toks = tokenize(expr);
@@ -760,6 +774,38 @@ export async function checkPlanRows(
         kind: 'unique', ...where(t), ...(names?.length === 1 ? { column: names[0] } : {}), ...(names ? { columns: names } : {}), constraint: cname, rows: n,
         message: `${fmt(n)} row(s) of ${display(t)} repeat values of (${names ? names.join(', ') : keys.join(', ')}) under the new ${what} ${cname}`,
         hint: `remove the duplicates in the target first, ${TOGETHER}`,
+      }));
+    }
+  }
+
+  // ---- a CHECK added to a domain: every column of the domain (or of a domain over it) is checked
+  for (const k of source.facts) {
+    if (k.kind !== 'domain_constraint' || !k.parent || !added(k.id)) continue;
+    const dom = F.S.get(k.parent);
+    if (!dom) continue;
+    const def = String(k.attrs.def);
+    const cname = String(k.meta.name);
+    const chk = parseCheck(def);
+    if (chk && !chk.validated) continue;
+    const cols = source.facts.filter((c) => c.kind === 'column' && c.parent && F.domainsOf(c, F.S).includes(dom));
+    for (const c of cols) {
+      const t = F.S.get(c.parent!);
+      if (!t || t.kind !== 'table' || F.tableState(t.id) !== 'rows' || F.colFate(c) !== 'same') continue;
+      if (F.coveredByParent(t.id, String(c.meta.name))) continue;
+      const col = String(c.meta.name);
+      const expr = chk ? substituteValue(chk.expr, `(${c.meta.sql})`) : undefined;
+      if (expr === undefined) {
+        skip('check', t, `cannot read the definition ${flat(def)}`, { column: col, constraint: cname });
+        continue;
+      }
+      if (String(c.attrs.type).endsWith('[]')) {
+        skip('check', t, `column ${col} is an array of domain ${display(dom)}`, { column: col, constraint: cname });
+        continue;
+      }
+      probe(`SELECT count(*) FROM ${t.meta.sql} WHERE NOT (${expr})`, 'check', t, { column: col, constraint: cname }, (n) => ({
+        kind: 'check', ...where(t), column: col, constraint: cname, rows: n,
+        message: `${fmt(n)} row(s) of ${display(t)} have a value in ${col} that violates the new constraint ${cname} of domain ${display(dom)}: ${flat(def)}`,
+        hint: `fix or delete those rows in the target first, ${TOGETHER}`,
       }));
     }
   }
