@@ -216,6 +216,8 @@ test('foreign_key: a new foreign key that existing rows violate', async () => {
   assert.deepEqual([c.kind, c.table, c.column, c.constraint, c.references, c.rows], ['foreign_key', 'public.orders', 'customer_id', 'orders_customer_id_fkey', 'public.customer', 2]);
   assert.equal(c.message, '2 row(s) of public.orders have (customer_id) with no match in public.customer (new foreign key orders_customer_id_fkey)');
   assert.match(o.failure!, /violates foreign key constraint "orders_customer_id_fkey"/);
+  const deferred = await check(SHOP('references customer(id) deferrable initially deferred'), SHOP('') + rows);
+  assert.equal(only(deferred).rows, 2);
   // every row has its customer; NOT VALID does not look at existing rows
   none(await check(SHOP('references customer(id)'), SHOP('') + `insert into customer values (1, 'a'); insert into orders values (1, 1), (2, null);`));
   const nv = await check(SHOP('') + `alter table orders add constraint o_fk foreign key (customer_id) references customer(id) not valid;`, SHOP('') + rows);
@@ -359,6 +361,9 @@ test('unique: a new UNIQUE constraint over duplicate values (NULLs are distinct 
   assert.deepEqual([c.kind, c.table, c.column, c.constraint, c.rows], ['unique', 'public.account', 'email', 'account_email_key', 2]);
   assert.equal(c.message, '2 row(s) of public.account repeat values of (email) under the new unique constraint account_email_key');
   assert.match(o.failure!, /could not create unique index "account_email_key"/);
+  // a deferrable constraint is checked when it is added all the same
+  const def = await check(`create table account(id int, email text unique deferrable initially deferred, active boolean default true);`, EMAILS);
+  assert.deepEqual([only(def).kind, only(def).rows], ['unique', 2]);
   const nnd = await check(`create table account(id int, email text, active boolean default true, constraint account_email_key unique nulls not distinct (email));`, EMAILS);
   assert.equal(only(nnd).rows, 3);
   none(await check(`create table account(id int, email text unique, active boolean default true);`, `create table account(id int, email text, active boolean default true);
@@ -381,6 +386,33 @@ test('unique: a new unique index on an expression, partial', async () => {
   assert.deepEqual([c.kind, c.column, c.constraint, c.rows], ['unique', undefined, 'account_email_lower', 2]);
   assert.match(o.failure!, /could not create unique index "account_email_lower"/);
   none(await check(`create table account(id int, email text, active boolean default true); create unique index account_email_lower on account (lower(email)) where id > 5;`, EMAILS));
+});
+
+test('a partitioned table: the counts cover every partition', async () => {
+  const ev = (cols: string) => `create table ev(id int, at date not null, n int${cols}) partition by range (at);
+    create table ev_2023 partition of ev for values from ('2023-01-01') to ('2024-01-01');
+    create table ev_2024 partition of ev for values from ('2024-01-01') to ('2025-01-01');`;
+  const rows = `insert into ev values (1, '2023-05-01', -1), (2, '2024-05-01', -2), (3, '2024-06-01', 3), (4, '2023-06-01', null);`;
+  const o = await check(ev(', check (n > 0)') + ` alter table ev alter column n set not null;`, ev('') + rows);
+  assert.deepEqual(o.result.conflicts.map((c) => [c.kind, c.table, c.column, c.rows]), [
+    ['check', 'public.ev', 'n', 2],
+    ['not_null', 'public.ev', 'n', 1],
+  ]);
+  none(await check(ev(', check (n > 0)'), ev('') + `insert into ev values (1, '2023-05-01', 1), (2, '2024-05-01', null);`));
+});
+
+test('inheritance: rows of child tables count where the change reaches them', async () => {
+  const fam = (cols: string, extra = '') => `create table base(id int${cols}); create table kid(k text) inherits (base); ${extra}`;
+  const rows = `insert into base values (1); insert into kid values (2, 'a'), (3, 'b');`;
+  // ADD COLUMN … NOT NULL and SET NOT NULL reach the children
+  const o = await check(fam(', x int not null'), fam('') + rows);
+  assert.deepEqual(o.result.conflicts.map((c) => [c.kind, c.table, c.column, c.rows]), [['not_null', 'public.base', 'x', 3]]);
+  // a CHECK reaches them too, unless NO INHERIT
+  const c = await check(fam('', 'alter table base add constraint pos check (id > 1);'), fam('') + rows);
+  assert.deepEqual(c.result.conflicts.map((x) => [x.kind, x.constraint, x.rows]), [['check', 'pos', 1]]);
+  none(await check(fam('', 'alter table base add constraint pos check (id > 1) no inherit;'), fam('') + `insert into base values (2); insert into kid values (1, 'a');`));
+  // a UNIQUE constraint of the parent does not look at the children's rows
+  none(await check(fam(' unique'), fam('') + `insert into base values (1); insert into kid values (1, 'a');`));
 });
 
 // ---------------------------------------------------------------- the caller's lock_timeout, several at once
