@@ -350,6 +350,14 @@ test('check: a CHECK added to a domain is checked on every column of the domain'
   none(await check(base(' constraint posint_check check (value > 0)'), base('') + `insert into t values (1, 1, 3), (2, null, null);`));
 });
 
+test('check: a CHECK calling a function this migration changes is reported unchecked, not guessed', async () => {
+  const fn = (body: string) => `create function lim() returns int language sql immutable as 'select ${body}';`;
+  const o = await check(fn('10') + PRODUCTS(' constraint p_lim check (price < lim())'), fn('100') + PRODUCTS() + PRICES);
+  assert.deepEqual(o.result.conflicts, []);
+  assert.deepEqual(o.result.unchecked.map((u) => [u.kind, u.constraint, u.reason]), [['check', 'p_lim', 'it uses function "public"."lim"(), which this migration creates or changes']]);
+  assert.match(o.failure!, /violated by some row/);
+});
+
 // ---------------------------------------------------------------- UNIQUE / PRIMARY KEY / unique index
 
 const EMAILS = `create table account(id int, email text, active boolean default true);

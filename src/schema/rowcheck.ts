@@ -531,6 +531,12 @@ function plainName(expr: string): string | undefined {
   return toks && toks.length === 1 ? nameOf(toks[0]) : undefined;
 }
 
+/** `function:"public"."f"(integer)` → `function "public"."f"(integer)`. */
+function factName(id: string): string {
+  const i = id.indexOf(':');
+  return i < 0 ? id : `${id.slice(0, i)} ${id.slice(i + 1)}`;
+}
+
 function display(t: Fact): string {
   return `${String(t.meta.schema)}.${String(t.meta.name)}`;
 }
@@ -663,7 +669,7 @@ export async function checkPlanRows(
       if (!chk.validated) continue;
       if (holds) continue;
       if (touchedDep) {
-        skip('check', t, `it uses ${touchedDep}, which this migration creates or changes`, { constraint: cname });
+        skip('check', t, `it uses ${factName(touchedDep)}, which this migration creates or changes`, { constraint: cname });
         continue;
       }
       const src = F.rows(t, chk.noInherit && !F.partitioned(t), colDeps, 'nself_r');
@@ -742,7 +748,7 @@ export async function checkPlanRows(
           continue;
         }
         if (touchedDep && !holds) {
-          skip('unique', t, `it uses ${touchedDep}, which this migration creates or changes`, { constraint: cname });
+          skip('unique', t, `it uses ${factName(touchedDep)}, which this migration creates or changes`, { constraint: cname });
           continue;
         }
         cols = colDeps;
