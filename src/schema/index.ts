@@ -8,3 +8,5 @@ export { inspectSchema } from './inspect.js';
 export type { Hazard, PlanOptions, SchemaChange, SchemaStatement, SchemaPlan } from './plan.js';
 export { planSchema } from './plan.js';
 export { applySchema, countHazardRows, backupSchema, restoreSchemaStructure, restoreSchemaFinish, schemaRollbackPlan, tablesAtRisk } from './apply.js';
+export type { RowConflict, RowConflictKind, RowCheckSkipped, RowCheckResult, RowCheckOptions } from './rowcheck.js';
+export { checkPlanRows, findRowConflicts } from './rowcheck.js';
