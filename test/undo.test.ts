@@ -350,3 +350,25 @@ test('after a kill: a committed run is completed (checkpoint applied), an aborte
     }
   }
 });
+
+test('a schema-only migration that existing rows would break is refused at plan time, with the row count', async () => {
+  const db = 'rowcheck';
+  await freshDb(local, db, `CREATE TYPE rating AS ENUM ('G', 'PG'); CREATE TABLE films(id int PRIMARY KEY, rating rating, owner text NOT NULL);`);
+  await freshDb(staging, db, `CREATE TYPE rating AS ENUM ('G', 'PG', 'NC-17'); CREATE TABLE films(id int PRIMARY KEY, rating rating);
+    INSERT INTO films SELECT g, (ARRAY['G','PG','NC-17'])[1 + g % 3]::rating FROM generate_series(1, 30) g;`);
+  const before = await state(staging, db);
+  const p = project(db);
+  try {
+    const dry = await p.run(['migrate', 'local', 'staging', '--schema-only', '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /30 row\(s\) of public\.films .*owner/);
+    assert.match(dry.stdout, /10 row\(s\) of public\.films .*NC-17/);
+    const r = await p.run(['migrate', 'local', 'staging', '--schema-only', '--force']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /error: the schema plan cannot be applied: .*row\(s\) of public\.films/);
+    assert.deepEqual(await state(staging, db), before);
+    assert.deepEqual(p.checkpoints().filter((c) => !c.startsWith('.')), []);
+  } finally {
+    p.remove();
+  }
+});

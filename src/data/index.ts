@@ -31,6 +31,6 @@ export { planData } from './plan.js';
 export { diffData } from './diff.js';
 export { applyData, verifyData } from './apply.js';
 export { backupData, backupTables, backedUpTables, emptyBackedUpTables, restoreData, sumTables, type TableSum } from './backup.js';
-export { emptyBeforeReload } from './load.js';
+export { emptyBeforeReload, reloadableTables } from './load.js';
 export { readSequences, writeSequences, type SequenceState } from './catalog.js';
 export { cancelBackend } from './stream.js';

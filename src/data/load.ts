@@ -77,6 +77,18 @@ async function truncateQuietly(target: pg.ClientBase, tables: LoadTarget[], befo
  * nowhere) keeps its rows: the data step replaces them as before. Returns the tables emptied.
  */
 export async function emptyBeforeReload(target: pg.ClientBase, wanted: Array<{ schema: string; name: string }>): Promise<LoadTarget[]> {
+  const set = await reloadableTables(target, wanted);
+  if (set.length === 0) return [];
+  try {
+    await truncateQuietly(target, set);
+  } catch (e) {
+    throw wrapError('data_prepare_failed', 'emptying the tables to reload before the schema step', e, 'nothing was changed: the transaction is rolled back');
+  }
+  return set;
+}
+
+/** Read-only: which of the wanted tables emptyBeforeReload would empty (those no outside table references). */
+export async function reloadableTables(target: pg.ClientBase, wanted: Array<{ schema: string; name: string }>): Promise<LoadTarget[]> {
   const all = await listTables(target);
   let set = wanted.flatMap((w) => all.get(`${w.schema}.${w.name}`) ?? []);
   for (;;) {
@@ -89,14 +101,8 @@ export async function emptyBeforeReload(target: pg.ClientBase, wanted: Array<{ s
         WHERE con.contype = 'f' AND con.conrelid NOT IN (SELECT oid FROM e)`,
       [set.map((t) => t.oid)],
     );
-    if (blocked.rows.length === 0) break;
+    if (blocked.rows.length === 0) return set;
     const out = new Set(blocked.rows.map((r) => Number(r.ref)));
     set = set.filter((t) => !out.has(t.oid));
   }
-  try {
-    await truncateQuietly(target, set);
-  } catch (e) {
-    throw wrapError('data_prepare_failed', 'emptying the tables to reload before the schema step', e, 'nothing was changed: the transaction is rolled back');
-  }
-  return set;
 }

@@ -12,8 +12,8 @@ import type { Environment } from '../env/types.js';
 import { loadEnvironment } from '../env/resolve.js';
 import { lockTarget } from '../pg/lock.js';
 import { applyConfig, diffConfig, planConfig, verifyConfig } from '../config/index.js';
-import { applySchema, backupSchema, countHazardRows, fingerprintSchema, inspectSchema, planSchema, tablesAtRisk, type SchemaModel, type SchemaScope } from '../schema/index.js';
-import { applyData, backedUpTables, backupTables, cancelBackend, emptyBeforeReload, planData, sumTables, verifyData, writeSequences, type DataPlan, type DataScope, type SequenceState, type TableSum } from '../data/index.js';
+import { applySchema, backupSchema, checkPlanRows, countHazardRows, fingerprintSchema, inspectSchema, planSchema, tablesAtRisk, type SchemaModel, type SchemaScope } from '../schema/index.js';
+import { applyData, backedUpTables, backupTables, cancelBackend, emptyBeforeReload, planData, reloadableTables, sumTables, verifyData, writeSequences, type DataPlan, type DataScope, type SequenceState, type TableSum } from '../data/index.js';
 import { backupFiles, restoreFiles, type FileBackup } from '../checkpoint/files.js';
 import { backupDir, beginCheckpoint, DEFAULT_KEEP, pruneCheckpoints, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
 import { clearJournal, newJournal, recoverInterrupted, transactionId, writeJournal, type Journal } from './journal.js';
@@ -103,7 +103,7 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
 
     // ── plan ────────────────────────────────────────────────────────────────────────────
     const { plan, sourceModel } = await steps.run('plan', async () => {
-      const p = await buildMigratePlan(opts, source, target, srcClient, tgtClient);
+      const p = await buildMigratePlan(io, opts, source, target, srcClient, tgtClient);
       return { value: p, detail: `${p.plan.summary.changes} change(s) planned` };
     });
     if (dbs) {
@@ -116,7 +116,7 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
 
     if (plan.schema && plan.schema.errors.length > 0) {
       throw new MigrateError('schema_plan_has_errors', `the schema plan cannot be applied: ${plan.schema.errors[0]}${plan.schema.errors.length > 1 ? ` (+${plan.schema.errors.length - 1} more)` : ''}`, {
-        hint: 'fix the target first (e.g. create the missing role), then run the migration again',
+        hint: 'fix the target as the error says (e.g. create the missing role, fill or remove the rows), then run the migration again',
         details: plan.schema.errors,
       });
     }
@@ -148,6 +148,7 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
 }
 
 async function buildMigratePlan(
+  io: PipelineIO,
   opts: MigrateOptions,
   source: Environment,
   target: Environment,
@@ -165,6 +166,12 @@ async function buildMigratePlan(
     const written = dp ? new Set([...dp.tables.filter((t) => t.action === 'copy').map((t) => t.table), ...dp.onlyInSource]) : undefined;
     const sp = planSchema(a, b, written ? { rowsFollow: written } : {});
     await countHazardRows(tgt!, sp);
+    // Rows the schema step would fail on (NOT NULL without default, enum values in use, foreign keys, CHECK,
+    // UNIQUE) are plan errors now, not a failure half-way through; tables the data step reloads are emptied first.
+    const emptied = dp && sp.changes.length > 0 ? new Set((await reloadableTables(tgt!, dp.tables)).map((t) => JSON.stringify([t.schema, t.name]))) : undefined;
+    const rows = await checkPlanRows(tgt!, sp, a, b, emptied ? { emptied: (schema, name) => emptied.has(JSON.stringify([schema, name])) } : {});
+    for (const c of rows.conflicts) sp.errors.push(`${c.message}; ${c.hint}`);
+    for (const u of rows.unchecked) io.notice?.(`could not check the rows of ${u.table}${u.column ? `.${u.column}` : ''} before applying (${u.reason}); a violation would fail the migration (rolled back)`);
     plan.schema = sp;
     plan.summary.perComponent.schema = countSchemaChanges(sp);
   }
