@@ -82,6 +82,36 @@ export async function undoEffects(projectDir: string, cpDir: string, j: Journal,
   if (client && j.sequences.length > 0) await writeSequences(client, j.sequences);
 }
 
+/**
+ * After a failure of a run that wrote `journal` (inside the target transaction `client`, with the savepoint
+ * `nself_effects` taken before its first effect when `savepoint`): roll back to the savepoint so the transaction
+ * is usable and its tables still locked, put the sequences back (setval takes effect at once), roll the
+ * transaction back, and put the files back. True when all of it worked; else the journal stays for the next
+ * command to finish.
+ */
+export async function abandonRun(projectDir: string, cpDir: string | undefined, j: Journal | undefined, client: pg.ClientBase | undefined, tx: { inTx: boolean; savepoint: boolean }): Promise<boolean> {
+  let ok = true;
+  if (client && tx.inTx) {
+    if (tx.savepoint && j && j.sequences.length > 0) {
+      try {
+        await client.query('ROLLBACK TO SAVEPOINT nself_effects');
+        await writeSequences(client, j.sequences);
+      } catch {
+        ok = false;
+      }
+    }
+    await client.query('ROLLBACK').catch(() => {});
+  }
+  if (j && cpDir) {
+    try {
+      await undoEffects(projectDir, cpDir, { ...j, sequences: [] });
+    } catch {
+      ok = false;
+    }
+  }
+  return ok;
+}
+
 function alive(j: Journal): boolean {
   if (j.host !== hostname()) return true; // another machine's run: never judged from here
   try {

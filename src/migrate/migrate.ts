@@ -13,10 +13,10 @@ import { loadEnvironment } from '../env/resolve.js';
 import { lockTarget } from '../pg/lock.js';
 import { applyConfig, diffConfig, planConfig, verifyConfig } from '../config/index.js';
 import { applySchema, backupSchema, checkPlanRows, countHazardRows, fingerprintSchema, inspectSchema, planSchema, tablesAtRisk, type SchemaModel, type SchemaScope } from '../schema/index.js';
-import { applyData, backedUpTables, backupTables, cancelBackend, emptyBeforeReload, planData, reloadableTables, sumTables, verifyData, writeSequences, type DataPlan, type DataScope, type SequenceState, type TableSum } from '../data/index.js';
-import { backupFiles, restoreFiles, type FileBackup } from '../checkpoint/files.js';
-import { backupDir, beginCheckpoint, DEFAULT_KEEP, pruneCheckpoints, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
-import { clearJournal, newJournal, recoverInterrupted, transactionId, writeJournal, type Journal } from './journal.js';
+import { applyData, backedUpTables, backupTables, cancelBackend, emptyBeforeReload, planData, reloadableTables, sumTables, verifyData, type DataPlan, type DataScope, type SequenceState, type TableSum } from '../data/index.js';
+import { backupFiles, type FileBackup } from '../checkpoint/files.js';
+import { beginCheckpoint, DEFAULT_KEEP, pruneCheckpoints, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
+import { abandonRun, clearJournal, newJournal, recoverInterrupted, transactionId, writeJournal, type Journal } from './journal.js';
 import { failure, loadPair, needsDatabase, newPlan, openPair, snapshotClient, Steps, totalize, type PipelineIO } from './session.js';
 import { buildConfirmation, countConfigEdits, countSchemaChanges, countDataChanges, formatCount } from './summary.js';
 import type { ComponentName, Plan, Report } from './types.js';
@@ -367,7 +367,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
       inTx = false;
     }
   } catch (e) {
-    const undone = await undo();
+    const undone = await abandonRun(opts.projectDir, checkpoint?.dir, journal, tgt, { inTx, savepoint });
     if (checkpoint && undone) await removeCheckpoint(checkpoint);
     if (!undone) {
       const err = failure(steps, e, 'the database was rolled back');
@@ -394,32 +394,6 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
     });
   }
   for (const n of (await pruneCheckpoints(opts.projectDir, target.name, opts.keep ?? DEFAULT_KEEP)).notices) io.notice?.(n);
-
-  /** Roll the transaction back and put the journal's pre-images back. True when everything is as it was. */
-  async function undo(): Promise<boolean> {
-    let ok = true;
-    if (inTx) {
-      if (savepoint && journal && journal.sequences.length > 0) {
-        // setval is not transactional: reset the sequences while the tables are still locked by this transaction.
-        try {
-          await tgt!.query('ROLLBACK TO SAVEPOINT nself_effects');
-          await writeSequences(tgt!, journal.sequences);
-        } catch {
-          ok = false;
-        }
-      }
-      await tgt!.query('ROLLBACK').catch(() => {});
-      inTx = false;
-    }
-    if (journal && checkpoint) {
-      try {
-        await restoreFiles(opts.projectDir, journal.files, backupDir(checkpoint));
-      } catch {
-        ok = false;
-      }
-    }
-    return ok;
-  }
 }
 
 /** What a migration left on the target, recorded in its checkpoint: `rollback` compares the target with it. */

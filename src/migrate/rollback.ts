@@ -13,10 +13,10 @@ import { openDatabase, type DbHandle } from '../pg/connect.js';
 import { lockTarget } from '../pg/lock.js';
 import { qualify } from '../pg/quote.js';
 import { fingerprintSchema, inspectSchema, planSchema, restoreSchemaFinish, restoreSchemaStructure, schemaRollbackPlan } from '../schema/index.js';
-import { backedUpTables, cancelBackend, emptyBackedUpTables, readSequences, restoreData, sumTables, writeSequences, type DataBackupMeta, type SequenceState } from '../data/index.js';
+import { backedUpTables, cancelBackend, emptyBackedUpTables, readSequences, restoreData, sumTables, type DataBackupMeta, type SequenceState } from '../data/index.js';
 import { backupFiles, restoreFiles, type FileBackup } from '../checkpoint/files.js';
 import { backupDir, selectForRollback, updateStatus, type Checkpoint } from '../checkpoint/store.js';
-import { clearJournal, newJournal, recoverInterrupted, transactionId, undoEffects, writeJournal, type Journal } from './journal.js';
+import { abandonRun, clearJournal, newJournal, recoverInterrupted, transactionId, writeJournal, type Journal } from './journal.js';
 import { insideDir } from '../util/fs.js';
 import { failure, secretValues, snapshotClient, Steps, type PipelineIO } from './session.js';
 import type { AfterState } from './migrate.js';
@@ -153,26 +153,8 @@ async function rollback(opts: RollbackOptions, io: PipelineIO, steps: Steps, rep
     report.verified = true;
   } catch (e) {
     // Put back what the rollback changed outside its transaction; the checkpoint stays usable for a retry.
-    let ok = true;
-    if (inTx) {
-      if (savepoint && journal && journal.sequences.length > 0) {
-        try {
-          await client!.query('ROLLBACK TO SAVEPOINT nself_effects');
-          await writeSequences(client!, journal.sequences);
-        } catch {
-          ok = false;
-        }
-      }
-      await client!.query('ROLLBACK').catch(() => {});
-    }
-    if (journal) {
-      try {
-        await undoEffects(opts.projectDir, cp.dir, { ...journal, sequences: [] });
-      } catch {
-        ok = false;
-      }
-      if (ok) await clearJournal(cp.dir);
-    }
+    const ok = await abandonRun(opts.projectDir, cp.dir, journal, client, { inTx, savepoint });
+    if (ok && journal) await clearJournal(cp.dir);
     if (!ok) {
       const err = failure(steps, e, 'the database was rolled back');
       throw new MigrateError(err.code, `${err.message}; putting sequences or files back failed too`, {
