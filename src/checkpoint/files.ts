@@ -38,7 +38,7 @@ export async function backupFiles(projectDir: string, files: string[], backupDir
   return out;
 }
 
-/** Put every backed-up file back byte for byte (atomically), and remove files that did not exist. */
+/** Put every backed-up file back byte for byte (atomically, unless it is already so), and remove files that did not exist. */
 export async function restoreFiles(projectDir: string, backups: FileBackup[], backupDir: string): Promise<void> {
   for (const b of backups) {
     const abs = resolve(projectDir, b.path);
@@ -47,6 +47,11 @@ export async function restoreFiles(projectDir: string, backups: FileBackup[], ba
       continue;
     }
     const bytes = await readFile(join(backupDir, b.copy!));
+    // Already as it was (e.g. the write that failed never got to its rename): nothing to do — and nothing that
+    // could fail again for the reason the write did (a full disk).
+    const now = await readFile(abs).catch(() => undefined);
+    const mode = await stat(abs).then((s) => s.mode & 0o7777, () => undefined);
+    if (now !== undefined && now.equals(bytes) && mode === (b.mode ?? 0o644)) continue;
     await mkdir(dirname(abs), { recursive: true });
     await writeFileAtomic(abs, bytes, b.mode ?? 0o644);
   }

@@ -23,7 +23,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { MigrateError } from '../errors.js';
+import { asMigrateError, MigrateError } from '../errors.js';
 import { documentValues, parseEnvDocument } from '../env/envfile.js';
 import { readCascade } from '../env/resolve.js';
 import { isSecretKey, jsonHasSecrets, maskValue } from '../env/secrets.js';
@@ -44,6 +44,8 @@ export function readBytes(file: string): Buffer | undefined {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    const known = asMigrateError(e, { path: file }); // permission denied, a folder where the file should be, …
+    if (known.code !== 'internal') throw known;
     throw new MigrateError('config_read', `cannot read ${file}: ${(e as Error).message}`, { hint: 'check the file permissions', cause: e });
   }
 }

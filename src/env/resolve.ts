@@ -22,7 +22,7 @@
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { EXIT, MigrateError } from '../errors.js';
+import { asMigrateError, EXIT, MigrateError } from '../errors.js';
 import { parseEnvDocument, type EnvDocument, type EnvEntry } from './envfile.js';
 import type { EnvVar, Environment, ServerConfig } from './types.js';
 
@@ -120,6 +120,8 @@ export function readIfExists(file: string, projectDir: string): string | undefin
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    const known = asMigrateError(e, { path: file }); // permission denied, a folder where the file should be, …
+    if (known.code !== 'internal') throw known;
     throw new MigrateError('env_read', `cannot read ${rel(projectDir, file)}: ${(e as Error).message}`, { hint: 'check the file permissions', cause: e });
   }
 }

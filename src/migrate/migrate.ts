@@ -15,7 +15,7 @@ import { applySchema, backupSchema, countHazardRows, fingerprintSchema, inspectS
 import { applyData, backupData, planData, verifyData, type DataPlan, type DataScope, type DataTableResult } from '../data/index.js';
 import { backupFiles, restoreFiles, type FileBackup } from '../checkpoint/files.js';
 import { backupDir, beginCheckpoint, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
-import { loadPair, needsDatabase, newPlan, openPair, snapshotClient, Steps, totalize, type PipelineIO } from './session.js';
+import { explainLostConnection, loadPair, needsDatabase, newPlan, openPair, snapshotClient, Steps, totalize, type PipelineIO } from './session.js';
 import { buildConfirmation, countConfigEdits, countSchemaChanges, countDataChanges, formatCount } from './summary.js';
 import type { ComponentName, Plan, Report } from './types.js';
 
@@ -186,6 +186,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
   const comps = opts.components;
   const useDb = !!tgt;
   let inTx = false;
+  let committing = false;
   let checkpoint: Checkpoint | undefined;
   let configBackup: FileBackup[] | undefined;
   let configWritten = false;
@@ -320,6 +321,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
     // restores what is already there (harmless), never a committed migration without a usable checkpoint.
     await updateStatus(checkpoint, 'applied');
     if (inTx) {
+      committing = true;
       await tgt!.query('COMMIT');
       inTx = false;
     }
@@ -332,7 +334,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
     io.onInterrupt?.(undefined);
     if (checkpoint) await removeCheckpoint(checkpoint);
     delete report.checkpoint;
-    throw e;
+    throw explainLostConnection(e, { command: 'migrate', source: source.name, target: target.name, committing });
   }
 }
 

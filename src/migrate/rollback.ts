@@ -13,7 +13,7 @@ import { restoreSchema, snapshotTables } from '../schema/index.js';
 import { emptyForRestore, restoreData } from '../data/index.js';
 import { restoreFiles, type FileBackup } from '../checkpoint/files.js';
 import { backupDir, latestApplied, updateStatus, verifyIntegrity } from '../checkpoint/store.js';
-import { secretValues, Steps, type PipelineIO } from './session.js';
+import { explainLostConnection, secretValues, Steps, type PipelineIO } from './session.js';
 import type { ComponentName, Report } from './types.js';
 
 export interface RollbackOptions {
@@ -75,6 +75,7 @@ async function rollback(opts: RollbackOptions, io: PipelineIO, steps: Steps, rep
   let db: DbHandle | undefined;
   let client: pg.Client | undefined;
   let inTx = false;
+  let committing = false;
   try {
     await steps.run('restore', async () => {
       const parts: string[] = [];
@@ -104,6 +105,7 @@ async function rollback(opts: RollbackOptions, io: PipelineIO, steps: Steps, rep
         parts.push('config files restored byte for byte');
       }
       if (inTx) {
+        committing = true;
         await client!.query('COMMIT');
         inTx = false;
       }
@@ -111,7 +113,7 @@ async function rollback(opts: RollbackOptions, io: PipelineIO, steps: Steps, rep
     });
   } catch (e) {
     if (inTx) await client!.query('ROLLBACK').catch(() => {});
-    throw e;
+    throw explainLostConnection(e, { command: 'rollback', source: m.source, target: m.target, committing });
   } finally {
     await client?.end().catch(() => {});
     await db?.close();

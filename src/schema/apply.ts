@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip, createGunzip } from 'node:zlib';
 import copyStreams from 'pg-copy-streams';
 import { MigrateError } from '../errors.js';
+import { classifyError } from '../error-cause.js';
 import { qualify, quoteIdent, quoteLiteral } from '../pg/quote.js';
 import { fingerprintSchema, type SchemaModel } from './model.js';
 import { inspectSchema } from './inspect.js';
@@ -28,6 +29,8 @@ export async function applySchema(target: pg.ClientBase, plan: SchemaPlan, opts:
     } catch (e) {
       const err = e as Error & { code?: string };
       const lock = err.code === '55P03';
+      const cause = lock ? undefined : classifyError(e); // a lost connection, a full disk… is not the statement's fault
+      if (cause) throw new MigrateError(cause.code, `schema statement failed: ${cause.message}`, { hint: cause.hint, details: { sql: st.sql, pgcode: err.code }, cause: e });
       throw new MigrateError(lock ? 'lock_timeout' : 'schema_apply_failed', `schema statement failed: ${err.message}`, {
         hint: lock ? `another session holds a lock; retry later or raise the lock timeout (${ms} ms)` : `statement: ${st.sql.slice(0, 400)}`,
         details: { sql: st.sql, pgcode: err.code },

@@ -4,8 +4,21 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-/** Replace `file` atomically with `data` (same directory temp file, fsync, rename, fsync of the directory). */
+/**
+ * Replace `file` atomically with `data` (same directory temp file, fsync, rename, fsync of the directory).
+ * A failure whose error names no path (a write or fsync: ENOSPC, EIO…) is given `path` = `file`, so that the
+ * message says which file could not be written.
+ */
 export async function writeFileAtomic(file: string, data: string | Buffer, mode: number): Promise<void> {
+  try {
+    await writeAtomic(file, data, mode);
+  } catch (e) {
+    if (e && typeof e === 'object' && (e as NodeJS.ErrnoException).syscall !== undefined && (e as NodeJS.ErrnoException).path === undefined) (e as NodeJS.ErrnoException).path = file;
+    throw e;
+  }
+}
+
+async function writeAtomic(file: string, data: string | Buffer, mode: number): Promise<void> {
   const dir = dirname(file);
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${basename(file)}.nself-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
