@@ -24,7 +24,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { asMigrateError, MigrateError } from '../errors.js';
-import { documentValues, parseEnvDocument } from '../env/envfile.js';
+import { decodeEnvBytes, documentValues, parseEnvDocument } from '../env/envfile.js';
 import { readCascade } from '../env/resolve.js';
 import { isSecretKey, jsonHasSecrets, maskValue } from '../env/secrets.js';
 import type { Environment } from '../env/types.js';
@@ -54,7 +54,7 @@ export function planConfig(source: Environment, target: Environment): ConfigPlan
   const tdir = target.projectDir;
   const ownAbs = target.ownFile;
   const ownBytes = readBytes(ownAbs);
-  const ownDoc = parseEnvDocument(ownBytes?.toString('utf8') ?? '', ownAbs, { display: relPath(tdir, ownAbs) });
+  const ownDoc = parseEnvDocument(ownBytes ? decodeEnvBytes(ownBytes) : '', ownAbs, { display: relPath(tdir, ownAbs) });
   const ownLines = documentValues(ownDoc);
   // Precedence of a file in the target cascade (its index in lookedFor; the own file is always listed there).
   const rank = (file: string) => target.lookedFor.indexOf(file);
