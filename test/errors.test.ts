@@ -372,7 +372,7 @@ describe('through the CLI: a failure is named by its cause and changes nothing',
   });
 });
 
-// ── a lost target connection inside the migrate pipeline ──────────────────────────────────────────
+// ── a lost target connection inside the migrate pipeline, and data identity through the CLI ─────────
 
 describe('through the CLI with a database', () => {
   let cluster: TestCluster;
@@ -414,4 +414,56 @@ describe('through the CLI with a database', () => {
     assert.equal(JSON.parse(j.stdout).error.code, 'connection_lost');
   });
 
+  it('"public.a".b and public."a.b": diff shows both exactly, migrate --data-only copies both, then they are equal', async () => {
+    const ddl = `CREATE SCHEMA "public.a"; CREATE TABLE "public.a".b (id int PRIMARY KEY, v text); CREATE TABLE public."a.b" (id int PRIMARY KEY, v text);`;
+    const { p, src, tgt } = await dbProject(
+      `${ddl} INSERT INTO "public.a".b VALUES (1, 'schema dot'), (2, 's'); INSERT INTO public."a.b" VALUES (1, 'table dot'), (2, 't'), (3, 't');`,
+      `${ddl} INSERT INTO "public.a".b VALUES (1, 'old'); INSERT INTO public."a.b" VALUES (2, 't'), (9, 'old');`,
+    );
+    const d = await p.run(['migrate', 'diff', 'local', 'staging', '--data-only', '--json']);
+    assert.equal(d.code, 0, d.stderr);
+    const tables = JSON.parse(d.stdout).data.diff.tables.map((t: Record<string, unknown>) => [t.table, t.schema, t.name, t.sourceRows, t.targetRows, t.onlyInSource, t.onlyInTarget, t.different]);
+    assert.deepEqual(tables, [
+      ['public."a.b"', 'public', 'a.b', 3, 2, 2, 1, 0],
+      ['"public.a".b', 'public.a', 'b', 2, 1, 1, 0, 1],
+    ]);
+    const human = await p.run(['migrate', 'diff', 'local', 'staging', '--data-only']);
+    assert.match(human.stdout, /~ "public\.a"\.b {2}2 \/ 1 rows/);
+    assert.match(human.stdout, /~ public\."a\.b" {2}3 \/ 2 rows/);
+    const m = await p.run(['migrate', 'local', 'staging', '--data-only', '--force', '--json']);
+    assert.equal(m.code, 0, m.stderr);
+    assert.deepEqual(JSON.parse(m.stdout).data.map((x: { table: string; rowsAfter: number }) => [x.table, x.rowsAfter]), [['public."a.b"', 3], ['"public.a".b', 2]]);
+    for (const sql of ['SELECT * FROM "public.a".b ORDER BY id', 'SELECT * FROM public."a.b" ORDER BY id']) assert.equal(await rows(tgt, sql), await rows(src, sql));
+    const again = await p.run(['migrate', 'diff', 'local', 'staging', '--data-only', '--exit-code']);
+    assert.equal(again.code, 0, again.stdout);
+    const only = await p.run(['migrate', 'diff', 'local', 'staging', '--data-only', '--json', '--table', '"public.a".b']);
+    assert.deepEqual(JSON.parse(only.stdout).data.diff.tables.map((t: { table: string }) => t.table), ['"public.a".b']);
+    const bad = await p.run(['migrate', 'diff', 'local', 'staging', '--data-only', '--table', '"public.a']);
+    assert.equal(bad.code, 64);
+    assert.match(bad.stderr, /unterminated double quote/);
+  });
+
+  it('the schema step knows exactly which of the two gets rows: an enum used only by the other one gains its value in place', async () => {
+    const base = (values: string) => `CREATE TYPE mood AS ENUM (${values}); CREATE SCHEMA "public.a";
+      CREATE TABLE "public.a".b (id int PRIMARY KEY, m mood); CREATE TABLE public."a.b" (id int PRIMARY KEY, v text);`;
+    const { p } = await dbProject(
+      `${base(`'ok', 'new'`)} INSERT INTO "public.a".b VALUES (1, 'ok'); INSERT INTO public."a.b" VALUES (1, 'copied');`,
+      `${base(`'ok'`)} INSERT INTO "public.a".b VALUES (1, 'ok'); INSERT INTO public."a.b" VALUES (1, 'old');`,
+    );
+    const plan = async () => {
+      const r = await p.run(['migrate', 'local', 'staging', '--dry-run', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const j = JSON.parse(r.stdout);
+      return { sql: j.schema.statements.map((s: { sql: string }) => s.sql).join('\n'), copy: j.data.plan.tables.filter((t: { action: string }) => t.action === 'copy').map((t: { table: string }) => t.table) };
+    };
+    // only public."a.b" gets rows: "public.a".b (the enum's only user) is equal, so ADD VALUE in place
+    const a = await plan();
+    assert.deepEqual(a.copy, ['public."a.b"']);
+    assert.match(a.sql, /ALTER TYPE "public"\."mood" ADD VALUE 'new'/);
+    // "public.a".b gets rows too: the new value must be usable in this transaction, so the enum is recreated
+    await cluster.sql(`UPDATE "public.a".b SET m = 'new'`, p.read('.env.local').match(/POSTGRES_DB=(\S+)/)![1]);
+    const b = await plan();
+    assert.deepEqual(b.copy, ['public."a.b"', '"public.a".b']);
+    assert.doesNotMatch(b.sql, /ADD VALUE/);
+  });
 });

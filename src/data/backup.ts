@@ -17,7 +17,7 @@ import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { MigrateError } from '../errors.js';
 import { sha256File } from '../util/fs.js';
-import { qualify, quoteIdent } from '../pg/quote.js';
+import { qualify, quoteIdent, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type SequenceState, type TableInfo } from './catalog.js';
 import { replaceRows } from './load.js';
 import { checksum, withPinned, wrapError } from './session.js';
@@ -63,7 +63,7 @@ export async function backupData(target: pg.ClientBase, plan: DataPlan, dir: str
   return withPinned([target], async () => {
     const all = await listTables(target);
     const tables = copy.map((p) => {
-      const t = all.get(p.table);
+      const t = all.get(relationKey(p.schema, p.name));
       if (!t) throw new MigrateError('data_table_missing', `table ${p.table} does not exist in the target`, { hint: 'plan again' });
       return t;
     });
@@ -92,9 +92,9 @@ export async function backupData(target: pg.ClientBase, plan: DataPlan, dir: str
         const src = target.query(copyStreams.to(`COPY (SELECT ${columns.map(quoteIdent).join(', ')} FROM ${fromItem(t)}) TO STDOUT (FORMAT ${format})`));
         await pump(src, gz, { abortSource: () => cancelBackend(target) });
         await written;
-        out.push({ table: t.key, schema: t.schema, name: t.name, columns, format, file, bytes: h.bytes, sha256: h.digest(), rows: sum.rows, checksum: sum.sum });
+        out.push({ table: t.display, schema: t.schema, name: t.name, columns, format, file, bytes: h.bytes, sha256: h.digest(), rows: sum.rows, checksum: sum.sum });
       } catch (e) {
-        throw wrapError('data_backup_failed', `backing up the rows of ${t.key} to ${join(dir, file)}`, e);
+        throw wrapError('data_backup_failed', `backing up the rows of ${t.display} to ${join(dir, file)}`, e);
       }
     }
     return { version: 1, tables: out, sequences };
@@ -112,25 +112,24 @@ function parseMeta(meta: unknown): DataBackupMeta {
 /**
  * Before a schema rollback: empty every table whose rows restoreData will reload, so that reversing the
  * schema (e.g. an enum losing a value, a narrowing type) does not trip over rows the migration wrote. A table
- * referencing them through a foreign key is emptied with them when `disposable` says the schema rollback
- * drops it anyway; any other referencing table makes TRUNCATE fail, and so the rollback (nothing changed).
+ * referencing them through a foreign key is emptied with them when `disposable(schema, name)` says the schema
+ * rollback drops it anyway; any other referencing table makes TRUNCATE fail, and so the rollback (nothing changed).
  */
-export async function emptyForRestore(target: pg.ClientBase, meta: unknown, disposable: (table: string) => boolean): Promise<void> {
+export async function emptyForRestore(target: pg.ClientBase, meta: unknown, disposable: (schema: string, name: string) => boolean): Promise<void> {
   const m = parseMeta(meta);
-  const keys = m.tables.map((t) => t.table);
-  if (keys.length === 0) return;
+  if (m.tables.length === 0) return;
   const refs = await target.query<{ schema: string; name: string }>(
     `SELECT DISTINCT cn.nspname AS schema, c.relname AS name
        FROM pg_constraint con
        JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
        JOIN pg_class r ON r.oid = con.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
-      WHERE con.contype = 'f' AND rn.nspname || '.' || r.relname = ANY($1::text[])`,
-    [keys],
+      WHERE con.contype = 'f' AND (rn.nspname, r.relname) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+    [m.tables.map((t) => t.schema), m.tables.map((t) => t.name)],
   );
-  const names = new Map(m.tables.map((t) => [t.table, qualify(t.schema, t.name)]));
+  const names = new Map(m.tables.map((t) => [relationKey(t.schema, t.name), qualify(t.schema, t.name)]));
   for (const r of refs.rows) {
-    const key = `${r.schema}.${r.name}`;
-    if (!names.has(key) && disposable(key)) names.set(key, qualify(r.schema, r.name));
+    const key = relationKey(r.schema, r.name);
+    if (!names.has(key) && disposable(r.schema, r.name)) names.set(key, qualify(r.schema, r.name));
   }
   try {
     await target.query(`TRUNCATE ${[...names.values()].join(', ')}`);
@@ -151,7 +150,7 @@ export async function restoreData(target: pg.ClientBase, dir: string, meta: unkn
   await withPinned([target], async () => {
     const all = await listTables(target);
     const items = m.tables.map((b) => {
-      const t = all.get(b.table);
+      const t = all.get(relationKey(b.schema, b.name));
       if (!t) throw new MigrateError('data_table_missing', `table ${b.table} no longer exists in the target; its rows cannot be restored`, { hint: 'restore the schema first (roll back schema and data together)' });
       return { ...b, info: t, oid: t.oid, relkind: t.relkind };
     });

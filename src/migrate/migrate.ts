@@ -10,6 +10,7 @@ import { asMigrateError, EXIT, MigrateError, refusedError } from '../errors.js';
 import type { Environment } from '../env/types.js';
 import { loadEnvironment } from '../env/resolve.js';
 import { lockTarget } from '../pg/lock.js';
+import { relationKey } from '../pg/quote.js';
 import { applyConfig, diffConfig, planConfig, verifyConfig } from '../config/index.js';
 import { applySchema, backupSchema, countHazardRows, fingerprintSchema, inspectSchema, planSchema, type SchemaModel, type SchemaScope } from '../schema/index.js';
 import { applyData, backupData, planData, verifyData, type DataPlan, type DataScope, type DataTableResult } from '../data/index.js';
@@ -147,7 +148,7 @@ async function buildMigratePlan(
   if (comps.includes('schema')) {
     const [a, b] = await Promise.all([inspectSchema(src!, opts.schemaScope), inspectSchema(tgt!, opts.schemaScope)]);
     sourceModel = a;
-    const written = dp ? new Set([...dp.tables.filter((t) => t.action === 'copy').map((t) => t.table), ...dp.onlyInSource]) : undefined;
+    const written = dp ? new Set([...dp.tables.filter((t) => t.action === 'copy'), ...dp.onlyInSource].map((t) => relationKey(t.schema, t.name))) : undefined;
     const sp = planSchema(a, b, written ? { rowsFollow: written } : {});
     await countHazardRows(tgt!, sp);
     plan.schema = sp;
@@ -238,7 +239,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
           const atRisk = dataAtRisk(plan);
           if (countDataChanges(atRisk) > 0) {
             backupMeta.data = await backupData(tgt!, atRisk, `${draft.dir}/data`);
-            backedUpTables = new Set(atRisk.tables.filter((t) => t.action === 'copy').map((t) => t.table));
+            backedUpTables = new Set(atRisk.tables.filter((t) => t.action === 'copy').map((t) => relationKey(t.schema, t.name)));
             parts.push(`data: ${backedUpTables.size} table(s)`);
           }
         }
@@ -266,8 +267,8 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
         // The schema step may have changed the tables: plan the copy again inside the transaction.
         const dp = comps.includes('schema') ? await planData(src!, tgt!, opts.dataScope) : plan.data.plan;
         // Tables the schema step created had no rows to save; every other table to copy must be in the backup.
-        const existed = new Set(plan.data.plan.tables.map((t) => t.table));
-        const unsaved = dp.tables.filter((t) => t.action === 'copy' && existed.has(t.table) && !backedUpTables.has(t.table));
+        const existed = new Set(plan.data.plan.tables.map((t) => relationKey(t.schema, t.name)));
+        const unsaved = dp.tables.filter((t) => t.action === 'copy' && existed.has(relationKey(t.schema, t.name)) && !backedUpTables.has(relationKey(t.schema, t.name)));
         if (unsaved.length > 0) {
           // Never replace rows the checkpoint does not hold: rollback could not bring them back.
           throw new MigrateError('data_not_backed_up', `after the schema step, ${unsaved[0]!.table} needs its rows replaced but was not backed up`, {

@@ -9,6 +9,7 @@ import { asMigrateError, EXIT, MigrateError, refusedError } from '../errors.js';
 import { loadEnvironment } from '../env/resolve.js';
 import { openDatabase, type DbHandle } from '../pg/connect.js';
 import { lockTarget } from '../pg/lock.js';
+import { relationKey } from '../pg/quote.js';
 import { restoreSchema, snapshotTables } from '../schema/index.js';
 import { emptyForRestore, restoreData } from '../data/index.js';
 import { restoreFiles, type FileBackup } from '../checkpoint/files.js';
@@ -89,7 +90,7 @@ async function rollback(opts: RollbackOptions, io: PipelineIO, steps: Steps, rep
           if (m.backup.data !== undefined) {
             // Reload-bound tables are emptied first, so reversing the schema never trips over migrated rows.
             const keep = snapshotTables(m.backup.schema);
-            await emptyForRestore(client, m.backup.data, (t) => !keep.has(t));
+            await emptyForRestore(client, m.backup.data, (schema, name) => !keep.has(relationKey(schema, name)));
           }
           await restoreSchema(client, join(dir, 'schema'), m.backup.schema);
           parts.push('schema restored and verified by fingerprint');

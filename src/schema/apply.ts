@@ -9,7 +9,7 @@ import { createGzip, createGunzip } from 'node:zlib';
 import copyStreams from 'pg-copy-streams';
 import { MigrateError } from '../errors.js';
 import { classifyError } from '../error-cause.js';
-import { qualify, quoteIdent, quoteLiteral } from '../pg/quote.js';
+import { qualify, quoteIdent, quoteLiteral, relationKey } from '../pg/quote.js';
 import { fingerprintSchema, type SchemaModel } from './model.js';
 import { inspectSchema } from './inspect.js';
 import { planSchema, type Hazard, type SchemaPlan } from './plan.js';
@@ -151,10 +151,10 @@ export async function backupSchema(target: pg.ClientBase, plan: SchemaPlan, targ
   return meta;
 }
 
-/** Tables ("schema.name") that existed when the schema backup was taken: a rollback keeps exactly these. */
+/** Tables (relationKey(schema, name)) that existed when the schema backup was taken: a rollback keeps exactly these. */
 export function snapshotTables(meta: unknown): Set<string> {
   if (!isMeta(meta)) throw new MigrateError('checkpoint_invalid', 'the schema backup metadata is missing or not recognised');
-  return new Set(meta.snapshot.facts.filter((f) => f.kind === 'table' || f.kind === 'partition').map((f) => `${f.meta.schema}.${f.meta.name}`));
+  return new Set(meta.snapshot.facts.filter((f) => f.kind === 'table' || f.kind === 'partition').map((f) => relationKey(String(f.meta.schema), String(f.meta.name))));
 }
 
 function isMeta(m: unknown): m is BackupMeta {
