@@ -309,3 +309,34 @@ describe('config migration', () => {
     assert.match(r.stderr, /is corrupt/);
   });
 });
+
+describe('env files with bytes that are not UTF-8', () => {
+  const latin1 = (text: string) => Buffer.from(text, 'latin1'); // é → 0xE9, a byte that is never valid UTF-8 on its own
+
+  test('a source value that is not UTF-8 is refused: exit 1, file:line and key, nothing written', async () => {
+    const p = track(project());
+    writeFileSync(join(p.dir, '.env.local'), Buffer.concat([Buffer.from(LOCAL), latin1('GREETING=caf\u00e9\n')]));
+    const before = readFileSync(join(p.dir, '.env.staging'));
+    for (const args of [['migrate', 'local', 'staging', '--config-only', '--force'], ['migrate', 'diff', 'local', 'staging', '--config-only']]) {
+      const r = await p.run(args);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^error: \.env\.local:8: the value of GREETING is not valid UTF-8\nhint: .*UTF-8.*\n$/);
+      assert.ok(readFileSync(join(p.dir, '.env.staging')).equals(before));
+      assert.equal(p.exists('.nself'), false);
+    }
+  });
+
+  test('bytes that are not UTF-8 in a comment of the target file survive a migration and its rollback byte for byte', async () => {
+    const p = track(project());
+    const original = Buffer.concat([latin1('# r\u00e9sum\u00e9 of staging \u00ff\n'), Buffer.from(STAGING)]);
+    writeFileSync(join(p.dir, '.env.staging'), original);
+    const r = await p.run(['migrate', 'local', 'staging', '--config-only', '--force']);
+    assert.equal(r.code, 0, r.stderr);
+    const after = readFileSync(join(p.dir, '.env.staging'));
+    assert.ok(after.subarray(0, original.length - STAGING.length).equals(original.subarray(0, original.length - STAGING.length)), after.toString('hex'));
+    assert.ok(after.includes(Buffer.from('FEATURE_SEARCH=on\n')));
+    assert.equal((await p.run(['migrate', 'diff', 'local', 'staging', '--config-only', '--exit-code'])).code, 0);
+    assert.equal((await p.run(['migrate', 'rollback', '--force'])).code, 0);
+    assert.ok(readFileSync(join(p.dir, '.env.staging')).equals(original));
+  });
+});

@@ -8,7 +8,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MigrateError } from '../src/errors.ts';
-import { appendEntries, formatValue, parseEnvDocument, serialize, setValue } from '../src/env/envfile.ts';
+import { appendEntries, decodeEnvBytes, encodeEnvText, formatValue, parseEnvDocument, serialize, setValue } from '../src/env/envfile.ts';
 import { canonicalEnvName, loadEnvironment } from '../src/env/resolve.ts';
 import { isSecretKey, maskJson, maskText, maskUrl, maskValue, secretValuesOf } from '../src/env/secrets.ts';
 
@@ -162,6 +162,39 @@ describe('env document editing', () => {
   });
 });
 
+describe('bytes that are not UTF-8', () => {
+  const bytes = (...parts: Array<string | number[]>) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p))));
+
+  test('decode → encode gives back exactly the same bytes, valid UTF-8 or not', () => {
+    const samples = [
+      bytes('A=caf', [0xe9], '\n'), // latin1 é
+      bytes('# ', [0xff, 0xfe], ' comment\nB=1\n'),
+      bytes([0xef, 0xbb, 0xbf], 'A=bom kept\n'),
+      bytes('C=', [0xed, 0xa0, 0x80], ' (an encoded surrogate is not UTF-8)\n'),
+      bytes('D=', [0xf0, 0x9d, 0x84], '\n'), // a truncated 4-byte sequence
+      bytes('E=ok ☃ 𝄞 \uFFFD\n'),
+    ];
+    for (let b = 0; b < 256; b++) samples.push(Buffer.from([0x41, b, 0x0a]));
+    for (const buf of samples) assert.ok(encodeEnvText(decodeEnvBytes(buf)).equals(buf), buf.toString('hex'));
+    assert.equal(decodeEnvBytes(bytes('E=ok ☃ 𝄞 \uFFFD\n')), 'E=ok ☃ 𝄞 \uFFFD\n', 'valid UTF-8 (a real U+FFFD too) decodes as usual');
+  });
+
+  test('a value that is not valid UTF-8 is refused with file:line and key, never shown', () => {
+    const parse = (buf: Buffer) => parseEnvDocument(decodeEnvBytes(buf), '/abs/.env.local', { display: '.env.local' });
+    const refused = (buf: Buffer, re: RegExp) =>
+      assert.throws(() => parse(buf), (e: unknown) => e instanceof MigrateError && e.code === 'env_parse' && e.exitCode === 1 && re.test(e.message) && /UTF-8/.test(e.hint ?? '') && !/caf/.test(e.message));
+    refused(bytes('A=1\n# ok\nKEY=caf', [0xe9], '\n'), /^\.env\.local:3: the value of KEY is not valid UTF-8$/);
+    refused(bytes("K='caf", [0xe9], "'\n"), /^\.env\.local:1: the value of K is not valid UTF-8$/);
+    refused(bytes('K="line one\ncaf', [0xe9], '"\n'), /^\.env\.local:2: the value of K is not valid UTF-8$/, );
+    // bytes outside values are no one's business: a comment, or the comment after a value
+    const doc = parse(bytes('# caf', [0xe9], '\nA=1 # caf', [0xe9], '\nB="x" # ', [0xff], '\n'));
+    assert.deepEqual(doc.entries.map((e) => [e.key, e.value]), [['A', '1'], ['B', 'x']]);
+    setValue(doc, 'A', 'né');
+    appendEntries(doc, [{ key: 'C', value: 'ü' }]);
+    assert.ok(encodeEnvText(serialize(doc)).equals(bytes('# caf', [0xe9], '\nA=né # caf', [0xe9], '\nB="x" # ', [0xff], '\n\nC=ü\n')));
+  });
+});
+
 describe('environments', () => {
   let dir: string;
   const w = (rel: string, text: string) => {
@@ -286,7 +319,11 @@ describe('environments', () => {
       assert.throws(() => loadEnvironment(d, 'staging'), (e: unknown) => e instanceof MigrateError && /"port" must be a number/.test(e.message));
       writeFileSync(join(d, '.environments', 'staging', 'server.json'), '[1]');
       assert.throws(() => loadEnvironment(d, 'staging'), (e: unknown) => e instanceof MigrateError && /must hold a JSON object/.test(e.message));
+      writeFileSync(join(d, '.environments', 'staging', 'server.json'), Buffer.from([...Buffer.from('{"host": "h\u00e9'), 0xe9, ...Buffer.from('"}')]));
+      assert.throws(() => loadEnvironment(d, 'staging'), (e: unknown) => e instanceof MigrateError && e.code === 'server_config_invalid' && e.message === '.environments/staging/server.json is not valid UTF-8');
       writeFileSync(join(d, '.environments', 'staging', 'server.json'), '{"host": "h", "port": 2222}');
+      writeFileSync(join(d, '.environments', 'staging', '.env'), Buffer.from([...Buffer.from('A=1\nPASSWORD=p'), 0xe4, 0x0a]));
+      assert.throws(() => loadEnvironment(d, 'staging'), (e: unknown) => e instanceof MigrateError && e.code === 'env_parse' && e.message === '.environments/staging/.env:2: the value of PASSWORD is not valid UTF-8');
       writeFileSync(join(d, '.environments', 'staging', '.env'), 'A=1\nB C\n');
       assert.throws(() => loadEnvironment(d, 'staging'), (e: unknown) => e instanceof MigrateError && e.code === 'env_parse' && e.message.startsWith('.environments/staging/.env:2: '));
     } finally {

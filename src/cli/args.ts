@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { usageError } from '../errors.js';
 import { ALL_COMPONENTS, type ComponentName } from '../migrate/types.js';
+import { parseTablePattern } from '../data/scope.js';
 
 export type CommandName = 'migrate' | 'diff' | 'sync' | 'rollback' | 'help' | 'version';
 
@@ -122,6 +123,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
     list: !!o.list,
     ...(o.keep !== undefined ? { keep: parseKeep(o.keep) } : {}),
   };
+  for (const p of [...base.tables, ...base.excludeTables]) parseTablePattern(p); // a malformed pattern is a usage error now, not after connecting
   if (o.help) return { ...base, command: 'help' };
   if (o.version) return { ...base, command: 'version' };
 

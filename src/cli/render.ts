@@ -44,8 +44,8 @@ export function renderPlan(out: Output, plan: Plan): string {
       if (t.action === 'copy') lines.push(`  ${out.paint('yellow', `~ ${t.table}`)}  ${rows}`);
       else lines.push(out.paint('dim', `  = ${t.table}  ${t.reason ?? 'equal'} (${formatCount(t.sourceRows)} rows)`));
     }
-    for (const t of d.onlyInSource) lines.push(out.paint('dim', `  ? ${t}: only in ${plan.source.name} (not copied; migrate the schema first)`));
-    for (const t of d.onlyInTarget) lines.push(out.paint('dim', `  ? ${t}: only in ${plan.target.name} (left alone)`));
+    for (const t of d.onlyInSource) lines.push(out.paint('dim', `  ? ${t.table}: only in ${plan.source.name} (not copied; migrate the schema first)`));
+    for (const t of d.onlyInTarget) lines.push(out.paint('dim', `  ? ${t.table}: only in ${plan.target.name} (left alone)`));
   }
   if (plan.data?.diff) {
     const d = plan.data.diff;
@@ -62,8 +62,8 @@ export function renderPlan(out: Output, plan: Plan): string {
         : 'no primary key: rows compared as a whole';
       lines.push(`  ${out.paint('yellow', `~ ${t.table}`)}  ${counts}: ${detail}`);
     }
-    for (const t of d.onlyInSource) lines.push(`  ${out.paint('green', `+ ${t}`)}: table only in ${plan.source.name}`);
-    for (const t of d.onlyInTarget) lines.push(`  ${out.paint('red', `- ${t}`)}: table only in ${plan.target.name}`);
+    for (const t of d.onlyInSource) lines.push(`  ${out.paint('green', `+ ${t.table}`)}: table only in ${plan.source.name}`);
+    for (const t of d.onlyInTarget) lines.push(`  ${out.paint('red', `- ${t.table}`)}: table only in ${plan.target.name}`);
   }
   if (plan.config) {
     lines.push('', ...(plan.config.plan ? renderConfigPlan(out, plan.config.plan, plan) : renderConfigDiff(out, plan.config.diff, plan)));

@@ -11,7 +11,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { MigrateError } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { appendEntries, parseEnvDocument, serialize, setValue } from '../env/envfile.js';
+import { appendEntries, decodeEnvBytes, encodeEnvText, parseEnvDocument, serialize, setValue } from '../env/envfile.js';
 import type { Environment } from '../env/types.js';
 import { canonicalJson } from './diff.js';
 import { readBytes, sha256 } from './plan.js';
@@ -55,7 +55,7 @@ export async function applyConfig(plan: ConfigPlan, projectDir: string, opts: Ap
   }
 
   if (plan.edits.length > 0) {
-    const doc = parseEnvDocument(envBytes?.toString('utf8') ?? '', envAbs, { display: plan.file });
+    const doc = parseEnvDocument(envBytes ? decodeEnvBytes(envBytes) : '', envAbs, { display: plan.file });
     const append: { key: string; value: string }[] = [];
     for (const e of plan.edits) {
       if (e.action === 'update' && setValue(doc, e.key, e.value)) continue;
@@ -63,7 +63,7 @@ export async function applyConfig(plan: ConfigPlan, projectDir: string, opts: Ap
     }
     appendEntries(doc, append, `added by nself migrate ${opts.label ?? `${plan.source} → ${plan.target}`}`);
     const mode = envBytes === undefined ? plan.mode : await modeOf(envAbs, plan.mode);
-    await writeFileAtomic(envAbs, serialize(doc), mode);
+    await writeFileAtomic(envAbs, encodeEnvText(serialize(doc)), mode); // bytes not valid UTF-8 (in comments) as they were
     (envBytes === undefined ? created : written).push(plan.file);
   }
 

@@ -23,8 +23,8 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { MigrateError } from '../errors.js';
-import { documentValues, parseEnvDocument } from '../env/envfile.js';
+import { asMigrateError, MigrateError } from '../errors.js';
+import { decodeEnvBytes, documentValues, parseEnvDocument } from '../env/envfile.js';
 import { readCascade } from '../env/resolve.js';
 import { isSecretKey, jsonHasSecrets, maskValue } from '../env/secrets.js';
 import type { Environment } from '../env/types.js';
@@ -44,6 +44,8 @@ export function readBytes(file: string): Buffer | undefined {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    const known = asMigrateError(e, { path: file }); // permission denied, a folder where the file should be, …
+    if (known.code !== 'internal') throw known;
     throw new MigrateError('config_read', `cannot read ${file}: ${(e as Error).message}`, { hint: 'check the file permissions', cause: e });
   }
 }
@@ -52,7 +54,7 @@ export function planConfig(source: Environment, target: Environment): ConfigPlan
   const tdir = target.projectDir;
   const ownAbs = target.ownFile;
   const ownBytes = readBytes(ownAbs);
-  const ownDoc = parseEnvDocument(ownBytes?.toString('utf8') ?? '', ownAbs, { display: relPath(tdir, ownAbs) });
+  const ownDoc = parseEnvDocument(ownBytes ? decodeEnvBytes(ownBytes) : '', ownAbs, { display: relPath(tdir, ownAbs) });
   const ownLines = documentValues(ownDoc);
   // Precedence of a file in the target cascade (its index in lookedFor; the own file is always listed there).
   const rank = (file: string) => target.lookedFor.indexOf(file);

@@ -5,7 +5,7 @@
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { MigrateError } from '../errors.js';
-import { qualify, quoteIdent } from '../pg/quote.js';
+import { qualify, quoteIdent, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type TableInfo } from './catalog.js';
 import { replaceRows } from './load.js';
 import { pairColumns } from './plan.js';
@@ -18,8 +18,8 @@ interface Item { plan: DataTablePlan; src: TableInfo; tgt: TableInfo; format: 'b
 async function resolve(source: pg.ClientBase, target: pg.ClientBase, tables: DataTablePlan[]): Promise<Item[]> {
   const [s, t] = await Promise.all([listTables(source), listTables(target)]);
   return tables.map((p) => {
-    const src = s.get(p.table);
-    const tgt = t.get(p.table);
+    const src = s.get(relationKey(p.schema, p.name));
+    const tgt = t.get(relationKey(p.schema, p.name));
     if (!src || !tgt) {
       throw new MigrateError('data_table_missing', `table ${p.table} no longer exists in the ${src ? 'target' : 'source'}`, { hint: 'plan again (the schema changed after the plan was computed)' });
     }
@@ -87,7 +87,7 @@ async function copyTable(source: pg.ClientBase, target: pg.ClientBase, it: Item,
 async function copySequences(source: pg.ClientBase, target: pg.ClientBase, items: Item[]): Promise<void> {
   const [ss, ts] = await Promise.all([ownedSequences(source, items.map((i) => i.src.oid)), ownedSequences(target, items.map((i) => i.tgt.oid))]);
   if (ss.length === 0 || ts.length === 0) return;
-  const keyOf = (byOid: Map<number, Item>, oid: number, col: string) => `${byOid.get(oid)!.plan.table}\u0000${col}`;
+  const keyOf = (byOid: Map<number, Item>, oid: number, col: string) => `${relationKey(byOid.get(oid)!.plan.schema, byOid.get(oid)!.plan.name)}\u0000${col}`;
   const srcByOid = new Map(items.map((i) => [i.src.oid, i]));
   const tgtByOid = new Map(items.map((i) => [i.tgt.oid, i]));
   const srcStates = await readSequences(source, ss);

@@ -17,7 +17,7 @@ import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { MigrateError } from '../errors.js';
 import { sha256File } from '../util/fs.js';
-import { qualify, quoteIdent } from '../pg/quote.js';
+import { qualify, quoteIdent, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type SequenceState, type TableInfo } from './catalog.js';
 import { emptyTables, replaceRows } from './load.js';
 import { checksum, withPinned, wrapError } from './session.js';
@@ -74,7 +74,7 @@ export async function backupTables(target: pg.ClientBase, wanted: Array<{ schema
     const tables: TableInfo[] = [];
     const seen = new Set<number>();
     for (const w of wanted) {
-      let t = all.get(`${w.schema}.${w.name}`);
+      let t = all.get(relationKey(w.schema, w.name));
       if (!t) {
         const root = await target.query<{ schema: string; name: string }>(
           `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -82,7 +82,7 @@ export async function backupTables(target: pg.ClientBase, wanted: Array<{ schema
           [qualify(w.schema, w.name)],
         );
         const r = root.rows[0];
-        t = r ? all.get(`${r.schema}.${r.name}`) : undefined;
+        t = r ? all.get(relationKey(r.schema, r.name)) : undefined;
       }
       if (t && !seen.has(t.oid)) {
         seen.add(t.oid);
@@ -114,9 +114,9 @@ export async function backupTables(target: pg.ClientBase, wanted: Array<{ schema
         const src = target.query(copyStreams.to(`COPY (SELECT ${columns.map(quoteIdent).join(', ')} FROM ${fromItem(t)}) TO STDOUT (FORMAT ${format})`));
         await pump(src, gz, { abortSource: () => cancelBackend(target) });
         await written;
-        out.push({ table: t.key, schema: t.schema, name: t.name, columns, format, file, bytes: h.bytes, sha256: h.digest(), rows: sum.rows, checksum: sum.sum });
+        out.push({ table: t.display, schema: t.schema, name: t.name, columns, format, file, bytes: h.bytes, sha256: h.digest(), rows: sum.rows, checksum: sum.sum });
       } catch (e) {
-        throw wrapError('data_backup_failed', `backing up the rows of ${t.key} to ${join(dir, file)}`, e);
+        throw wrapError('data_backup_failed', `backing up the rows of ${t.display} to ${join(dir, file)}`, e);
       }
     }
     return { version: 1, tables: out, sequences };
@@ -145,7 +145,7 @@ function parseMeta(meta: unknown): DataBackupMeta {
 export async function emptyBackedUpTables(target: pg.ClientBase, meta: unknown): Promise<void> {
   const m = parseMeta(meta);
   const all = await listTables(target);
-  const tables = m.tables.flatMap((b) => all.get(b.table) ?? []);
+  const tables = m.tables.flatMap((b) => all.get(relationKey(b.schema, b.name)) ?? []);
   try {
     await emptyTables(target, tables);
   } catch (e) {
@@ -165,7 +165,7 @@ export async function restoreData(target: pg.ClientBase, dir: string, meta: unkn
   await withPinned([target], async () => {
     const all = await listTables(target);
     const items = m.tables.map((b) => {
-      const t = all.get(b.table);
+      const t = all.get(relationKey(b.schema, b.name));
       if (!t) throw new MigrateError('data_table_missing', `table ${b.table} no longer exists in the target; its rows cannot be restored`, { hint: 'restore the schema first (roll back schema and data together)' });
       return { ...b, info: t, oid: t.oid, relkind: t.relkind };
     });
@@ -205,7 +205,7 @@ export async function sumTables(client: pg.ClientBase, tables: Array<{ schema: s
     const all = await listTables(client);
     const out: TableSum[] = [];
     for (const w of tables) {
-      const t = all.get(`${w.schema}.${w.name}`);
+      const t = all.get(relationKey(w.schema, w.name));
       if (!t) continue;
       const have = t.columns.filter((c) => !c.generated).map((c) => c.name);
       const columns = w.columns ?? have;

@@ -36,14 +36,14 @@ export async function diffData(source: pg.ClientBase, target: pg.ClientBase, sco
       const { src, tgt } = sums[i];
       const identical = src.rows === tgt.rows && src.sum === tgt.sum;
       const pk = p.src.pk && p.tgt.pk && p.src.pk.join('\u0000') === p.tgt.pk.join('\u0000') ? p.src.pk : null;
-      const d: DataTableDiff = { table: p.key, sourceRows: src.rows, targetRows: tgt.rows, identical, primaryKey: pk !== null };
+      const d: DataTableDiff = { table: p.display, schema: p.src.schema, name: p.src.name, sourceRows: src.rows, targetRows: tgt.rows, identical, primaryKey: pk !== null };
       if (pk) {
         if (identical) Object.assign(d, { onlyInSource: 0, onlyInTarget: 0, different: 0 });
         else {
           try {
             Object.assign(d, await diffByKey(source, target, p.src, p.tgt, pk, common(p), { lo: null, hi: null, srcRows: src.rows, tgtRows: tgt.rows }));
           } catch (e) {
-            throw wrapError('data_diff_failed', `comparing the rows of ${p.key} by primary key`, e);
+            throw wrapError('data_diff_failed', `comparing the rows of ${p.display} by primary key`, e);
           }
         }
       }

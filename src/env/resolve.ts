@@ -22,8 +22,8 @@
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { EXIT, MigrateError } from '../errors.js';
-import { parseEnvDocument, type EnvDocument, type EnvEntry } from './envfile.js';
+import { asMigrateError, EXIT, MigrateError } from '../errors.js';
+import { decodeEnvBytes, hasInvalidUtf8, parseEnvDocument, type EnvDocument, type EnvEntry } from './envfile.js';
 import type { EnvVar, Environment, ServerConfig } from './types.js';
 
 const ALIASES: Record<string, string> = { local: 'local', dev: 'local', staging: 'staging', prod: 'prod', production: 'prod' };
@@ -113,13 +113,15 @@ function rel(projectDir: string, file: string): string {
   return r && !r.startsWith('..') ? r : file;
 }
 
-/** Read a file as UTF-8; undefined when it does not exist. */
+/** Read a file as UTF-8 (an invalid byte escaped: decodeEnvBytes); undefined when it does not exist. */
 export function readIfExists(file: string, projectDir: string): string | undefined {
   try {
-    return readFileSync(file, 'utf8');
+    return decodeEnvBytes(readFileSync(file));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    const known = asMigrateError(e, { path: file }); // permission denied, a folder where the file should be, …
+    if (known.code !== 'internal') throw known;
     throw new MigrateError('env_read', `cannot read ${rel(projectDir, file)}: ${(e as Error).message}`, { hint: 'check the file permissions', cause: e });
   }
 }
@@ -158,6 +160,10 @@ export function readServerConfig(projectDir: string, file: string): ServerConfig
   const text = readIfExists(file, projectDir);
   if (text === undefined) return undefined;
   const where = rel(projectDir, file);
+  if (hasInvalidUtf8(text)) {
+    // JSON is UTF-8; rewriting it would turn the bytes into U+FFFD
+    throw new MigrateError('server_config_invalid', `${where} is not valid UTF-8`, { hint: `save ${where} as UTF-8` });
+  }
   let data: unknown;
   try {
     data = JSON.parse(text);

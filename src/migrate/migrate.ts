@@ -7,17 +7,18 @@
  */
 import type pg from 'pg';
 import { dirname, join, resolve } from 'node:path';
-import { EXIT, MigrateError, refusedError } from '../errors.js';
+import { asMigrateError, EXIT, MigrateError, refusedError, withHint } from '../errors.js';
 import type { Environment } from '../env/types.js';
 import { loadEnvironment } from '../env/resolve.js';
 import { lockTarget } from '../pg/lock.js';
+import { relationKey } from '../pg/quote.js';
 import { applyConfig, diffConfig, planConfig, verifyConfig } from '../config/index.js';
 import { applySchema, backupSchema, checkPlanRows, countHazardRows, fingerprintSchema, inspectSchema, planSchema, tablesAtRisk, type SchemaModel, type SchemaScope } from '../schema/index.js';
 import { applyData, backedUpTables, backupTables, cancelBackend, emptyBeforeReload, planData, reloadableTables, sumTables, verifyData, type DataPlan, type DataScope, type SequenceState, type TableSum } from '../data/index.js';
 import { backupFiles, type FileBackup } from '../checkpoint/files.js';
 import { beginCheckpoint, DEFAULT_KEEP, pruneCheckpoints, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
 import { abandonRun, clearJournal, newJournal, recoverInterrupted, transactionId, writeJournal, type Journal } from './journal.js';
-import { failure, loadPair, needsDatabase, newPlan, openPair, snapshotClient, Steps, totalize, type PipelineIO } from './session.js';
+import { explainLostConnection, failure, loadPair, needsDatabase, newPlan, openPair, snapshotClient, Steps, totalize, type PipelineIO } from './session.js';
 import { buildConfirmation, countConfigEdits, countSchemaChanges, countDataChanges, formatCount } from './summary.js';
 import type { ComponentName, Plan, Report } from './types.js';
 
@@ -163,13 +164,13 @@ async function buildMigratePlan(
   if (comps.includes('schema')) {
     const [a, b] = await Promise.all([inspectSchema(src!, opts.schemaScope), inspectSchema(tgt!, opts.schemaScope)]);
     sourceModel = a;
-    const written = dp ? new Set([...dp.tables.filter((t) => t.action === 'copy').map((t) => t.table), ...dp.onlyInSource]) : undefined;
+    const written = dp ? new Set([...dp.tables.filter((t) => t.action === 'copy'), ...dp.onlyInSource].map((t) => relationKey(t.schema, t.name))) : undefined;
     const sp = planSchema(a, b, written ? { rowsFollow: written } : {});
     await countHazardRows(tgt!, sp);
     // Rows the schema step would fail on (NOT NULL without default, enum values in use, foreign keys, CHECK,
     // UNIQUE) are plan errors now, not a failure half-way through; tables the data step reloads are emptied first.
-    const emptied = dp && sp.changes.length > 0 ? new Set((await reloadableTables(tgt!, dp.tables)).map((t) => JSON.stringify([t.schema, t.name]))) : undefined;
-    const rows = await checkPlanRows(tgt!, sp, a, b, emptied ? { emptied: (schema, name) => emptied.has(JSON.stringify([schema, name])) } : {});
+    const emptied = dp && sp.changes.length > 0 ? new Set((await reloadableTables(tgt!, dp.tables)).map((t) => relationKey(t.schema, t.name))) : undefined;
+    const rows = await checkPlanRows(tgt!, sp, a, b, emptied ? { emptied: (schema, name) => emptied.has(relationKey(schema, name)) } : {});
     for (const c of rows.conflicts) sp.errors.push(`${c.message}; ${c.hint}`);
     for (const u of rows.unchecked) io.notice?.(`could not check the rows of ${u.table}${u.column ? `.${u.column}` : ''} before applying (${u.reason}); a violation would fail the migration (rolled back)`);
     plan.schema = sp;
@@ -213,6 +214,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
   const comps = opts.components;
   const useDb = !!tgt;
   let inTx = false;
+  let committing = false;
   let checkpoint: Checkpoint | undefined;
   let journal: Journal | undefined;
   /** A savepoint before the first effect outside the transaction: after a failure the transaction is usable again. */
@@ -265,7 +267,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
         if (rowTables.length > 0) {
           const meta = await backupTables(tgt!, rowTables, `${draft.dir}/data`);
           backupMeta.data = meta;
-          backedUp = new Set(backedUpTables(meta).map((t) => `${t.schema}.${t.name}`));
+          backedUp = new Set(backedUpTables(meta).map((t) => relationKey(t.schema, t.name)));
           parts.push(`rows of ${backedUp.size} table(s)`);
         }
         if (backupMeta.schema) parts.push('schema snapshot');
@@ -306,8 +308,8 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
         // The schema step may have changed the tables: plan the copy again inside the transaction.
         const dp = comps.includes('schema') ? await planData(src!, tgt!, opts.dataScope) : plan.data.plan;
         // Tables the schema step created had no rows to save; every other table to copy must be in the backup.
-        const existed = new Set(plan.data.plan.tables.map((t) => t.table));
-        const unsaved = dp.tables.filter((t) => t.action === 'copy' && existed.has(t.table) && !backedUp.has(t.table));
+        const existed = new Set(plan.data.plan.tables.map((t) => relationKey(t.schema, t.name)));
+        const unsaved = dp.tables.filter((t) => t.action === 'copy' && existed.has(relationKey(t.schema, t.name)) && !backedUp.has(relationKey(t.schema, t.name)));
         if (unsaved.length > 0) {
           // Never replace rows the checkpoint does not hold: rollback could not bring them back.
           throw new MigrateError('data_not_backed_up', `after the schema step, ${unsaved[0]!.table} needs its rows replaced but was not backed up`, {
@@ -363,10 +365,16 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
     checkpoint.manifest.after = after;
 
     if (inTx) {
+      committing = true;
       await tgt!.query('COMMIT');
       inTx = false;
     }
   } catch (e) {
+    if (committing) {
+      // COMMIT itself failed (the connection ended): whether it went through is unknown here. Nothing is undone
+      // blindly; the journal stays, and the next command asks the server (txid_status) and completes or undoes.
+      throw withHint(asMigrateError(explainLostConnection(e, { command: 'migrate', source: source.name, target: target.name, committing })), `the next nself migrate command in this project (e.g. \`nself migrate diff ${source.name} ${target.name}\`) asks ${target.name} whether the COMMIT went through and completes or undoes the migration (journal in .nself/migrations/${checkpoint?.id})`);
+    }
     const undone = await abandonRun(opts.projectDir, checkpoint?.dir, journal, tgt, { inTx, savepoint });
     if (checkpoint && undone) await removeCheckpoint(checkpoint);
     if (!undone) {
@@ -378,7 +386,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
       });
     }
     delete report.checkpoint;
-    throw e;
+    throw explainLostConnection(e, { command: 'migrate', source: source.name, target: target.name, committing });
   }
 
   // Committed: nothing may be undone from here on. A failure (or a kill) before the journal is cleared is
@@ -407,11 +415,11 @@ export interface AfterState {
 
 /** Sums of the backed-up tables after the migration: the verified data plan's where it has them, else counted. */
 async function sumsAfter(tgt: pg.ClientBase, tables: Array<{ schema: string; name: string }>, dp?: DataPlan): Promise<TableSum[]> {
-  const known = new Map((dp?.tables ?? []).filter((t) => t.sourceChecksum !== undefined && (t.equal || t.action === 'copy')).map((t) => [`${t.schema}.${t.name}`, t]));
+  const known = new Map((dp?.tables ?? []).filter((t) => t.sourceChecksum !== undefined && (t.equal || t.action === 'copy')).map((t) => [relationKey(t.schema, t.name), t]));
   const out: TableSum[] = [];
   const rest: Array<{ schema: string; name: string }> = [];
   for (const t of tables) {
-    const k = known.get(`${t.schema}.${t.name}`);
+    const k = known.get(relationKey(t.schema, t.name));
     if (k) out.push({ schema: t.schema, name: t.name, columns: k.columns, rows: k.sourceRows, checksum: k.sourceChecksum! });
     else rest.push(t);
   }

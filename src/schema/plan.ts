@@ -1,7 +1,7 @@
 /**
  * Pure planner: generic fact diff → rule table → one dependency graph → one deterministic topological sort.
  */
-import { quoteIdent, quoteLiteral } from '../pg/quote.js';
+import { quoteIdent, quoteLiteral, relationKey } from '../pg/quote.js';
 import { factSignature, fingerprintSchema, type Fact, type SchemaModel } from './model.js';
 
 export interface Hazard {
@@ -561,7 +561,7 @@ function nameKey(f: Fact): string | undefined {
 
 export interface PlanOptions {
   /**
-   * Tables ("schema.name") whose rows will be written in the same transaction after the schema step (the data
+   * Tables (relationKey(schema, name) from pg/quote.ts) whose rows will be written in the same transaction after the schema step (the data
    * component), or true for every table. A value added with ALTER TYPE … ADD VALUE cannot be used before
    * COMMIT, so an enum that gains values and is the type of a column of such a table is recreated instead.
    */
@@ -690,7 +690,7 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
     return source.facts.some((f) => {
       if (f.kind !== 'column' || !f.deps.includes(enumId)) return false;
       const t = f.parent ? S.get(f.parent) : undefined;
-      return t !== undefined && rf.has(`${t.meta.schema}.${t.meta.name}`);
+      return t !== undefined && rf.has(relationKey(String(t.meta.schema), String(t.meta.name)));
     });
   };
   let seed = new Set(recreateSeed);
