@@ -265,6 +265,15 @@ function fromErrno(code: string, x: Obj): Omit<ErrorCause, 'error'> | undefined 
       }
       return { code: 'not_a_directory', message: say('a part of the path is a file, not a folder'), hint: 'a file is in the way where a folder is needed: move or rename it' };
     }
+    case 'EEXIST': {
+      // mkdir of a folder where a file already is (a recursive mkdir says EEXIST, not ENOTDIR)
+      if (syscall !== 'mkdir' || !path || !statSync(path, { throwIfNoEntry: false })?.isFile()) return undefined;
+      return {
+        code: 'not_a_directory',
+        message: `cannot create the folder ${showPath(path)}: ${showPath(path)} is a file, not a folder`,
+        hint: `move or rename the file ${showPath(path)}: a folder is needed there`,
+      };
+    }
     case 'EISDIR':
       return {
         code: 'is_a_directory',

@@ -368,7 +368,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
       committing = true;
       await tgt!.query('COMMIT');
       inTx = false;
-    }
+    } else await updateStatus(checkpoint, 'applied'); // no database: marking the checkpoint applied is the commit point
   } catch (e) {
     if (committing) {
       // COMMIT itself failed (the connection ended): whether it went through is unknown here. Nothing is undone
@@ -393,7 +393,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
   // completed by the next command (txid_status says committed).
   report.verified = true;
   try {
-    await updateStatus(checkpoint, 'applied');
+    if (useDb) await updateStatus(checkpoint, 'applied');
     await clearJournal(checkpoint.dir);
   } catch (e) {
     throw new MigrateError('checkpoint_status_failed', `the migration was committed, but its checkpoint could not be marked applied: ${(e as Error).message}`, {

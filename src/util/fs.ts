@@ -131,7 +131,11 @@ export function ensureStateDir(projectDir: string): string {
     try {
       writeFileSync(ignore, '# written by nself migrate: backups and host keys stay out of git\n*\n', { mode: PRIVATE_FILE_MODE, flag: 'wx' });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const err = e as NodeJS.ErrnoException;
+      if (err.code !== 'EEXIST') {
+        if (err.path === undefined) err.path = ignore; // a failed write(2) names no file: say which
+        throw e;
+      }
     }
   }
   tightenTree(dir);
