@@ -437,7 +437,7 @@ describe('through the CLI with a database', () => {
       ['"public.a".b', 'public.a', 'b', 2, 1, 1, 0, 1],
     ]);
     const human = await p.run(['migrate', 'diff', 'local', 'staging', '--data-only']);
-    assert.match(human.stdout, /~ "public\.a"\.b {2}2 \/ 1 rows/);
+    assert.match(human.stdout, /~ "public\.a"\.b {2}2 \/ 1 row:/);
     assert.match(human.stdout, /~ public\."a\.b" {2}3 \/ 2 rows/);
     const m = await p.run(['migrate', 'local', 'staging', '--data-only', '--force', '--json']);
     assert.equal(m.code, 0, m.stderr);

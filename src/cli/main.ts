@@ -158,6 +158,12 @@ async function run(args: ParsedArgs, out: Output): Promise<number> {
       );
       if (args.json) out.document(plan);
       else out.out(renderPlan(out, plan));
+      const missed = plan.notCompared?.[0];
+      if (missed) {
+        // what could be compared was shown; the run still failed
+        out.err(renderError(out, new MigrateError(missed.error.code, missed.error.message, { hint: missed.error.hint })));
+        return EXIT.failed;
+      }
       return args.exitCode && plan.summary.differences ? EXIT.differences : EXIT.ok;
     }
     case 'migrate': {

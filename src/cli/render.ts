@@ -3,7 +3,7 @@
  */
 import type { MigrateError } from '../errors.js';
 import type { DataProgress } from '../data/index.js';
-import { driftLines, formatCount } from '../migrate/summary.js';
+import { countOf, driftLines, formatCount } from '../migrate/summary.js';
 import type { CheckpointList, Plan, Report, RollbackPreview, StepReport } from '../migrate/types.js';
 import type { ParsedArgs } from './args.js';
 import type { Output } from './output.js';
@@ -40,11 +40,14 @@ export function renderPlan(out: Output, plan: Plan): string {
     const copy = d.tables.filter((t) => t.action === 'copy');
     lines.push('', out.paint('bold', `Data: ${copy.length === 0 ? 'all tables equal' : `${copy.length} of ${d.tables.length} table(s) to copy`}`));
     for (const t of d.tables) {
-      const rows = `${formatCount(t.targetRows)} → ${formatCount(t.sourceRows)} rows`;
-      if (t.action === 'copy') lines.push(`  ${out.paint('yellow', `~ ${t.table}`)}  ${rows}`);
-      else lines.push(out.paint('dim', `  = ${t.table}  ${t.reason ?? 'equal'} (${formatCount(t.sourceRows)} rows)`));
+      const rows = `${formatCount(t.targetRows)} → ${countOf(t.sourceRows, 'row')} (deletes ${formatCount(t.targetRows)}, writes ${formatCount(t.sourceRows)})`;
+      if (t.action === 'copy') {
+        lines.push(`  ${out.paint('yellow', `~ ${t.table}`)}  ${rows}`);
+        for (const c of t.targetOnly ?? []) if (c.values > 0) lines.push(`      ${out.paint('red', '! deletes_data')}: empties ${t.table}.${c.column}, which ${plan.source.name} lacks (${countOf(c.values, 'value')})`);
+      }
+      else lines.push(out.paint('dim', `  = ${t.table}  ${t.reason ?? 'equal'} (${countOf(t.sourceRows, 'row')})`));
     }
-    for (const t of d.onlyInSource) lines.push(out.paint('dim', `  ? ${t.table}: only in ${plan.source.name} (not copied; migrate the schema first)`));
+    for (const t of d.onlyInSource) lines.push(out.paint('dim', plan.components.includes('schema') ? `  + ${t.table}: only in ${plan.source.name} (created by the schema step, then copied)` : `  ? ${t.table}: only in ${plan.source.name} (not copied; migrate the schema first)`));
     for (const t of d.onlyInTarget) lines.push(out.paint('dim', `  ? ${t.table}: only in ${plan.target.name} (left alone)`));
   }
   if (plan.data?.diff) {
@@ -52,7 +55,7 @@ export function renderPlan(out: Output, plan: Plan): string {
     const differing = d.tables.filter((t) => !t.identical);
     lines.push('', out.paint('bold', `Data: ${differing.length === 0 && d.onlyInSource.length === 0 && d.onlyInTarget.length === 0 ? 'no differences' : `${differing.length} of ${d.tables.length} table(s) differ`}`));
     for (const t of d.tables) {
-      const counts = `${formatCount(t.sourceRows)} / ${formatCount(t.targetRows)} rows`;
+      const counts = `${formatCount(t.sourceRows)} / ${countOf(t.targetRows, 'row')}`;
       if (t.identical) {
         lines.push(out.paint('dim', `  = ${t.table}  identical (${counts})`));
         continue;
@@ -65,6 +68,7 @@ export function renderPlan(out: Output, plan: Plan): string {
     for (const t of d.onlyInSource) lines.push(`  ${out.paint('green', `+ ${t.table}`)}: table only in ${plan.source.name}`);
     for (const t of d.onlyInTarget) lines.push(`  ${out.paint('red', `- ${t.table}`)}: table only in ${plan.target.name}`);
   }
+  for (const n of plan.notCompared ?? []) lines.push('', out.paint('bold', `${n.component[0]!.toUpperCase()}${n.component.slice(1)}: `) + out.paint('red', `not compared — ${n.error.message}`));
   if (plan.config) {
     lines.push('', ...(plan.config.plan ? renderConfigPlan(out, plan.config.plan, plan) : renderConfigDiff(out, plan.config.diff, plan)));
   }
@@ -80,6 +84,7 @@ function summaryLine(out: Output, plan: Plan): string {
     .map(([k, v]) => `${k} ${v}`)
     .join(', ');
   if (plan.command === 'diff') {
+    if (plan.notCompared?.length) return out.paint('red', `${plan.notCompared.map((n) => n.component).join(' and ')} not compared; ${plan.summary.changes} difference(s) in what was (${per || 'nothing'})`);
     return plan.summary.differences ? out.paint('yellow', `${plan.summary.changes} difference(s) (${per})`) : out.paint('green', `no differences (${per})`);
   }
   return plan.summary.changes === 0 ? out.paint('green', `nothing to change: ${plan.target.name} already matches ${plan.source.name}`) : `${plan.summary.changes} change(s) to apply (${per})`;
@@ -104,7 +109,7 @@ export function renderReportSummary(out: Output, r: Report): string {
     lines.push(out.paint('bold', 'Data copied:'));
     for (const t of r.data) {
       const mb = t.bytes / 1e6;
-      lines.push(`  ${t.table}: ${formatCount(t.rowsBefore)} → ${formatCount(t.rowsAfter)} rows, ${mb.toFixed(1)} MB, ${(t.ms / 1000).toFixed(2)} s`);
+      lines.push(`  ${t.table}: ${formatCount(t.rowsBefore)} → ${countOf(t.rowsAfter, 'row')}, ${mb.toFixed(1)} MB, ${(t.ms / 1000).toFixed(2)} s`);
     }
   }
   if (r.status === 'ok') {
@@ -116,7 +121,7 @@ export function renderReportSummary(out: Output, r: Report): string {
       lines.push(out.paint('green', `${what}${r.verified ? ', verified' : ''}${cp}`));
     }
   } else {
-    lines.push(out.paint('red', r.command === 'rollback' ? 'rollback failed: nothing was changed' : `migration ${r.status}: ${r.target} was not changed`));
+    lines.push(out.paint('red', r.command === 'rollback' ? `rollback ${r.status}: nothing was changed` : `migration ${r.status}: ${r.target} was not changed`));
   }
   return lines.join('\n') + '\n';
 }
@@ -159,7 +164,7 @@ export function renderProgress(p: DataProgress): string {
   const mbs = secs > 0 ? p.bytes / 1e6 / secs : 0;
   const pct = p.totalRows > 0 ? Math.min(100, Math.round((p.rows / p.totalRows) * 100)) : 0;
   const eta = p.rows > 0 && p.totalRows > p.rows ? ((p.totalRows - p.rows) * secs) / p.rows : 0;
-  return `${p.table}: ${formatCount(p.rows)}/${formatCount(p.totalRows)} rows (${pct}%), ${mbs.toFixed(1)} MB/s${eta > 0 ? `, ETA ${Math.ceil(eta)} s` : ''}`;
+  return `${p.table}: ${formatCount(p.rows)}/${countOf(p.totalRows, 'row')} (${pct}%), ${mbs.toFixed(1)} MB/s${eta > 0 ? `, ETA ${Math.ceil(eta)} s` : ''}`;
 }
 
 /** What a rollback will drop, restore and reload, and what it loses (changes made since the migration). */
@@ -172,7 +177,7 @@ export function renderRollbackPreview(out: Output, p: RollbackPreview): string {
   };
   list('Drops (created by the migration):', p.drops);
   list('Restores:', p.restores);
-  list('Reloads rows:', p.reloads.map((r) => `${r.table}: ${formatCount(r.rows)} row(s) from the checkpoint${r.rowsNow === undefined ? '' : ` (${formatCount(r.rowsNow)} now)`}`));
+  list('Reloads rows:', p.reloads.map((r) => `${r.table}: ${countOf(r.rows, 'row')} from the checkpoint${r.rowsNow === undefined ? '' : ` (${formatCount(r.rowsNow)} now)`}`));
   list('Puts back files:', p.files);
   const lost = driftLines(p);
   if (lost.length > 0) {

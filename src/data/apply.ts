@@ -5,7 +5,7 @@
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { MigrateError } from '../errors.js';
-import { qualify, quoteIdent, relationKey } from '../pg/quote.js';
+import { displayName, qualify, quoteIdent, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type TableInfo } from './catalog.js';
 import { replaceRows } from './load.js';
 import { pairColumns } from './plan.js';
@@ -127,4 +127,38 @@ export async function verifyData(source: pg.ClientBase, target: pg.ClientBase, p
       });
     }
   });
+}
+
+/**
+ * Materialized views over tables whose rows were replaced would be stale: refresh (in the caller's transaction)
+ * every populated one that depends on them, directly or through other materialized views, dependencies first.
+ * Returns their display names.
+ */
+export async function refreshDependentMatviews(target: pg.ClientBase, tables: Array<{ schema: string; name: string }>): Promise<string[]> {
+  if (tables.length === 0) return [];
+  const r = await target.query<{ schema: string; name: string; depth: number }>(
+    `WITH RECURSIVE dep(oid, depth) AS (
+       SELECT to_regclass(x)::oid, 0 FROM unnest($1::text[]) AS x
+       UNION
+       SELECT m.oid, dep.depth + 1
+         FROM dep
+         JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = dep.oid AND d.classid = 'pg_rewrite'::regclass
+         JOIN pg_rewrite rw ON rw.oid = d.objid
+         JOIN pg_class m ON m.oid = rw.ev_class AND m.relkind = 'm' AND m.oid <> dep.oid
+        WHERE dep.depth < 50
+     )
+     SELECT n.nspname AS schema, c.relname AS name, max(dep.depth)::int AS depth
+       FROM dep JOIN pg_class c ON c.oid = dep.oid AND c.relkind = 'm' AND c.relispopulated
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+      GROUP BY 1, 2 ORDER BY 3, 1, 2`,
+    [tables.map((t) => qualify(t.schema, t.name))],
+  );
+  for (const m of r.rows) {
+    try {
+      await target.query(`REFRESH MATERIALIZED VIEW ${qualify(m.schema, m.name)}`);
+    } catch (e) {
+      throw wrapError('data_refresh_failed', `refreshing the materialized view ${displayName(m.schema, m.name)} over the copied tables`, e, 'nothing was changed: the target transaction is rolled back');
+    }
+  }
+  return r.rows.map((m) => displayName(m.schema, m.name));
 }

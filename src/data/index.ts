@@ -27,9 +27,9 @@
  */
 export type { DataScope, DataTablePlan, DataPlan, DataTableDiff, DataDiff, DataProgress, DataTableResult } from './types.js';
 export type { DataBackupMeta, DataBackupTable } from './backup.js';
-export { planData } from './plan.js';
+export { countTargetOnlyValues, planData } from './plan.js';
 export { diffData } from './diff.js';
-export { applyData, verifyData } from './apply.js';
+export { applyData, refreshDependentMatviews, verifyData } from './apply.js';
 export { backupData, backupTables, backedUpTables, emptyBackedUpTables, restoreData, sumTables, type TableSum } from './backup.js';
 export { emptyBeforeReload, reloadableTables } from './load.js';
 export { readSequences, writeSequences, type SequenceState } from './catalog.js';

@@ -3,6 +3,7 @@
  * inside PostgreSQL over the common columns) are skipped.
  */
 import type pg from 'pg';
+import { qualify, quoteIdent } from '../pg/quote.js';
 import { fromItem, listTables, type TableInfo } from './catalog.js';
 import { inScope } from './scope.js';
 import { checksum, withPinned, wrapError, type Checksum } from './session.js';
@@ -88,7 +89,7 @@ export async function planData(source: pg.ClientBase, target: pg.ClientBase, sco
       if (srcOnly.length) why.push(`source-only columns not copied: ${srcOnly.join(', ')}`);
       if (tgtOnly.length) why.push(`target-only columns get their defaults: ${tgtOnly.join(', ')}`);
       if (p.formatReason) why.push(p.formatReason);
-      return { ...base, action: 'copy', reason: why.join('; ') };
+      return { ...base, action: 'copy', reason: why.join('; '), ...(tgtOnly.length ? { targetOnly: tgtOnly.map((column) => ({ column, values: -1 })) } : {}) };
     });
     const copy = tables.filter((t) => t.action === 'copy');
     return {
@@ -104,4 +105,16 @@ export async function planData(source: pg.ClientBase, target: pg.ClientBase, sco
       },
     };
   });
+}
+
+/**
+ * A copy replaces every row, so the values of the target's own columns (absent in the source) are lost: count
+ * the non-NULL ones of every table to copy (one query per such table), for the plan's hazards and the prompt.
+ */
+export async function countTargetOnlyValues(target: pg.ClientBase, plan: DataPlan): Promise<void> {
+  for (const t of plan.tables) {
+    if (t.action !== 'copy' || !t.targetOnly?.length) continue;
+    const r = await target.query(`SELECT ${t.targetOnly.map((c, i) => `count(${quoteIdent(c.column)})::int8 AS c${i}`).join(', ')} FROM ${qualify(t.schema, t.name)}`);
+    t.targetOnly.forEach((c, i) => (c.values = Number(r.rows[0][`c${i}`])));
+  }
 }

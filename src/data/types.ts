@@ -44,6 +44,11 @@ export interface DataTablePlan extends DataTableRef {
   action: 'copy' | 'skip';
   reason?: string;
   /**
+   * Target columns the source lacks: the copy leaves them at their defaults, so their values are lost
+   * (`values`: non-NULL values in the target now; -1 until counted).
+   */
+  targetOnly?: Array<{ column: string; values: number }>;
+  /**
    * The source's checksum over `columns`, computed in the source snapshot while planning: verifyData reuses it
    * (the snapshot cannot move) and only has to checksum the target.
    */

@@ -4,6 +4,7 @@
  * killed in this project, like every command). A failure to inspect is an error,
  * never "no differences".
  */
+import { asMigrateError } from '../errors.js';
 import { countConfigDifferences, diffConfig } from '../config/index.js';
 import { inspectSchema, planSchema, type SchemaScope } from '../schema/index.js';
 import { diffData, type DataScope } from '../data/index.js';
@@ -32,8 +33,17 @@ export async function runDiff(opts: DiffOptions, io: PipelineIO): Promise<Plan> 
     plan.summary.perComponent.config = countConfigDifferences(d);
   }
   if (needsDatabase(comps)) {
-    // Dry-run rules: a diff never records a first-seen SSH host key.
-    const dbs = await openPair(source, target, false, opts.lockTimeoutMs);
+    // Dry-run rules: a diff never records a first-seen SSH host key. A database that cannot be reached marks the
+    // database components "not compared" (with the error); what could be compared (config) is still shown.
+    let dbs: Awaited<ReturnType<typeof openPair>>;
+    try {
+      dbs = await openPair(source, target, false, opts.lockTimeoutMs);
+    } catch (e) {
+      const err = asMigrateError(e);
+      plan.notCompared = comps.filter((c) => c !== 'config').map((component) => ({ component, error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } }));
+      totalize(plan);
+      return plan;
+    }
     try {
       plan.source.database = dbs.src.label;
       plan.target.database = dbs.tgt.label;

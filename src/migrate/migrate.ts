@@ -14,7 +14,7 @@ import { lockTarget } from '../pg/lock.js';
 import { relationKey } from '../pg/quote.js';
 import { applyConfig, diffConfig, planConfig, verifyConfig } from '../config/index.js';
 import { applySchema, backupSchema, checkPlanRows, countHazardRows, fingerprintSchema, inspectSchema, planSchema, tablesAtRisk, type SchemaModel, type SchemaScope } from '../schema/index.js';
-import { applyData, backedUpTables, backupTables, cancelBackend, emptyBeforeReload, planData, reloadableTables, sumTables, verifyData, type DataPlan, type DataScope, type SequenceState, type TableSum } from '../data/index.js';
+import { applyData, refreshDependentMatviews, backedUpTables, backupTables, cancelBackend, countTargetOnlyValues, emptyBeforeReload, planData, reloadableTables, sumTables, verifyData, type DataPlan, type DataScope, type SequenceState, type TableSum } from '../data/index.js';
 import { backupFiles, type FileBackup } from '../checkpoint/files.js';
 import { beginCheckpoint, DEFAULT_KEEP, pruneCheckpoints, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
 import { abandonRun, clearJournal, newJournal, recoverInterrupted, transactionId, writeJournal, type Journal } from './journal.js';
@@ -82,7 +82,7 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
   await recoverInterrupted(opts.projectDir, [source.name, target.name], (m) => io.notice?.(m));
 
   const dbs = needsDatabase(comps)
-    ? await steps.run('validate', async () => {
+    ? await steps.run('connect', async () => {
         const d = await openPair(source, target, !opts.dryRun, opts.lockTimeoutMs);
         return { value: d, detail: `databases reachable: ${d.src.label}, ${d.tgt.label}` };
       })
@@ -170,6 +170,12 @@ async function buildMigratePlan(
     // Rows the schema step would fail on (NOT NULL without default, enum values in use, foreign keys, CHECK,
     // UNIQUE) are plan errors now, not a failure half-way through; tables the data step reloads are emptied first.
     const emptied = dp && sp.changes.length > 0 ? new Set((await reloadableTables(tgt!, dp.tables)).map((t) => relationKey(t.schema, t.name))) : undefined;
+    // Those tables are emptied and reloaded even where they are equal now: the plan and the prompt say so.
+    for (const t of dp?.tables ?? []) {
+      if (t.action === 'skip' && emptied?.has(relationKey(t.schema, t.name)) && t.targetRows + t.sourceRows > 0) {
+        Object.assign(t, { action: 'copy', reason: 'emptied before the schema step and reloaded (the schema step changes tables in this run)' });
+      }
+    }
     const rows = await checkPlanRows(tgt!, sp, a, b, emptied ? { emptied: (schema, name) => emptied.has(relationKey(schema, name)) } : {});
     for (const c of rows.conflicts) sp.errors.push(`${c.message}; ${c.hint}`);
     for (const u of rows.unchecked) io.notice?.(`could not check the rows of ${u.table}${u.column ? `.${u.column}` : ''} before applying (${u.reason}); a violation would fail the migration (rolled back)`);
@@ -177,6 +183,7 @@ async function buildMigratePlan(
     plan.summary.perComponent.schema = countSchemaChanges(sp);
   }
   if (dp) {
+    if (!comps.includes('schema')) await countTargetOnlyValues(tgt!, dp);
     plan.data = { plan: dp };
     plan.summary.perComponent.data = countDataChanges(dp);
   }
@@ -320,6 +327,8 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
           const results = await applyData(src!, tgt!, dp, { onProgress: io.onProgress });
           report.data = results;
           parts.push(`data: ${results.length} table(s), ${formatCount(results.reduce((a, r) => a + r.rowsAfter, 0))} row(s)`);
+          const refreshed = await refreshDependentMatviews(tgt!, dp.tables.filter((t) => t.action === 'copy'));
+          if (refreshed.length > 0) parts.push(`refreshed ${refreshed.length} materialized view(s): ${refreshed.join(', ')}`);
         }
         plan.data.plan = dp;
       }

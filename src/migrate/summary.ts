@@ -19,6 +19,11 @@ export function countConfigEdits(p: ConfigPlan): number {
   return p.edits.length + (p.server?.edits.length ?? 0);
 }
 
+/** "1 row", "2 rows", "12.4k rows". */
+export function countOf(n: number, noun: string): string {
+  return `${formatCount(n)} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 export function formatCount(n: number): string {
   if (n >= 1_000_000) return `${(n / 1_000_000).toFixed(1).replace(/\.0$/, '')}M`;
   if (n >= 10_000) return `${(n / 1_000).toFixed(1).replace(/\.0$/, '')}k`;
@@ -37,8 +42,10 @@ export function buildConfirmation(plan: Plan, target: Environment): Confirmation
   if (plan.data?.plan) {
     const copy = plan.data.plan.tables.filter((t) => t.action === 'copy');
     if (copy.length > 0) {
-      const rows = copy.reduce((a, t) => a + t.sourceRows, 0);
-      what.push(`replaces the rows of ${copy.length} table(s) (${formatCount(rows)} rows)`);
+      // every row of a replaced table goes (TRUNCATE), and the source's rows come in
+      const gone = copy.reduce((a, t) => a + t.targetRows, 0);
+      const come = copy.reduce((a, t) => a + t.sourceRows, 0);
+      what.push(`replaces the rows of ${countOf(copy.length, 'table')} (deletes ${countOf(gone, 'row')} of ${target.name}, writes ${countOf(come, 'row')})`);
     }
   }
   if (plan.config?.plan) {
@@ -46,6 +53,8 @@ export function buildConfirmation(plan: Plan, target: Environment): Confirmation
     if (n > 0) what.push(`edits ${n} configuration value(s)`);
   }
   if (target.production) reasons.push(`this ${what.join(', ')} in ${target.name} (production)`);
+  const lost = (plan.data?.plan?.tables ?? []).flatMap((t) => (t.action === 'copy' ? (t.targetOnly ?? []).filter((c) => c.values > 0).map((c) => `${t.table}.${c.column} (${countOf(c.values, 'value')})`) : []));
+  if (lost.length > 0) reasons.push(`the data step empties ${target.name}'s own columns, which ${plan.source.name} lacks: ${lost.join(', ')}`);
   const destructive = (plan.schema?.statements ?? []).flatMap((s) => s.hazards).filter((h) => h.kind === 'deletes_data');
   if (destructive.length > 0) {
     const first = destructive[0];

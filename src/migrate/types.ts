@@ -42,9 +42,11 @@ export interface Plan {
     perComponent: Partial<Record<ComponentName, number>>;
   };
   confirmation: Confirmation;
+  /** diff: components that could not be compared (a database out of reach), with the error. */
+  notCompared?: Array<{ component: ComponentName; error: { code: string; message: string; hint?: string } }>;
 }
 
-export type StepName = 'validate' | 'plan' | 'safety' | 'backup' | 'checkpoint' | 'migrate' | 'verify' | 'restore';
+export type StepName = 'validate' | 'connect' | 'plan' | 'safety' | 'backup' | 'checkpoint' | 'migrate' | 'verify' | 'restore';
 
 export interface StepReport {
   name: StepName;
