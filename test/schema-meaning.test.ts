@@ -1,0 +1,191 @@
+/**
+ * Meaning, not text (issue #8): PostgreSQL's deparser is not idempotent, so a definition recreated from the source's
+ * rendering renders differently on the target. Definitions that differ as text are judged by the target server
+ * (canonicalizeSource): migrations verify, diffs find nothing, nothing is left behind.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { startCluster, type TestCluster } from './support/pg.ts';
+import { makeProject } from './support/cli.ts';
+import { applySchema, canonicalizeSource, inspectSchema, planSchema, type SchemaModel, type SchemaPlan } from '../src/schema/index.ts';
+
+let cluster: TestCluster;
+let dbn = 0;
+before(async () => {
+  cluster = await startCluster();
+});
+after(async () => {
+  await cluster?.stop();
+});
+
+async function withDb<R>(db: string, f: (c: pg.Client) => Promise<R>): Promise<R> {
+  const c = new pg.Client({ connectionString: cluster.url(db) });
+  await c.connect();
+  try {
+    return await f(c);
+  } finally {
+    await c.end();
+  }
+}
+
+async function db(sql: string): Promise<string> {
+  const name = `m${++dbn}`;
+  await cluster.createDatabase(name);
+  if (sql) await cluster.sql(sql, name);
+  return name;
+}
+
+const inspect = (name: string) => withDb(name, (c) => inspectSchema(c));
+const sqls = (p: SchemaPlan) => p.statements.map((s) => s.sql);
+
+/**
+ * What migrate does: plan against the source as the target means it, apply in one transaction, verify inside it
+ * (canonicalised in a savepoint) that nothing is left, commit. Returns the plan.
+ */
+async function migrate(source: SchemaModel, tgt: string): Promise<SchemaPlan> {
+  return withDb(tgt, async (c) => {
+    const canon = await canonicalizeSource(c, source, await inspectSchema(c), { inTransaction: false });
+    const plan = planSchema(canon.model, await inspectSchema(c));
+    assert.deepEqual(plan.errors, []);
+    await c.query('BEGIN');
+    try {
+      await applySchema(c, plan);
+      const now = await inspectSchema(c);
+      const left = planSchema((await canonicalizeSource(c, source, now, { inTransaction: true })).model, now);
+      assert.deepEqual(sqls(left), [], 'verify after apply must find nothing:\n' + sqls(plan).join(';\n'));
+      await c.query('COMMIT');
+    } catch (e) {
+      await c.query('ROLLBACK');
+      throw e;
+    }
+    return plan;
+  });
+}
+
+/** source → (fresh) target, then compared both ways: as text they differ, as meaning they do not. */
+async function roundTrip(sourceSql: string, targetSql = ''): Promise<void> {
+  const src = await db(sourceSql);
+  const tgt = await db(targetSql);
+  const source = await inspect(src);
+  await migrate(source, tgt);
+  const target = await inspect(tgt);
+  assert.notEqual(planSchema(source, target).changes.length, 0, 'the deparser changes the text of this definition (else the case tests nothing)');
+  const canon = await withDb(tgt, (c) => canonicalizeSource(c, source, target, { inTransaction: false }));
+  assert.ok(canon.compared > 0 && canon.same === canon.compared, JSON.stringify(canon));
+  assert.deepEqual(sqls(planSchema(canon.model, target)), []);
+  // and the other way round: the source's own text is the one that is "different" now
+  const back = await withDb(src, (c) => canonicalizeSource(c, target, source, { inTransaction: false }));
+  assert.deepEqual(sqls(planSchema(back.model, source)), []);
+  // a second migration has nothing to do
+  assert.deepEqual(sqls(await migrate(source, tgt)), []);
+}
+
+test('CHECK with an IN-list on varchar', () => roundTrip(`create table t(id int primary key, s varchar(20) check (s in ('a', 'b')))`));
+
+test('partial index predicate with an IN-list', () =>
+  roundTrip(`create table t(id int primary key, s varchar(20)); create index t_s on t(id) where s in ('a', 'b'); create unique index t_u on t(s) where s not in ('x')`));
+
+test('policy USING and WITH CHECK', () =>
+  roundTrip(`create table t(id int primary key, s varchar(20)); alter table t enable row level security;
+    create policy p on t using (s in ('a', 'b')) with check (s in ('a', 'c'))`));
+
+test('views with UNION and NULL columns (plain and materialized)', () =>
+  roundTrip(`create table t(id int primary key, n int, s varchar(10));
+    create view v as select id, n from (select id, n from t union all select id, null from t) q;
+    create materialized view mv as select id, null as x from t union select id, n from t where s in ('a', 'b')`));
+
+test('column default with casts, generated column', () =>
+  roundTrip(`create table t(id int primary key, s varchar(20), tags text[] default array['a', 'b']::varchar[]::text[],
+    g text generated always as (case when s in ('a', 'b') then s else null end) stored)`));
+
+test('domain constraint and trigger WHEN', () =>
+  roundTrip(`create domain code as varchar(20) check (value in ('a', 'b'));
+    create table t(id int primary key, c code, s varchar(20));
+    create function f() returns trigger language plpgsql as 'begin return new; end';
+    create trigger tg before insert or update of s on t for each row when (new.s in ('a', 'b')) execute function f()`));
+
+test('definitions that mean something else are still changes; what the target cannot create counts as different', async () => {
+  const src = await db(`create table t(id int primary key, s varchar(20) check (s in ('a', 'b'))); create table u(id int, s varchar(20)); create index u_s on u(id) where s in ('a')`);
+  const tgt = await db(`create table t(id int primary key, s varchar(20) check (s in ('a', 'c'))); create table u(id int, s varchar(20)); create index u_s on u(id) where s in ('a', 'z')`);
+  const source = await inspect(src);
+  const target = await inspect(tgt);
+  const canon = await withDb(tgt, (c) => canonicalizeSource(c, source, target, { inTransaction: false }));
+  assert.equal(canon.compared, 2);
+  assert.equal(canon.same, 0);
+  assert.deepEqual(planSchema(canon.model, target).changes.map((c) => c.identity).sort(), ['"public"."t"."t_s_check"', '"public"."u_s"']);
+  // a view over a column the target lacks cannot be rendered there: different (and planned), never an error
+  const a = await db(`create table t(id int, x int); create view v as select id, x from t`);
+  const b = await db(`create table t(id int); create view v as select id, null::int as x from t`);
+  const sa = await inspect(a);
+  const tb = await inspect(b);
+  const c2 = await withDb(b, (c) => canonicalizeSource(c, sa, tb, { inTransaction: false }));
+  assert.equal(c2.same, 0);
+  assert.ok(planSchema(c2.model, tb).changes.some((c) => c.identity === '"public"."v"'));
+});
+
+/** A catalog summary that any object left behind (a table, a type, a schema, a temp schema) would change. */
+async function catalog(name: string): Promise<string> {
+  return withDb(name, async (c) =>
+    JSON.stringify(
+      (
+        await c.query(
+          `select (select count(*) from pg_class) c, (select count(*) from pg_type) t, (select count(*) from pg_constraint) k,
+                  (select count(*) from pg_attrdef) d, (select count(*) from pg_policy) p, (select count(*) from pg_trigger) g,
+                  (select string_agg(nspname, ',' order by nspname) from pg_namespace) n`,
+        )
+      ).rows[0],
+    ),
+  );
+}
+
+test('canonicalisation leaves nothing behind; read-only transactions fall back to text', async () => {
+  const src = await db(`create table t(id int primary key, s varchar(20) check (s in ('a', 'b'))); create view v as select id from (select id from t union all select null) q`);
+  const tgt = await db(``);
+  const source = await inspect(src);
+  await migrate(source, tgt);
+  const before = await catalog(tgt);
+  await withDb(tgt, async (c) => {
+    const target = await inspectSchema(c);
+    assert.equal((await canonicalizeSource(c, source, target, { inTransaction: false })).same, 2);
+    // inside a caller's transaction: its own work survives the savepoint's rollback
+    await c.query('BEGIN');
+    await c.query('create table keep(id int)');
+    assert.equal((await canonicalizeSource(c, source, target, { inTransaction: true })).same, 2);
+    assert.equal((await c.query(`select count(*)::int n from pg_class where relname = 'keep'`)).rows[0].n, 1);
+    assert.equal((await c.query('show search_path')).rows[0].search_path, '"$user", public');
+    await c.query('ROLLBACK');
+    // a read-only transaction cannot create even temporary objects: compared as text, said why, nothing fails
+    await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const ro = await canonicalizeSource(c, source, target, { inTransaction: true });
+    assert.match(ro.unavailable ?? '', /read-only transaction/);
+    assert.equal(ro.model, source);
+    await c.query('COMMIT');
+  });
+  assert.equal(await catalog(tgt), before);
+});
+
+// ------------------------------------------------------------------ through the real CLI
+
+const envFor = (name: string) => `POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=${cluster.port}\nPOSTGRES_DB=${name}\nPOSTGRES_USER=${cluster.user}\nPOSTGRES_PASSWORD=${cluster.password}\n`;
+
+test('CLI: migrate --schema-only verifies, diff --exit-code finds nothing and leaves the target as it was', async () => {
+  const local = await db(`create table t(id int primary key, s varchar(20) check (s in ('a', 'b')));
+    create view v as select id, n from (select id, s as n from t union all select id, null from t) q;`);
+  const staging = await db(``);
+  const p = makeProject({ '.env.local': envFor(local), '.env.staging': envFor(staging) });
+  try {
+    const m = await p.run(['migrate', 'local', 'staging', '--schema-only', '--force']);
+    assert.equal(m.code, 0, m.stdout + m.stderr);
+    const before = await catalog(staging);
+    const d = await p.run(['migrate', 'diff', 'local', 'staging', '--schema-only', '--exit-code']);
+    assert.equal(d.code, 0, d.stdout + d.stderr);
+    assert.doesNotMatch(d.stderr, /compared as text/);
+    assert.equal(await catalog(staging), before, 'diff left nothing behind on the target');
+    // and the other way: staging (recreated from local's text) against local (created from the original SQL)
+    const back = await p.run(['migrate', 'diff', 'staging', 'local', '--schema-only', '--exit-code']);
+    assert.equal(back.code, 0, back.stdout + back.stderr);
+  } finally {
+    p.remove();
+  }
+});
