@@ -1,7 +1,8 @@
 /**
  * Meaning, not text (issue #8): PostgreSQL's deparser is not idempotent, so a definition recreated from the source's
  * rendering renders differently on the target. Definitions that differ as text are judged by the target server
- * (canonicalizeSource): migrations verify, diffs find nothing, nothing is left behind.
+ * (canonicalizeSource): migrations verify, diffs find nothing, nothing is left behind. And no collateral drops: an
+ * enum recreated under a partitioned table converts it in place, partitions keep their oids and rows.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -165,18 +166,71 @@ test('canonicalisation leaves nothing behind; read-only transactions fall back t
   assert.equal(await catalog(tgt), before);
 });
 
+// ------------------------------------------------------------------ no collateral drops
+
+const PARTITIONED = (labels: string, dflt: string) => `
+  create type st as enum (${labels});
+  create table p(id int primary key, s st default ${dflt}) partition by range (id);
+  create table p1 partition of p for values from (0) to (10);
+  create table p2 partition of p for values from (10) to (20);
+  create table p3 partition of p for values from (20) to (30);
+  create index p_s on p(s);
+  create table base(id int, s st);
+  create table child(extra int) inherits (base);`;
+const ROWS = `insert into p select g, (case when g % 2 = 0 then 'a' else 'b' end)::st from generate_series(0, 29) g;
+  insert into child select g, 'b', g from generate_series(1, 5) g;`;
+
+async function relOids(name: string): Promise<Record<string, number>> {
+  const rows = await withDb(name, (c) => c.query(`select relname, oid::int o from pg_class where relname in ('p', 'p1', 'p2', 'p3', 'base', 'child') order by 1`));
+  return Object.fromEntries(rows.rows.map((r) => [r.relname, r.o]));
+}
+const rowsOf = (name: string) =>
+  withDb(name, async (c) => (await c.query(`select tableoid::regclass::text t, id, s::text s from p union all select tableoid::regclass::text, id, s::text from base order by 1, 2`)).rows);
+
+for (const [title, sourceLabels, sourceDefault, targetLabels] of [
+  ['an enum losing a value', `'b', 'a'`, `'a'`, `'a', 'b', 'c'`],
+  ['an enum gaining a value used by a default', `'a', 'b', 'c'`, `'c'`, `'a', 'b'`],
+] as const) {
+  test(`${title} under a partitioned table (3 partitions) and an inheritance child: converted in place, nothing dropped`, async () => {
+    const src = await db(PARTITIONED(sourceLabels, sourceDefault));
+    const tgt = await db(PARTITIONED(targetLabels, `'a'`) + ROWS);
+    const oids = await relOids(tgt);
+    const rows = await rowsOf(tgt);
+    const plan = await migrate(await inspect(src), tgt);
+    assert.ok(!sqls(plan).some((x) => /^DROP TABLE|DETACH/.test(x)), sqls(plan).join('\n'));
+    assert.ok(sqls(plan).some((x) => /^ALTER TABLE "public"."p" ALTER COLUMN "s" TYPE public.st USING "s"::text::public.st$/.test(x)), sqls(plan).join('\n'));
+    assert.deepEqual(await relOids(tgt), oids, 'the same tables, not new ones');
+    assert.deepEqual(await rowsOf(tgt), rows);
+    const labels = await withDb(tgt, async (c) => (await c.query(`select enum_range(null::st)::text r`)).rows[0].r);
+    assert.equal(labels, `{${sourceLabels.replace(/'| /g, '')}}`);
+  });
+}
+
+test('a plan never drops a table that exists on both sides: a changed partition key is a plan error that says why', async () => {
+  const src = await db(`create table p(id int, at date) partition by list (id)`);
+  const tgt = await db(`create table p(id int, at date) partition by range (at)`);
+  const plan = planSchema(await inspect(src), await inspect(tgt));
+  assert.equal(plan.errors.length, 1, plan.errors.join('\n'));
+  assert.match(plan.errors[0]!, /table public\.p would have to be dropped and recreated: its partition key differs \(PARTITION BY RANGE \(at\) on the target, PARTITION BY LIST \(id\) in the source\)/);
+  await withDb(tgt, (c) => assert.rejects(applySchema(c, plan), (e: any) => e.code === 'schema_plan_has_errors'));
+});
+
 // ------------------------------------------------------------------ through the real CLI
 
 const envFor = (name: string) => `POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=${cluster.port}\nPOSTGRES_DB=${name}\nPOSTGRES_USER=${cluster.user}\nPOSTGRES_PASSWORD=${cluster.password}\n`;
 
 test('CLI: migrate --schema-only verifies, diff --exit-code finds nothing and leaves the target as it was', async () => {
   const local = await db(`create table t(id int primary key, s varchar(20) check (s in ('a', 'b')));
-    create view v as select id, n from (select id, s as n from t union all select id, null from t) q;`);
-  const staging = await db(``);
+    create view v as select id, n from (select id, s as n from t union all select id, null from t) q;` + PARTITIONED(`'b', 'a'`, `'a'`));
+  const staging = await db(PARTITIONED(`'a', 'b', 'c'`, `'a'`) + ROWS);
+  const oids = await relOids(staging);
+  const rows = await rowsOf(staging);
   const p = makeProject({ '.env.local': envFor(local), '.env.staging': envFor(staging) });
   try {
     const m = await p.run(['migrate', 'local', 'staging', '--schema-only', '--force']);
     assert.equal(m.code, 0, m.stdout + m.stderr);
+    assert.deepEqual(await relOids(staging), oids);
+    assert.deepEqual(await rowsOf(staging), rows);
     const before = await catalog(staging);
     const d = await p.run(['migrate', 'diff', 'local', 'staging', '--schema-only', '--exit-code']);
     assert.equal(d.code, 0, d.stdout + d.stderr);

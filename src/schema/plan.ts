@@ -642,9 +642,14 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
     else recreateSeed.add(n.id);
   }
 
+  // partitions and inheritance children: their inherited columns are their parents' column facts
+  const childTables = new Set(target.facts.filter((f) => f.kind === 'partition' || f.kind === 'inherit').map((f) => f.parent!));
+
   // closure: recreated objects drag their dependents along; type changes drag their blockers
   const computeClosure = (seed: Set<string>) => {
     const R = new Set<string>(seed);
+    /** what dragged each dependent into R (for the error when that would drop a table) */
+    const why = new Map<string, string>();
     const retype = new Set<string>();
     const work = [...seed];
     for (const [id, r] of inPlace) if (r.retype && !R.has(id)) {
@@ -666,20 +671,25 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
             }
             continue;
           }
+          // a partition or inheritance child uses the type through its parent's columns: ALTER TABLE parent ALTER
+          // COLUMN … TYPE converts it too (the partitions are never dropped for it)
+          if (yf.kind === 'table' && TYPE_LIKE.has(xf.kind) && childTables.has(y)) continue;
           R.add(y);
+          why.set(y, x);
           retype.delete(y);
           work.push(y);
         } else {
           // x is a retyped column
           if (RETYPE_BLOCKERS.has(yf.kind) || (yf.kind === 'column' && yf.attrs.generated)) {
             R.add(y);
+            why.set(y, x);
             retype.delete(y);
             work.push(y);
           }
         }
       }
     }
-    return { R, retype };
+    return { R, retype, why };
   };
 
   // does the data step write rows of a table with a column of this enum type?
@@ -722,7 +732,7 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
       if (closure.R.has(id) || seed.has(id)) continue;
       const o = T.get(id)!;
       const n = S.get(id)!;
-      if (n.kind === 'column') continue;
+      if (n.kind === 'column' || n.kind === 'table') continue;
       if (o.deps.some((d) => droppedNow.has(d)) && n.deps.some((d) => createdNow.has(d))) {
         seed.add(id);
         promoted = true;
@@ -731,7 +741,22 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
     if (!promoted) break;
     closure = computeClosure(seed);
   }
-  const { R, retype } = closure;
+  const { R, retype, why } = closure;
+
+  // a table that exists on both sides is never dropped (nor a partition): where no in-place path exists, say why
+  for (const id of [...R].sort(cmp)) {
+    const o = T.get(id)!;
+    const n = S.get(id);
+    if (o.kind !== 'table' || n?.kind !== 'table') continue;
+    const t = disp(s(n.meta.sql));
+    const by = why.get(id);
+    const cause = by === undefined
+      ? o.attrs.partkey !== n.attrs.partkey
+        ? `its partition key differs (${o.attrs.partkey === null ? 'not partitioned' : `PARTITION BY ${s(o.attrs.partkey)}`} on the target, ${n.attrs.partkey === null ? 'not partitioned' : `PARTITION BY ${s(n.attrs.partkey)}`} in the source), which PostgreSQL cannot change in place`
+        : 'it cannot be changed in place'
+      : `${T.get(by)!.kind} ${disp(s(T.get(by)!.meta.sql ?? by))} that it depends on is recreated`;
+    errors.push(`table ${t} would have to be dropped and recreated: ${cause}; a migration never drops a table that exists on both sides (move its rows into a new table by hand, or drop it on the target first, then migrate again)`);
+  }
 
   // ------------------------------------------------ nodes
   const nodes = new Map<string, Node>();
