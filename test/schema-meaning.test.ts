@@ -37,6 +37,7 @@ async function db(sql: string): Promise<string> {
   return name;
 }
 
+const envFor = (name: string) => `POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=${cluster.port}\nPOSTGRES_DB=${name}\nPOSTGRES_USER=${cluster.user}\nPOSTGRES_PASSWORD=${cluster.password}\n`;
 const inspect = (name: string) => withDb(name, (c) => inspectSchema(c));
 const sqls = (p: SchemaPlan) => p.statements.map((s) => s.sql);
 
@@ -206,18 +207,45 @@ for (const [title, sourceLabels, sourceDefault, targetLabels] of [
   });
 }
 
-test('a plan never drops a table that exists on both sides: a changed partition key is a plan error that says why', async () => {
-  const src = await db(`create table p(id int, at date) partition by list (id)`);
-  const tgt = await db(`create table p(id int, at date) partition by range (at)`);
+test('a changed partition key: the partitions are detached and attached again, their rows stay', async () => {
+  const src = await db(`create table p(id int, at date) partition by list (id); create table p1 partition of p for values in (1, 2)`);
+  const tgt = await db(`create table p(id int, at date) partition by range (at); create table p1 partition of p for values from ('2024-01-01') to ('2025-01-01');
+    insert into p values (1, '2024-05-01'), (2, '2024-06-01')`);
+  const p1 = (await cluster.query(`select 'p1'::regclass::oid::int o`, [], tgt))[0].o;
+  await migrate(await inspect(src), tgt);
+  assert.deepEqual(await cluster.query(`select tableoid::regclass::text t, id from p order by id`, [], tgt), [{ t: 'p1', id: 1 }, { t: 'p1', id: 2 }]);
+  assert.equal((await cluster.query(`select 'p1'::regclass::oid::int o`, [], tgt))[0].o, p1);
+});
+
+test('a table that exists on both sides is never dropped with its rows: refused by migrate at plan time, and by the plan itself', async () => {
+  const src = await db(`create table r(id int) partition by range (id); create table r1 partition of r for values from (0) to (10)`);
+  const tgt = await db(`create table r(id int); insert into r values (1)`);
   const plan = planSchema(await inspect(src), await inspect(tgt));
-  assert.equal(plan.errors.length, 1, plan.errors.join('\n'));
-  assert.match(plan.errors[0]!, /table public\.p would have to be dropped and recreated: its partition key differs \(PARTITION BY RANGE \(at\) on the target, PARTITION BY LIST \(id\) in the source\)/);
-  await withDb(tgt, (c) => assert.rejects(applySchema(c, plan), (e: any) => e.code === 'schema_plan_has_errors'));
+  assert.deepEqual(plan.recreatedTables, [{ schema: 'public', name: 'r', reason: 'its partition key differs (not partitioned on the target, PARTITION BY RANGE (id) in the source), which PostgreSQL cannot change in place' }]);
+  // the plan locks the table and stops before dropping it: its transaction rolls back, the row stays
+  await withDb(tgt, async (c) => {
+    await c.query('BEGIN');
+    await assert.rejects(applySchema(c, plan), /table public\.r has rows and would have to be dropped and recreated: its partition key differs/);
+    await c.query('ROLLBACK');
+  });
+  assert.equal((await cluster.query(`select count(*)::int n from r`, [], tgt))[0].n, 1);
+  // migrate refuses at plan time, before anything runs
+  const pr = makeProject({ '.env.local': envFor(src), '.env.staging': envFor(tgt) });
+  try {
+    const m = await pr.run(['migrate', 'local', 'staging', '--schema-only', '--force']);
+    assert.equal(m.code, 1, m.stdout + m.stderr);
+    assert.match(m.stderr, /the schema plan cannot be applied: table public\.r has rows and would have to be dropped and recreated: its partition key differs/);
+    assert.deepEqual(pr.checkpoints(), []);
+  } finally {
+    pr.remove();
+  }
+  // an empty table has nothing to lose: recreated, and the round trip converges
+  await cluster.sql(`delete from r`, tgt);
+  await migrate(await inspect(src), tgt);
 });
 
 // ------------------------------------------------------------------ through the real CLI
 
-const envFor = (name: string) => `POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=${cluster.port}\nPOSTGRES_DB=${name}\nPOSTGRES_USER=${cluster.user}\nPOSTGRES_PASSWORD=${cluster.password}\n`;
 
 test('CLI: migrate --schema-only verifies, diff --exit-code finds nothing and leaves the target as it was', async () => {
   const local = await db(`create table t(id int primary key, s varchar(20) check (s in ('a', 'b')));

@@ -11,8 +11,9 @@ import { EXIT, MigrateError, refusedError } from '../errors.js';
 import type { Environment } from '../env/types.js';
 import { loadEnvironment } from '../env/resolve.js';
 import { lockTarget } from '../pg/lock.js';
+import { qualify } from '../pg/quote.js';
 import { applyConfig, diffConfig, planConfig, verifyConfig } from '../config/index.js';
-import { applySchema, backupSchema, canonicalizeSource, canonicalNotice, checkPlanRows, countHazardRows, fingerprintSchema, inspectSchema, planSchema, tablesAtRisk, type SchemaModel, type SchemaScope } from '../schema/index.js';
+import { applySchema, backupSchema, canonicalizeSource, canonicalNotice, checkPlanRows, countHazardRows, fingerprintSchema, inspectSchema, planSchema, recreatedTablesWithRows, tableHasRowsMessage, tablesAtRisk, type SchemaModel, type SchemaScope } from '../schema/index.js';
 import { applyData, backedUpTables, backupTables, cancelBackend, emptyBeforeReload, planData, reloadableTables, sumTables, verifyData, writeSequences, type DataPlan, type DataScope, type SequenceState, type TableSum } from '../data/index.js';
 import { backupFiles, restoreFiles, type FileBackup } from '../checkpoint/files.js';
 import { backupDir, beginCheckpoint, DEFAULT_KEEP, pruneCheckpoints, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
@@ -174,6 +175,12 @@ async function buildMigratePlan(
     // Rows the schema step would fail on (NOT NULL without default, enum values in use, foreign keys, CHECK,
     // UNIQUE) are plan errors now, not a failure half-way through; tables the data step reloads are emptied first.
     const emptied = dp && sp.changes.length > 0 ? new Set((await reloadableTables(tgt!, dp.tables)).map((t) => JSON.stringify([t.schema, t.name]))) : undefined;
+    // A table the plan must recreate (no in-place path) may only be dropped without rows: one with rows is a plan
+    // error now (the plan itself also stops before dropping it, should rows arrive meanwhile). Reloaded tables are
+    // emptied first: their rows are replaced by the source's anyway.
+    for (const t of await recreatedTablesWithRows(tgt!, sp)) {
+      if (!emptied?.has(JSON.stringify([t.schema, t.name]))) sp.errors.push(tableHasRowsMessage(qualify(t.schema, t.name), t.reason));
+    }
     const rows = await checkPlanRows(tgt!, sp, a, b, emptied ? { emptied: (schema, name) => emptied.has(JSON.stringify([schema, name])) } : {});
     for (const c of rows.conflicts) sp.errors.push(`${c.message}; ${c.hint}`);
     for (const u of rows.unchecked) io.notice?.(`could not check the rows of ${u.table}${u.column ? `.${u.column}` : ''} before applying (${u.reason}); a violation would fail the migration (rolled back)`);

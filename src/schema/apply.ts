@@ -29,6 +29,20 @@ export async function applySchema(target: pg.ClientBase, plan: SchemaPlan): Prom
   }
 }
 
+/**
+ * The tables the plan must recreate (SchemaPlan.recreatedTables) that hold rows of their own now. Their partitions
+ * and inheritance children are detached before the drop and keep their rows; the plan stops before dropping a
+ * table that still has any.
+ */
+export async function recreatedTablesWithRows(target: pg.ClientBase, plan: SchemaPlan): Promise<SchemaPlan['recreatedTables']> {
+  const out: SchemaPlan['recreatedTables'] = [];
+  for (const t of plan.recreatedTables) {
+    const r = await target.query<{ x: boolean }>(`select exists (select from only ${qualify(t.schema, t.name)}) x`);
+    if (r.rows[0]!.x) out.push(t);
+  }
+  return out;
+}
+
 interface RelCols { exists: boolean; columns: string[]; pk: string[]; generated: Set<string> }
 
 async function relInfo(client: pg.ClientBase, schema: string, table: string): Promise<RelCols> {

@@ -22,6 +22,12 @@ export interface SchemaPlan {
   statements: SchemaStatement[];
   notHandled: { kind: string; identity: string; reason: string }[];
   errors: string[];
+  /**
+   * Tables that exist on both sides but must be dropped and recreated (no in-place path), and why. The plan only
+   * does so while they hold no rows (it locks each one and stops if it has any); migrate refuses at plan time when
+   * one has rows.
+   */
+  recreatedTables: { schema: string; name: string; reason: string }[];
 }
 
 type Op = 'drop' | 'alter' | 'create' | 'cleanup';
@@ -499,6 +505,16 @@ const RULES: Record<string, Rule> = {
   },
 };
 
+/** The statements that stop a plan (its transaction rolls back) before it drops a table that has rows. */
+export function tableHasRowsMessage(tableSql: string, reason: string): string {
+  return `table ${disp(tableSql)} has rows and would have to be dropped and recreated: ${reason}; a migration never drops a table with rows that exists on both sides (move the rows into a new table by hand, or empty it first, then migrate again)`;
+}
+function emptyGuard(f: Fact, reason: string): string[] {
+  const t = s(f.meta.sql);
+  const body = `BEGIN IF EXISTS (SELECT FROM ${t}) THEN RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = ${quoteLiteral(tableHasRowsMessage(t, reason))}; END IF; END`;
+  return [`LOCK TABLE ${t} IN ACCESS EXCLUSIVE MODE`, `DO ${quoteLiteral(body)}`];
+}
+
 // ---------------------------------------------------------------- a small binary heap
 
 class Heap<T> {
@@ -743,19 +759,23 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
   }
   const { R, retype, why } = closure;
 
-  // a table that exists on both sides is never dropped (nor a partition): where no in-place path exists, say why
+  // A table that exists on both sides and has no in-place path (a changed partition key, a dependency that must be
+  // recreated) is recreated only while it holds no rows: the plan locks it and refuses to go on if it has any (the
+  // transaction rolls back), and migrate makes a non-empty one a plan error before anything runs. Rows are never
+  // dropped as a side effect.
+  const recreatedTables: SchemaPlan['recreatedTables'] = [];
   for (const id of [...R].sort(cmp)) {
     const o = T.get(id)!;
     const n = S.get(id);
     if (o.kind !== 'table' || n?.kind !== 'table') continue;
-    const t = disp(s(n.meta.sql));
     const by = why.get(id);
-    const cause = by === undefined
+    const byFact = by === undefined ? undefined : T.get(by);
+    const reason = byFact === undefined
       ? o.attrs.partkey !== n.attrs.partkey
         ? `its partition key differs (${o.attrs.partkey === null ? 'not partitioned' : `PARTITION BY ${s(o.attrs.partkey)}`} on the target, ${n.attrs.partkey === null ? 'not partitioned' : `PARTITION BY ${s(n.attrs.partkey)}`} in the source), which PostgreSQL cannot change in place`
         : 'it cannot be changed in place'
-      : `${T.get(by)!.kind} ${disp(s(T.get(by)!.meta.sql ?? by))} that it depends on is recreated`;
-    errors.push(`table ${t} would have to be dropped and recreated: ${cause}; a migration never drops a table that exists on both sides (move its rows into a new table by hand, or drop it on the target first, then migrate again)`);
+      : `${byFact.kind} ${byFact.meta.sql !== undefined ? disp(s(byFact.meta.sql)) : byFact.id} that it depends on is recreated`;
+    recreatedTables.push({ schema: s(o.meta.schema), name: s(o.meta.name), reason });
   }
 
   // ------------------------------------------------ nodes
@@ -821,6 +841,8 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
       continue;
     }
     const r = rule.drop(f, ctx);
+    const rt = f.kind === 'table' ? recreatedTables.find((x) => x.schema === f.meta.schema && x.name === f.meta.name) : undefined;
+    if (rt) n.sql.push(...emptyGuard(f, rt.reason));
     n.sql.push(...r.sql);
     // a recreated column or table loses its data; a recreated view does not
     n.hazards.push(...r.hazards.filter((h) => !(R.has(id) && h.kind === 'deletes_data' && !['table', 'column'].includes(f.kind))));
@@ -1001,5 +1023,6 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
     statements,
     notHandled,
     errors: [...new Set(errors)],
+    recreatedTables,
   };
 }
