@@ -271,3 +271,18 @@ test('CLI: migrate --schema-only verifies, diff --exit-code finds nothing and le
     p.remove();
   }
 });
+
+test('CLI: rollback brings back a definition the deparser rewrites, and verifies it', async () => {
+  const local = await db(`create table t(id int primary key, s varchar(20))`);
+  const staging = await db(`create table t(id int primary key, s varchar(20) check (s in ('a', 'b'))); insert into t values (1, 'a')`);
+  const p = makeProject({ '.env.local': envFor(local), '.env.staging': envFor(staging) });
+  try {
+    const m = await p.run(['migrate', 'local', 'staging', '--schema-only', '--force']);
+    assert.equal(m.code, 0, m.stdout + m.stderr);
+    const rb = await p.run(['migrate', 'rollback', '--force']);
+    assert.equal(rb.code, 0, rb.stdout + rb.stderr);
+    assert.match((await cluster.query(`select pg_get_constraintdef(oid) d from pg_constraint where conname = 't_s_check'`, [], staging))[0].d, /ARRAY/);
+  } finally {
+    p.remove();
+  }
+});
