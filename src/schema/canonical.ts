@@ -256,8 +256,9 @@ export async function canonicalizeSource(client: pg.ClientBase, source: SchemaMo
     planned.push(p);
   }
 
-  const begin = opts.inTransaction ? 'SAVEPOINT nself_canonicalize' : 'BEGIN';
-  const rollback = opts.inTransaction ? 'ROLLBACK TO SAVEPOINT nself_canonicalize; RELEASE SAVEPOINT nself_canonicalize' : 'ROLLBACK';
+  const sp = quoteIdent('nself_canonicalize');
+  const begin = opts.inTransaction ? `SAVEPOINT ${sp}` : 'BEGIN';
+  const rollback = opts.inTransaction ? `ROLLBACK TO SAVEPOINT ${sp}; RELEASE SAVEPOINT ${sp}` : 'ROLLBACK';
   const rendered = new Map<string, string>();
   let unavailable: string | undefined;
   await client.query(begin);
