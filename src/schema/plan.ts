@@ -505,10 +505,11 @@ const RULES: Record<string, Rule> = {
   },
 };
 
-/** The statements that stop a plan (its transaction rolls back) before it drops a table that has rows. */
+/** Why a table with rows is not dropped (the plan's guard and migrate's plan error say the same). */
 export function tableHasRowsMessage(tableSql: string, reason: string): string {
   return `table ${disp(tableSql)} has rows and would have to be dropped and recreated: ${reason}; a migration never drops a table with rows that exists on both sides (move the rows into a new table by hand, or empty it first, then migrate again)`;
 }
+/** Locks the table, then stops the plan (its transaction rolls back) if the table still has any row. */
 function emptyGuard(f: Fact, reason: string): string[] {
   const t = s(f.meta.sql);
   const body = `BEGIN IF EXISTS (SELECT FROM ${t}) THEN RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = ${quoteLiteral(tableHasRowsMessage(t, reason))}; END IF; END`;
