@@ -5,8 +5,10 @@
  * never "no differences".
  */
 import { asMigrateError } from '../errors.js';
+import type pg from 'pg';
+import type { DbHandle } from '../pg/connect.js';
 import { countConfigDifferences, diffConfig } from '../config/index.js';
-import { inspectSchema, planSchema, type SchemaScope } from '../schema/index.js';
+import { canonicalCandidates, canonicalizeSource, canonicalNotice, inspectSchema, planSchema, type SchemaScope } from '../schema/index.js';
 import { diffData, type DataScope } from '../data/index.js';
 import { loadPair, needsDatabase, newPlan, openPair, snapshotClient, totalize, type PipelineIO } from './session.js';
 import { recoverInterrupted } from './journal.js';
@@ -20,6 +22,15 @@ export interface DiffOptions {
   schemaScope: SchemaScope;
   dataScope: DataScope;
   lockTimeoutMs?: number;
+}
+
+async function withClient<R>(db: DbHandle, f: (c: pg.Client) => Promise<R>): Promise<R> {
+  const c = await db.connect();
+  try {
+    return await f(c);
+  } finally {
+    await c.end().catch(() => {});
+  }
 }
 
 export async function runDiff(opts: DiffOptions, io: PipelineIO): Promise<Plan> {
@@ -51,7 +62,12 @@ export async function runDiff(opts: DiffOptions, io: PipelineIO): Promise<Plan> 
       try {
         if (comps.includes('schema')) {
           const [a, b] = await Promise.all([inspectSchema(src, opts.schemaScope), inspectSchema(tgt, opts.schemaScope)]);
-          plan.schema = planSchema(a, b);
+          // The snapshot transactions are read-only: definitions that differ as text are judged on a separate,
+          // short-lived target connection, in a transaction that is always rolled back.
+          const canon = canonicalCandidates(a, b) > 0 ? await withClient(dbs.tgt, (c) => canonicalizeSource(c, a, b, { inTransaction: false })) : undefined;
+          const note = canon && canonicalNotice(target.name, canon);
+          if (note) io.notice?.(note);
+          plan.schema = planSchema(canon?.model ?? a, b);
           plan.summary.perComponent.schema = plan.schema.changes.length + plan.schema.notHandled.length;
         }
         if (comps.includes('data')) {

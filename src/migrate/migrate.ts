@@ -11,9 +11,9 @@ import { asMigrateError, EXIT, MigrateError, refusedError, withHint } from '../e
 import type { Environment } from '../env/types.js';
 import { loadEnvironment } from '../env/resolve.js';
 import { lockTarget } from '../pg/lock.js';
-import { relationKey } from '../pg/quote.js';
+import { qualify, relationKey } from '../pg/quote.js';
 import { applyConfig, diffConfig, planConfig, verifyConfig } from '../config/index.js';
-import { applySchema, backupSchema, checkPlanRows, countHazardRows, fingerprintSchema, inspectSchema, planSchema, tablesAtRisk, type SchemaModel, type SchemaScope } from '../schema/index.js';
+import { applySchema, backupSchema, canonicalizeSource, canonicalNotice, checkPlanRows, countHazardRows, fingerprintSchema, inspectSchema, planSchema, recreatedTablesWithRows, tableHasRowsMessage, tablesAtRisk, type SchemaModel, type SchemaScope } from '../schema/index.js';
 import { applyData, refreshDependentMatviews, backedUpTables, backupTables, cancelBackend, countTargetOnlyValues, emptyBeforeReload, planData, reloadableTables, sumTables, verifyData, type DataPlan, type DataScope, type SequenceState, type TableSum } from '../data/index.js';
 import { backupFiles, type FileBackup } from '../checkpoint/files.js';
 import { beginCheckpoint, DEFAULT_KEEP, pruneCheckpoints, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
@@ -162,8 +162,13 @@ async function buildMigratePlan(
   // Data is planned first: the schema plan must know which tables get rows in the same transaction.
   const dp = comps.includes('data') ? await planData(src!, tgt!, opts.dataScope) : undefined;
   if (comps.includes('schema')) {
-    const [a, b] = await Promise.all([inspectSchema(src!, opts.schemaScope), inspectSchema(tgt!, opts.schemaScope)]);
-    sourceModel = a;
+    const [raw, b] = await Promise.all([inspectSchema(src!, opts.schemaScope), inspectSchema(tgt!, opts.schemaScope)]);
+    sourceModel = raw;
+    // Definitions that differ as text are judged by the target server (in a transaction it rolls back).
+    const canon = await canonicalizeSource(tgt!, raw, b, { inTransaction: false });
+    const note = canonicalNotice(target.name, canon);
+    if (note) io.notice?.(note);
+    const a = canon.model;
     const written = dp ? new Set([...dp.tables.filter((t) => t.action === 'copy'), ...dp.onlyInSource].map((t) => relationKey(t.schema, t.name))) : undefined;
     const sp = planSchema(a, b, written ? { rowsFollow: written } : {});
     await countHazardRows(tgt!, sp);
@@ -175,6 +180,12 @@ async function buildMigratePlan(
       if (t.action === 'skip' && emptied?.has(relationKey(t.schema, t.name)) && t.targetRows + t.sourceRows > 0) {
         Object.assign(t, { action: 'copy', reason: 'emptied before the schema step and reloaded (the schema step changes tables in this run)' });
       }
+    }
+    // A table the plan must recreate (no in-place path) may only be dropped without rows: one with rows is a plan
+    // error now (the plan itself also stops before dropping it, should rows arrive meanwhile). Reloaded tables are
+    // emptied first: their rows are replaced by the source's anyway.
+    for (const t of await recreatedTablesWithRows(tgt!, sp)) {
+      if (!emptied?.has(relationKey(t.schema, t.name))) sp.errors.push(tableHasRowsMessage(qualify(t.schema, t.name), t.reason));
     }
     const rows = await checkPlanRows(tgt!, sp, a, b, emptied ? { emptied: (schema, name) => emptied.has(relationKey(schema, name)) } : {});
     for (const c of rows.conflicts) sp.errors.push(`${c.message}; ${c.hint}`);
@@ -347,7 +358,9 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
         // The source snapshot has not moved (REPEATABLE READ): compare the re-inspected target with it.
         const model = await inspectSchema(tgt!, opts.schemaScope);
         after.schema = { fingerprint: fingerprintSchema(model), scope: opts.schemaScope, model };
-        const left = planSchema(sourceModel!, model);
+        // Like with like: the source's definitions as this target renders them (savepoint, rolled back).
+        const canon = await canonicalizeSource(tgt!, sourceModel!, model, { inTransaction: true });
+        const left = planSchema(canon.model, model);
         if (left.changes.length > 0) {
           throw new MigrateError('schema_verify_failed', `after applying, the ${target.name} schema still differs from ${source.name} in ${left.changes.length} object(s): ${left.changes.slice(0, 3).map((c) => c.identity).join(', ')}`, {
             hint: 'nothing was changed (rolled back); please report this with `nself migrate diff --json`',

@@ -8,6 +8,7 @@ import { qualify, quoteIdent, relationKey } from '../pg/quote.js';
 import { factSignature, fingerprintSchema, type SchemaModel } from './model.js';
 import { inspectSchema } from './inspect.js';
 import { planSchema, type Hazard, type SchemaPlan } from './plan.js';
+import { canonicalizeSource } from './canonical.js';
 
 /** Runs the plan's statements in the caller's transaction; lock waits are bounded by the session's lock_timeout. */
 export async function applySchema(target: pg.ClientBase, plan: SchemaPlan): Promise<void> {
@@ -30,6 +31,20 @@ export async function applySchema(target: pg.ClientBase, plan: SchemaPlan): Prom
       });
     }
   }
+}
+
+/**
+ * The tables the plan must recreate (SchemaPlan.recreatedTables) that hold rows of their own now. Their partitions
+ * and inheritance children are detached before the drop and keep their rows; the plan stops before dropping a
+ * table that still has any.
+ */
+export async function recreatedTablesWithRows(target: pg.ClientBase, plan: SchemaPlan): Promise<SchemaPlan['recreatedTables']> {
+  const out: SchemaPlan['recreatedTables'] = [];
+  for (const t of plan.recreatedTables) {
+    const r = await target.query<{ x: boolean }>(`select exists (select from only ${qualify(t.schema, t.name)}) x`);
+    if (r.rows[0]!.x) out.push(t);
+  }
+  return out;
 }
 
 interface RelCols { exists: boolean; columns: string[]; pk: string[]; generated: Set<string> }
@@ -188,7 +203,9 @@ export async function restoreSchemaStructure(target: pg.ClientBase, meta: unknow
   }
   // Rows are reloaded in this transaction: an enum value cannot be added in place (ADD VALUE) and used at once.
   const rowsFollow = new Set(current.facts.concat(m.snapshot.facts).filter((f) => f.kind === 'table' && reloaded(String(f.meta.schema), String(f.meta.name))).map((f) => relationKey(String(f.meta.schema), String(f.meta.name))));
-  const plan = planSchema(withoutMissingForeignKeys(m.snapshot, current), current, { rowsFollow });
+  // the snapshot's definitions as the target renders them now (a definition recreated from its own text may read differently)
+  const snapshot = (await canonicalizeSource(target, m.snapshot, current, { inTransaction: true })).model;
+  const plan = planSchema(withoutMissingForeignKeys(snapshot, current), current, { rowsFollow });
   if (plan.errors.length) throw new MigrateError('rollback_failed', `cannot roll the schema back: ${plan.errors.join('; ')}`);
   await applySchema(target, plan);
 }
@@ -200,12 +217,14 @@ export async function restoreSchemaStructure(target: pg.ClientBase, meta: unknow
 export async function restoreSchemaFinish(target: pg.ClientBase, meta: unknown): Promise<void> {
   const m = schemaMeta(meta);
   const scope = { schemas: m.schemas };
-  const plan = planSchema(m.snapshot, await inspectSchema(target, scope));
+  const current = await inspectSchema(target, scope);
+  const plan = planSchema((await canonicalizeSource(target, m.snapshot, current, { inTransaction: true })).model, current);
   if (plan.errors.length) throw new MigrateError('rollback_failed', `cannot roll the schema back: ${plan.errors.join('; ')}`);
   await applySchema(target, plan);
   const after = await inspectSchema(target, scope);
-  if (fingerprintSchema(after) !== m.fingerprint) {
-    const left = planSchema(m.snapshot, after);
+  // equal fingerprints, or (definitions recreated from their text may read differently) equal meaning
+  const left = fingerprintSchema(after) === m.fingerprint ? undefined : planSchema((await canonicalizeSource(target, m.snapshot, after, { inTransaction: true })).model, after);
+  if (left && left.changes.length > 0) {
     throw new MigrateError('rollback_verify_failed', `after rollback the schema does not match the checkpoint (${left.changes.length} difference(s))`, {
       hint: 'nothing was changed (rolled back); please report this with the checkpoint id',
       details: left.changes.map((c) => `${c.action} ${c.kind} ${c.identity}`),

@@ -22,6 +22,12 @@ export interface SchemaPlan {
   statements: SchemaStatement[];
   notHandled: { kind: string; identity: string; reason: string }[];
   errors: string[];
+  /**
+   * Tables that exist on both sides but must be dropped and recreated (no in-place path), and why. The plan only
+   * does so while they hold no rows (it locks each one and stops if it has any); migrate refuses at plan time when
+   * one has rows.
+   */
+  recreatedTables: { schema: string; name: string; reason: string }[];
 }
 
 type Op = 'drop' | 'alter' | 'create' | 'cleanup';
@@ -499,6 +505,17 @@ const RULES: Record<string, Rule> = {
   },
 };
 
+/** Why a table with rows is not dropped (the plan's guard and migrate's plan error say the same). */
+export function tableHasRowsMessage(tableSql: string, reason: string): string {
+  return `table ${disp(tableSql)} has rows and would have to be dropped and recreated: ${reason}; a migration never drops a table with rows that exists on both sides (move the rows into a new table by hand, or empty it first, then migrate again)`;
+}
+/** Locks the table, then stops the plan (its transaction rolls back) if the table still has any row. */
+function emptyGuard(f: Fact, reason: string): string[] {
+  const t = s(f.meta.sql);
+  const body = `BEGIN IF EXISTS (SELECT FROM ${t}) THEN RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = ${quoteLiteral(tableHasRowsMessage(t, reason))}; END IF; END`;
+  return [`LOCK TABLE ${t} IN ACCESS EXCLUSIVE MODE`, `DO ${quoteLiteral(body)}`];
+}
+
 // ---------------------------------------------------------------- a small binary heap
 
 class Heap<T> {
@@ -642,9 +659,14 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
     else recreateSeed.add(n.id);
   }
 
+  // partitions and inheritance children: their inherited columns are their parents' column facts
+  const childTables = new Set(target.facts.filter((f) => f.kind === 'partition' || f.kind === 'inherit').map((f) => f.parent!));
+
   // closure: recreated objects drag their dependents along; type changes drag their blockers
   const computeClosure = (seed: Set<string>) => {
     const R = new Set<string>(seed);
+    /** what dragged each dependent into R (for the error when that would drop a table) */
+    const why = new Map<string, string>();
     const retype = new Set<string>();
     const work = [...seed];
     for (const [id, r] of inPlace) if (r.retype && !R.has(id)) {
@@ -666,20 +688,25 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
             }
             continue;
           }
+          // a partition or inheritance child uses the type through its parent's columns: ALTER TABLE parent ALTER
+          // COLUMN … TYPE converts it too (the partitions are never dropped for it)
+          if (yf.kind === 'table' && TYPE_LIKE.has(xf.kind) && childTables.has(y)) continue;
           R.add(y);
+          why.set(y, x);
           retype.delete(y);
           work.push(y);
         } else {
           // x is a retyped column
           if (RETYPE_BLOCKERS.has(yf.kind) || (yf.kind === 'column' && yf.attrs.generated)) {
             R.add(y);
+            why.set(y, x);
             retype.delete(y);
             work.push(y);
           }
         }
       }
     }
-    return { R, retype };
+    return { R, retype, why };
   };
 
   // does the data step write rows of a table with a column of this enum type?
@@ -722,7 +749,7 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
       if (closure.R.has(id) || seed.has(id)) continue;
       const o = T.get(id)!;
       const n = S.get(id)!;
-      if (n.kind === 'column') continue;
+      if (n.kind === 'column' || n.kind === 'table') continue;
       if (o.deps.some((d) => droppedNow.has(d)) && n.deps.some((d) => createdNow.has(d))) {
         seed.add(id);
         promoted = true;
@@ -731,7 +758,26 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
     if (!promoted) break;
     closure = computeClosure(seed);
   }
-  const { R, retype } = closure;
+  const { R, retype, why } = closure;
+
+  // A table that exists on both sides and has no in-place path (a changed partition key, a dependency that must be
+  // recreated) is recreated only while it holds no rows: the plan locks it and refuses to go on if it has any (the
+  // transaction rolls back), and migrate makes a non-empty one a plan error before anything runs. Rows are never
+  // dropped as a side effect.
+  const recreatedTables: SchemaPlan['recreatedTables'] = [];
+  for (const id of [...R].sort(cmp)) {
+    const o = T.get(id)!;
+    const n = S.get(id);
+    if (o.kind !== 'table' || n?.kind !== 'table') continue;
+    const by = why.get(id);
+    const byFact = by === undefined ? undefined : T.get(by);
+    const reason = byFact === undefined
+      ? o.attrs.partkey !== n.attrs.partkey
+        ? `its partition key differs (${o.attrs.partkey === null ? 'not partitioned' : `PARTITION BY ${s(o.attrs.partkey)}`} on the target, ${n.attrs.partkey === null ? 'not partitioned' : `PARTITION BY ${s(n.attrs.partkey)}`} in the source), which PostgreSQL cannot change in place`
+        : 'it cannot be changed in place'
+      : `${byFact.kind} ${byFact.meta.sql !== undefined ? disp(s(byFact.meta.sql)) : byFact.id} that it depends on is recreated`;
+    recreatedTables.push({ schema: s(o.meta.schema), name: s(o.meta.name), reason });
+  }
 
   // ------------------------------------------------ nodes
   const nodes = new Map<string, Node>();
@@ -796,6 +842,8 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
       continue;
     }
     const r = rule.drop(f, ctx);
+    const rt = f.kind === 'table' ? recreatedTables.find((x) => x.schema === f.meta.schema && x.name === f.meta.name) : undefined;
+    if (rt) n.sql.push(...emptyGuard(f, rt.reason));
     n.sql.push(...r.sql);
     // a recreated column or table loses its data; a recreated view does not
     n.hazards.push(...r.hazards.filter((h) => !(R.has(id) && h.kind === 'deletes_data' && !['table', 'column'].includes(f.kind))));
@@ -976,5 +1024,6 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
     statements,
     notHandled,
     errors: [...new Set(errors)],
+    recreatedTables,
   };
 }
