@@ -166,7 +166,7 @@ export const HELP = `nself migrate — move schema, data and configuration betwe
 Usage:
   nself migrate <source> <target> [options]       migrate source → target
   nself migrate diff <source> <target> [options]  show differences
-  nself migrate sync <source> <target> [--watch]  keep in sync (not available yet)
+  nself migrate sync <source> <target> [options]  make target equal to source, writing only the rows that differ
   nself migrate rollback [<id>] [options]         undo the last migration (or checkpoint <id>)
   nself migrate rollback --list [--json]          list the checkpoints, newest first
 

@@ -144,10 +144,36 @@ async function run(args: ParsedArgs, out: Output): Promise<number> {
     case 'version':
       out.out(`${TOOL.name} ${TOOL.version}\n`);
       return EXIT.ok;
-    case 'sync':
-      throw new MigrateError('not_implemented', '`nself migrate sync` is not available yet: continuous sync has not been built', {
-        hint: `for a one-time sync run \`nself migrate ${args.source} ${args.target}\``,
-      });
+    case 'sync': {
+      if (args.watch) {
+        throw new MigrateError('not_implemented', '`nself migrate sync --watch` is not available yet: continuous sync has not been built', {
+          hint: `run a one-time sync with \`nself migrate sync ${args.source} ${args.target}\``,
+        });
+      }
+      const dir = projectDir(args);
+      const io = pipelineIO(args, out);
+      const { runSync } = await import('../migrate/sync.js');
+      const r = await runSync(
+        {
+          projectDir: dir,
+          source: args.source!,
+          target: args.target!,
+          components: args.components,
+          dryRun: args.dryRun,
+          force: args.force,
+          schemaScope: schemaScope(args),
+          dataScope: dataScope(args),
+          lockTimeoutMs: args.lockTimeoutMs,
+        },
+        io,
+      );
+      if (args.dryRun && !r.error) {
+        if (args.json) out.document(r.plan);
+        else out.out(out.paint('dim', 'dry run: nothing was changed\n'));
+        return EXIT.ok;
+      }
+      return finish(args, out, r.report, r.error);
+    }
     case 'diff': {
       const dir = projectDir(args);
       const io = pipelineIO(args, out);

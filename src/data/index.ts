@@ -24,6 +24,7 @@
  *    TimeZone, extra_float_digits, IntervalStyle, bytea_output, lc_monetary pinned (and restored afterwards)
  *    so both print values identically; row_security=off so an RLS policy errors instead of hiding rows.
  *  - Replacing rows: see load.ts (drop/re-add FKs, disable/re-enable user triggers, TRUNCATE in the tx).
+ *  - Delta mode (sync): only the rows that differ are written, found by primary-key ranges; see delta.ts.
  */
 export type { DataScope, DataTablePlan, DataPlan, DataTableDiff, DataDiff, DataProgress, DataTableResult } from './types.js';
 export type { DataBackupMeta, DataBackupTable } from './backup.js';
@@ -34,3 +35,4 @@ export { backupData, backupTables, backedUpTables, emptyBackedUpTables, restoreD
 export { emptyBeforeReload, reloadableTables } from './load.js';
 export { readSequences, writeSequences, type SequenceState } from './catalog.js';
 export { cancelBackend } from './stream.js';
+export { planDataDelta, prepareDelta, keyedBackups, replaceWhole, type DeltaState } from './delta.js';

@@ -36,9 +36,15 @@ export function buildConfirmation(plan: Plan, target: Environment): Confirmation
   if (plan.schema && plan.schema.changes.length > 0) what.push(`applies ${plan.schema.changes.length} schema change(s)`);
   if (plan.data?.plan) {
     const copy = plan.data.plan.tables.filter((t) => t.action === 'copy');
-    if (copy.length > 0) {
-      const rows = copy.reduce((a, t) => a + t.sourceRows, 0);
-      what.push(`replaces the rows of ${copy.length} table(s) (${formatCount(rows)} rows)`);
+    const delta = copy.filter((t) => t.mode === 'delta');
+    const whole = copy.filter((t) => t.mode !== 'delta');
+    if (delta.length > 0) {
+      const rows = delta.reduce((a, t) => a + (t.delta ? t.delta.insert + t.delta.update + t.delta.delete : 0), 0);
+      what.push(`writes ${formatCount(rows)} differing row(s) of ${delta.length} table(s)`);
+    }
+    if (whole.length > 0) {
+      const rows = whole.reduce((a, t) => a + t.sourceRows, 0);
+      what.push(`replaces the rows of ${whole.length} table(s) (${formatCount(rows)} rows)`);
     }
   }
   if (plan.config?.plan) {
