@@ -9,10 +9,10 @@ import { qualify, quoteIdent, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type TableInfo } from './catalog.js';
 import { replaceRows } from './load.js';
 import { applyDeltaTable, type DeltaState } from './delta.js';
-import { pairColumns } from './plan.js';
+import { pairColumns, pairTables } from './plan.js';
 import { checksum, withPinned, wrapError } from './session.js';
 import { cancelBackend, pump, RowCounter } from './stream.js';
-import type { DataPlan, DataProgress, DataTablePlan, DataTableResult } from './types.js';
+import type { DataPlan, DataProgress, DataScope, DataTablePlan, DataTableResult } from './types.js';
 
 interface Item { plan: DataTablePlan; src: TableInfo; tgt: TableInfo; format: 'binary' | 'text' }
 
@@ -118,6 +118,16 @@ async function copySequences(source: pg.ClientBase, target: pg.ClientBase, items
     return v ? [{ schema: t.schema, name: t.name, lastValue: v.lastValue, isCalled: v.isCalled }] : [];
   });
   await writeSequences(target, writes);
+}
+
+/**
+ * sync --watch: the sequences owned by the columns of the in-scope tables (serial, identity) take the source's
+ * values. Outside any transaction of ours (setval is not transactional anyway).
+ */
+export async function followSequences(source: pg.ClientBase, target: pg.ClientBase, scope?: DataScope): Promise<void> {
+  const { pairs } = await pairTables(source, target, scope);
+  const items: Item[] = pairs.map((p) => ({ plan: { table: p.display, schema: p.src.schema, name: p.src.name, columns: p.columns, sourceRows: 0, targetRows: 0, equal: false, action: 'copy' }, src: p.src, tgt: p.tgt, format: p.format }));
+  if (items.length > 0) await copySequences(source, target, items);
 }
 
 /** After loading: every copied table's count + checksum in the target equals the source snapshot's. */

@@ -30,9 +30,9 @@ export type { DataScope, DataTablePlan, DataPlan, DataTableDiff, DataDiff, DataP
 export type { DataBackupMeta, DataBackupTable } from './backup.js';
 export { planData } from './plan.js';
 export { diffData } from './diff.js';
-export { applyData, verifyData } from './apply.js';
+export { applyData, followSequences, verifyData } from './apply.js';
 export { backupData, backupTables, backedUpTables, emptyBackedUpTables, restoreData, sumTables, type TableSum } from './backup.js';
 export { emptyBeforeReload, reloadableTables } from './load.js';
-export { readSequences, writeSequences, type SequenceState } from './catalog.js';
+export { listTables, readSequences, writeSequences, type SequenceState, type TableInfo } from './catalog.js';
 export { cancelBackend } from './stream.js';
 export { planDataDelta, prepareDelta, keyedBackups, replaceWhole, type DeltaState } from './delta.js';

@@ -11,7 +11,7 @@ import { asMigrateError, EXIT, MigrateError, refusedError, withHint } from '../e
 import type { Environment } from '../env/types.js';
 import { loadEnvironment } from '../env/resolve.js';
 import { lockTarget } from '../pg/lock.js';
-import { relationKey } from '../pg/quote.js';
+import { quoteLiteral, relationKey } from '../pg/quote.js';
 import { applyConfig, diffConfig, planConfig, verifyConfig } from '../config/index.js';
 import { applySchema, backupSchema, checkPlanRows, countHazardRows, fingerprintSchema, inspectSchema, planSchema, tablesAtRisk, type SchemaModel, type SchemaScope } from '../schema/index.js';
 import { applyData, backedUpTables, backupTables, cancelBackend, emptyBeforeReload, keyedBackups, planData, planDataDelta, prepareDelta, reloadableTables, replaceWhole, sumTables, verifyData, type DataPlan, type DataScope, type DeltaState, type SequenceState, type TableSum } from '../data/index.js';
@@ -41,6 +41,11 @@ export interface MigrateOptions {
   dataMode?: 'replace' | 'delta';
   /** What the Plan and the Report call the run (default 'migrate'). */
   command?: 'migrate' | 'sync';
+  /**
+   * sync --watch: read the source in this exported snapshot (a replication slot's), so that the stream of changes
+   * after it starts exactly where this run's source state ends.
+   */
+  sourceSnapshot?: string;
 }
 
 export interface MigrateOutcome {
@@ -100,6 +105,7 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
   try {
     if (dbs) {
       srcClient = await snapshotClient(dbs.src);
+      if (opts.sourceSnapshot) await srcClient.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(opts.sourceSnapshot)}`);
       tgtClient = await dbs.tgt.connect();
     }
     const clients = [srcClient, tgtClient].filter((c): c is pg.Client => !!c);
