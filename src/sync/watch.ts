@@ -103,7 +103,11 @@ export async function runWatch(opts: WatchOptions, io: WatchIO, control: WatchCo
     srcDb = await openDatabase(source, { persistHostKeys: true, lockTimeoutMs: opts.lockTimeoutMs });
     const id = createHash('sha256').update(`${srcDb.label}\u0000${tgtDb.label}`).digest('hex').slice(0, 12);
     const names = { slot: `nself_${id}`, publication: `nself_${id}`, origin: `nself_${id}` };
-    const why = opts.poll ? { reason: '--poll was given', enable: 'run without --poll to stream changes' } : await cannotStream(srcDb, tgtDb, names.slot);
+    const why = opts.poll
+      ? { reason: '--poll was given', enable: 'run without --poll to stream changes' }
+      : connectionSettings(source).ssh
+        ? { reason: 'the source is reached through an SSH tunnel, which streaming does not support', enable: 'connect to the source directly (no host in server.json)' }
+        : await cannotStream(srcDb, tgtDb, names.slot);
     if (why) return await poll(opts, io, stopped, () => stopSignal, source.name, target.name, why);
     return await stream(opts, io, stopped, () => stopSignal, srcDb, tgtDb, source.name, target.name, names);
   } catch (e) {
