@@ -71,6 +71,10 @@ describe('command line rules', () => {
     ['unknown flag', ['migrate', 'local', 'staging', '--config-only', '--frobnicate'], /unknown option '--frobnicate'/],
     ['two --*-only flags', ['migrate', 'local', 'staging', '--schema-only', '--data-only'], /--schema-only and --data-only cannot be combined/],
     ['--watch without sync', ['migrate', 'local', 'staging', '--watch'], /--watch only applies to `nself migrate sync`/],
+    ['--poll without --watch', ['migrate', 'sync', 'local', 'staging', '--poll'], /--poll only applies to `nself migrate sync --watch`/],
+    ['--keep-slot on migrate', ['migrate', 'local', 'staging', '--keep-slot'], /--keep-slot only applies to `nself migrate sync --watch`/],
+    ['--watch with --dry-run', ['migrate', 'sync', 'local', 'staging', '--watch', '--dry-run'], /--watch cannot be combined with --dry-run/],
+    ['a bad --interval', ['migrate', 'sync', 'local', 'staging', '--watch', '--interval', 'soon'], /--interval: "soon" is not a duration/],
     ['missing target', ['migrate', 'local'], /missing <target>/],
     ['extra argument', ['migrate', 'diff', 'local', 'staging', 'prod'], /unexpected argument "prod"/],
     ['unknown environment', ['migrate', 'local', 'qa', '--config-only'], /unknown environment "qa"/],
@@ -91,13 +95,6 @@ describe('command line rules', () => {
       assert.equal(p.exists('.nself'), false);
     });
   }
-
-  test('sync says it is not available and exits 1', async () => {
-    const p = track(project());
-    const r = await p.run(['migrate', 'sync', 'local', 'staging', '--watch']);
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /sync` is not available yet/);
-  });
 
   test('an environment with none of its own files is not configured', async () => {
     const p = track(makeProject({ '.env.dev': DEV, '.env.local': LOCAL }));

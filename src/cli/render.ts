@@ -12,7 +12,7 @@ import { renderConfigDiff, renderConfigPlan } from './render-config.js';
 export function renderHeader(out: Output, args: ParsedArgs): string {
   const dry = args.dryRun ? ' — dry run' : '';
   if (args.command === 'rollback') return out.paint('bold', `nself migrate rollback${dry}`) + '\n';
-  const verb = args.command === 'diff' ? 'diff ' : '';
+  const verb = args.command === 'diff' ? 'diff ' : args.command === 'sync' ? `sync${args.watch ? ' --watch' : ''} ` : '';
   return out.paint('bold', `nself migrate ${verb}${args.source} → ${args.target} (${args.components.join(', ')})${dry}`) + '\n';
 }
 
@@ -20,7 +20,7 @@ const SYMBOL = { create: '+', alter: '~', drop: '-' } as const;
 
 export function renderPlan(out: Output, plan: Plan): string {
   const lines: string[] = [];
-  const title = plan.command === 'diff' ? `Differences ${plan.source.name} → ${plan.target.name}` : `Plan ${plan.source.name} → ${plan.target.name}`;
+  const title = plan.command === 'diff' ? `Differences ${plan.source.name} → ${plan.target.name}` : `${plan.command === 'sync' ? 'Sync plan' : 'Plan'} ${plan.source.name} → ${plan.target.name}`;
   lines.push('', out.paint('bold', title));
   if (plan.schema) {
     const s = plan.schema;
@@ -38,14 +38,17 @@ export function renderPlan(out: Output, plan: Plan): string {
   if (plan.data?.plan) {
     const d = plan.data.plan;
     const copy = d.tables.filter((t) => t.action === 'copy');
-    lines.push('', out.paint('bold', `Data: ${copy.length === 0 ? 'all tables equal' : `${copy.length} of ${d.tables.length} table(s) to copy`}`));
+    const verb = plan.command === 'sync' ? 'to sync' : 'to copy';
+    lines.push('', out.paint('bold', `Data: ${copy.length === 0 ? 'all tables equal' : `${copy.length} of ${d.tables.length} table(s) ${verb}`}`));
     for (const t of d.tables) {
-      const rows = `${formatCount(t.targetRows)} → ${countOf(t.sourceRows, 'row')} (deletes ${formatCount(t.targetRows)}, writes ${formatCount(t.sourceRows)})`;
-      if (t.action === 'copy') {
-        lines.push(`  ${out.paint('yellow', `~ ${t.table}`)}  ${rows}`);
+      const rows = `${formatCount(t.targetRows)} → ${countOf(t.sourceRows, 'row')}`;
+      if (t.action === 'copy' && t.mode === 'delta' && t.delta) {
+        lines.push(`  ${out.paint('yellow', `~ ${t.table}`)}  ${rows}: ${formatCount(t.delta.insert)} to insert, ${formatCount(t.delta.update)} to update, ${formatCount(t.delta.delete)} to delete`);
+      } else if (t.action === 'copy') {
+        const whole = t.mode === 'replace' ? `replaced whole (${(t.reason ?? '').split(': replaced whole')[0]}): ` : '';
+        lines.push(`  ${out.paint('yellow', `~ ${t.table}`)}  ${rows} (${whole}deletes ${formatCount(t.targetRows)}, writes ${formatCount(t.sourceRows)})`);
         for (const c of t.targetOnly ?? []) if (c.values > 0) lines.push(`      ${out.paint('red', '! deletes_data')}: empties ${t.table}.${c.column}, which ${plan.source.name} lacks (${countOf(c.values, 'value')})`);
-      }
-      else lines.push(out.paint('dim', `  = ${t.table}  ${t.reason ?? 'equal'} (${countOf(t.sourceRows, 'row')})`));
+      } else lines.push(out.paint('dim', `  = ${t.table}  ${t.reason ?? 'equal'} (${countOf(t.sourceRows, 'row')})`));
     }
     for (const t of d.onlyInSource) lines.push(out.paint('dim', plan.components.includes('schema') ? `  + ${t.table}: only in ${plan.source.name} (created by the schema step, then copied)` : `  ? ${t.table}: only in ${plan.source.name} (not copied; migrate the schema first)`));
     for (const t of d.onlyInTarget) lines.push(out.paint('dim', `  ? ${t.table}: only in ${plan.target.name} (left alone)`));
@@ -73,7 +76,7 @@ export function renderPlan(out: Output, plan: Plan): string {
     lines.push('', ...(plan.config.plan ? renderConfigPlan(out, plan.config.plan, plan) : renderConfigDiff(out, plan.config.diff, plan)));
   }
   lines.push('', summaryLine(out, plan));
-  if (plan.confirmation.required && plan.command === 'migrate') {
+  if (plan.confirmation.required && plan.command !== 'diff') {
     for (const r of plan.confirmation.reasons) lines.push(out.paint('yellow', `! ${r}`));
   }
   return lines.join('\n') + '\n';
@@ -87,7 +90,8 @@ function summaryLine(out: Output, plan: Plan): string {
     if (plan.notCompared?.length) return out.paint('red', `${plan.notCompared.map((n) => n.component).join(' and ')} not compared; ${plan.summary.changes} difference(s) in what was (${per || 'nothing'})`);
     return plan.summary.differences ? out.paint('yellow', `${plan.summary.changes} difference(s) (${per})`) : out.paint('green', `no differences (${per})`);
   }
-  return plan.summary.changes === 0 ? out.paint('green', `nothing to change: ${plan.target.name} already matches ${plan.source.name}`) : `${plan.summary.changes} change(s) to apply (${per})`;
+  if (plan.summary.changes === 0) return out.paint('green', `${plan.command === 'sync' ? 'nothing differs' : 'nothing to change'}: ${plan.target.name} already matches ${plan.source.name}`);
+  return `${plan.summary.changes} change(s) to apply (${per})`;
 }
 
 function indent(text: string, pad: string): string {
@@ -106,22 +110,23 @@ export function renderStep(out: Output, s: StepReport): string {
 export function renderReportSummary(out: Output, r: Report): string {
   const lines: string[] = [''];
   if (r.data && r.data.length > 0) {
-    lines.push(out.paint('bold', 'Data copied:'));
+    lines.push(out.paint('bold', r.command === 'sync' ? 'Data synced:' : 'Data copied:'));
     for (const t of r.data) {
       const mb = t.bytes / 1e6;
-      lines.push(`  ${t.table}: ${formatCount(t.rowsBefore)} → ${countOf(t.rowsAfter, 'row')}, ${mb.toFixed(1)} MB, ${(t.ms / 1000).toFixed(2)} s`);
+      const how = t.mode === 'delta' ? `: ${formatCount(t.inserted ?? 0)} inserted, ${formatCount(t.updated ?? 0)} updated, ${formatCount(t.deleted ?? 0)} deleted` : t.mode === 'replace' ? ': replaced whole' : '';
+      lines.push(`  ${t.table}: ${formatCount(t.rowsBefore)} → ${countOf(t.rowsAfter, 'row')}${how}, ${mb.toFixed(1)} MB, ${(t.ms / 1000).toFixed(2)} s`);
     }
   }
   if (r.status === 'ok') {
-    const what = r.command === 'rollback' ? `rolled back ${r.target} to checkpoint ${r.checkpoint}` : `migrated ${r.source} → ${r.target}`;
-    const cp = r.command === 'migrate' && r.checkpoint ? ` (checkpoint ${r.checkpoint}; undo with \`nself migrate rollback\`)` : '';
+    const what = r.command === 'rollback' ? `rolled back ${r.target} to checkpoint ${r.checkpoint}` : r.command === 'sync' ? `synced ${r.source} → ${r.target}` : `migrated ${r.source} → ${r.target}`;
+    const cp = r.command !== 'rollback' && r.checkpoint ? ` (checkpoint ${r.checkpoint}; undo with \`nself migrate rollback\`)` : '';
     if (r.command === 'rollback' && r.steps.every((s) => s.name === 'validate' || s.name === 'plan')) {
       lines.push(`would roll back ${r.target} to its state before ${r.checkpoint} (${r.source} → ${r.target}): dry run, nothing was changed`);
     } else {
       lines.push(out.paint('green', `${what}${r.verified ? ', verified' : ''}${cp}`));
     }
   } else {
-    lines.push(out.paint('red', r.command === 'rollback' ? `rollback ${r.status}: nothing was changed` : `migration ${r.status}: ${r.target} was not changed`));
+    lines.push(out.paint('red', r.command === 'rollback' ? `rollback ${r.status}: nothing was changed` : `${r.command === 'sync' ? 'sync' : 'migration'} ${r.status}: ${r.target} was not changed`));
   }
   return lines.join('\n') + '\n';
 }

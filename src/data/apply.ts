@@ -8,10 +8,11 @@ import { MigrateError } from '../errors.js';
 import { displayName, qualify, quoteIdent, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type TableInfo } from './catalog.js';
 import { replaceRows } from './load.js';
-import { pairColumns } from './plan.js';
+import { applyDeltaTable, type DeltaState } from './delta.js';
+import { pairColumns, pairTables } from './plan.js';
 import { checksum, withPinned, wrapError } from './session.js';
 import { cancelBackend, pump, RowCounter } from './stream.js';
-import type { DataPlan, DataProgress, DataTablePlan, DataTableResult } from './types.js';
+import type { DataPlan, DataProgress, DataScope, DataTablePlan, DataTableResult } from './types.js';
 
 interface Item { plan: DataTablePlan; src: TableInfo; tgt: TableInfo; format: 'binary' | 'text' }
 
@@ -29,12 +30,32 @@ async function resolve(source: pg.ClientBase, target: pg.ClientBase, tables: Dat
 
 const PROGRESS_EVERY_MS = 200;
 
-export async function applyData(source: pg.ClientBase, target: pg.ClientBase, plan: DataPlan, opts: { onProgress?: (p: DataProgress) => void } = {}): Promise<DataTableResult[]> {
+/**
+ * `opts.delta` (sync): the tables prepared by prepareDelta get only their differing rows written (in place, not
+ * emptied); the others are replaced whole. Both inside one foreign-key / trigger scope (load.ts).
+ */
+export async function applyData(source: pg.ClientBase, target: pg.ClientBase, plan: DataPlan, opts: { onProgress?: (p: DataProgress) => void; delta?: DeltaState } = {}): Promise<DataTableResult[]> {
   const copy = plan.tables.filter((t) => t.action === 'copy');
   if (copy.length === 0) return [];
+  const deltaOf = (it: Item) => opts.delta?.get(relationKey(it.plan.schema, it.plan.name));
   return withPinned([source, target], async () => {
     const items = await resolve(source, target, copy);
-    const results = await replaceRows(target, items.map((it) => ({ ...it, oid: it.tgt.oid, schema: it.tgt.schema, name: it.tgt.name, relkind: it.tgt.relkind })), (it) => copyTable(source, target, it, opts.onProgress));
+    const results = await replaceRows(
+      target,
+      items.map((it) => ({ ...it, oid: it.tgt.oid, schema: it.tgt.schema, name: it.tgt.name, relkind: it.tgt.relkind })),
+      async (it): Promise<DataTableResult> => {
+        const d = deltaOf(it);
+        if (!d) {
+          const r = await copyTable(source, target, it, opts.onProgress);
+          return opts.delta ? { ...r, mode: 'replace' } : r;
+        }
+        const t0 = performance.now();
+        const n = await applyDeltaTable(target, d);
+        const rowsAfter = d.rowsBefore + n.inserted - n.deleted;
+        return { table: it.plan.table, rowsBefore: d.rowsBefore, rowsAfter, bytes: d.bytes, ms: Math.round(performance.now() - t0), mode: 'delta', ...n };
+      },
+      { keep: (it) => !!deltaOf(it) },
+    );
     try {
       await copySequences(source, target, items);
     } catch (e) {
@@ -97,6 +118,16 @@ async function copySequences(source: pg.ClientBase, target: pg.ClientBase, items
     return v ? [{ schema: t.schema, name: t.name, lastValue: v.lastValue, isCalled: v.isCalled }] : [];
   });
   await writeSequences(target, writes);
+}
+
+/**
+ * sync --watch: the sequences owned by the columns of the in-scope tables (serial, identity) take the source's
+ * values. Outside any transaction of ours (setval is not transactional anyway).
+ */
+export async function followSequences(source: pg.ClientBase, target: pg.ClientBase, scope?: DataScope): Promise<void> {
+  const { pairs } = await pairTables(source, target, scope);
+  const items: Item[] = pairs.map((p) => ({ plan: { table: p.display, schema: p.src.schema, name: p.src.name, columns: p.columns, sourceRows: 0, targetRows: 0, equal: false, action: 'copy' }, src: p.src, tgt: p.tgt, format: p.format }));
+  if (items.length > 0) await copySequences(source, target, items);
 }
 
 /** After loading: every copied table's count + checksum in the target equals the source snapshot's. */

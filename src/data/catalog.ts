@@ -7,6 +7,8 @@ import { displayName, qualify, relationKey } from '../pg/quote.js';
 export interface ColumnInfo {
   name: string;
   generated: boolean;
+  /** GENERATED ALWAYS AS IDENTITY: an UPDATE may not set it. */
+  identityAlways?: boolean;
   typeOid: number;
   /** format_type(): a type name that resolves in this session's search_path (for casts). */
   typeSql: string;
@@ -38,6 +40,7 @@ SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::te
   coalesce((SELECT json_agg(json_build_object(
       'name', a.attname,
       'generated', a.attgenerated <> '',
+      'identityAlways', a.attidentity = 'a',
       'typeOid', a.atttypid::int8,
       'typeSql', format_type(a.atttypid, a.atttypmod),
       'typeId', tn.nspname || '.' || t.typname || '(' || a.atttypmod::text || ')',

@@ -20,17 +20,22 @@ const ENABLE = { O: 'ENABLE', R: 'ENABLE REPLICA', A: 'ENABLE ALWAYS' } as const
 
 export interface LoadTarget { oid: number; schema: string; name: string; relkind: 'r' | 'p' }
 
-export async function replaceRows<T extends LoadTarget, R>(target: pg.ClientBase, tables: T[], load: (t: T) => Promise<R>): Promise<R[]> {
+/**
+ * `opts.keep`: tables that are not emptied first — their `load` changes rows in place (sync's delta mode, a
+ * restore by key); foreign keys and triggers are handled the same way for them.
+ */
+export async function replaceRows<T extends LoadTarget, R>(target: pg.ClientBase, tables: T[], load: (t: T) => Promise<R>, opts: { keep?: (t: T) => boolean } = {}): Promise<R[]> {
   if (tables.length === 0) return [];
   const oids = tables.map((t) => t.oid);
   const [fks, triggers] = [await foreignKeysTouching(target, oids), await userTriggers(target, oids)];
+  const emptied = tables.filter((t) => !opts.keep?.(t));
   const pre: string[] = [
     ...fks.map((fk) => `ALTER TABLE ${qualify(fk.schema, fk.table)} DROP CONSTRAINT ${quoteIdent(fk.name)}`),
     ...triggers.map((tr) => `ALTER TABLE ${qualify(tr.schema, tr.table)} DISABLE TRIGGER ${quoteIdent(tr.name)}`),
-    `TRUNCATE ${tables.map((t) => fromItem(t)).join(', ')}`,
+    ...(emptied.length > 0 ? [`TRUNCATE ${emptied.map((t) => fromItem(t)).join(', ')}`] : []),
   ];
   try {
-    await target.query(pre.join(';\n'));
+    if (pre.length > 0) await target.query(pre.join(';\n'));
   } catch (e) {
     throw wrapError('data_prepare_failed', 'preparing the target tables (dropping foreign keys, disabling triggers, truncating)', e, 'nothing was changed: the transaction is rolled back');
   }

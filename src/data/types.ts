@@ -58,6 +58,13 @@ export interface DataTablePlan extends DataTableRef {
    * type's binary form carries no database-specific OIDs (arrays/composites of user types do); else 'text'.
    */
   format?: 'binary' | 'text';
+  /**
+   * sync (delta mode) only. 'delta': only the rows that differ are written, found by primary-key ranges (`delta`
+   * counts them as planned; the executor counts again under its lock). 'replace': the table is replaced whole
+   * (no primary key in common, …; `reason` says why).
+   */
+  mode?: 'delta' | 'replace';
+  delta?: { insert: number; update: number; delete: number };
 }
 
 export interface DataPlan {
@@ -98,4 +105,9 @@ export interface DataTableResult {
   rowsAfter: number;
   bytes: number;
   ms: number;
+  /** sync: 'delta' when only differing rows were written (with the counts), 'replace' when the table was reloaded whole. */
+  mode?: 'delta' | 'replace';
+  inserted?: number;
+  updated?: number;
+  deleted?: number;
 }

@@ -11,10 +11,10 @@ import { asMigrateError, EXIT, MigrateError, refusedError, withHint } from '../e
 import type { Environment } from '../env/types.js';
 import { loadEnvironment } from '../env/resolve.js';
 import { lockTarget } from '../pg/lock.js';
-import { qualify, relationKey } from '../pg/quote.js';
+import { qualify, quoteLiteral, relationKey } from '../pg/quote.js';
 import { applyConfig, diffConfig, planConfig, verifyConfig } from '../config/index.js';
 import { applySchema, backupSchema, canonicalizeSource, canonicalNotice, checkPlanRows, countHazardRows, fingerprintSchema, inspectSchema, planSchema, recreatedTablesWithRows, tableHasRowsMessage, tablesAtRisk, type SchemaModel, type SchemaScope } from '../schema/index.js';
-import { applyData, refreshDependentMatviews, backedUpTables, backupTables, cancelBackend, countTargetOnlyValues, emptyBeforeReload, planData, reloadableTables, sumTables, verifyData, type DataPlan, type DataScope, type SequenceState, type TableSum } from '../data/index.js';
+import { applyData, refreshDependentMatviews, backedUpTables, backupTables, cancelBackend, countTargetOnlyValues, emptyBeforeReload, keyedBackups, planData, planDataDelta, prepareDelta, reloadableTables, replaceWhole, sumTables, verifyData, type DataPlan, type DataScope, type DeltaState, type SequenceState, type TableSum } from '../data/index.js';
 import { backupFiles, type FileBackup } from '../checkpoint/files.js';
 import { beginCheckpoint, DEFAULT_KEEP, pruneCheckpoints, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
 import { abandonRun, clearJournal, newJournal, recoverInterrupted, transactionId, writeJournal, type Journal } from './journal.js';
@@ -34,6 +34,18 @@ export interface MigrateOptions {
   lockTimeoutMs: number;
   /** Checkpoints kept per target after success (default DEFAULT_KEEP). */
   keep?: number;
+  /**
+   * 'delta' (sync): write only the rows that differ, found by primary-key ranges, and back up exactly those rows
+   * (tables without a primary key in common are replaced whole). Default 'replace': differing tables are reloaded.
+   */
+  dataMode?: 'replace' | 'delta';
+  /** What the Plan and the Report call the run (default 'migrate'). */
+  command?: 'migrate' | 'sync';
+  /**
+   * sync --watch: read the source in this exported snapshot (a replication slot's), so that the stream of changes
+   * after it starts exactly where this run's source state ends.
+   */
+  sourceSnapshot?: string;
 }
 
 export interface MigrateOutcome {
@@ -50,7 +62,7 @@ export async function runMigrate(opts: MigrateOptions, io: PipelineIO): Promise<
   const steps = new Steps(io);
   const report: Report = {
     kind: 'report',
-    command: 'migrate',
+    command: opts.command ?? 'migrate',
     status: 'ok',
     source: opts.source,
     target: opts.target,
@@ -93,6 +105,7 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
   try {
     if (dbs) {
       srcClient = await snapshotClient(dbs.src);
+      if (opts.sourceSnapshot) await srcClient.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(opts.sourceSnapshot)}`);
       tgtClient = await dbs.tgt.connect();
     }
     const clients = [srcClient, tgtClient].filter((c): c is pg.Client => !!c);
@@ -157,10 +170,10 @@ async function buildMigratePlan(
   tgt?: pg.Client,
 ): Promise<{ plan: Plan; sourceModel?: SchemaModel }> {
   const comps = opts.components;
-  const plan = newPlan('migrate', source, target, comps);
+  const plan = newPlan(opts.command ?? 'migrate', source, target, comps);
   let sourceModel: SchemaModel | undefined;
   // Data is planned first: the schema plan must know which tables get rows in the same transaction.
-  const dp = comps.includes('data') ? await planData(src!, tgt!, opts.dataScope) : undefined;
+  const dp = comps.includes('data') ? await planRows(opts, src!, tgt!) : undefined;
   if (comps.includes('schema')) {
     const [raw, b] = await Promise.all([inspectSchema(src!, opts.schemaScope), inspectSchema(tgt!, opts.schemaScope)]);
     sourceModel = raw;
@@ -192,6 +205,8 @@ async function buildMigratePlan(
     for (const u of rows.unchecked) io.notice?.(`could not check the rows of ${u.table}${u.column ? `.${u.column}` : ''} before applying (${u.reason}); a violation would fail the migration (rolled back)`);
     plan.schema = sp;
     plan.summary.perComponent.schema = countSchemaChanges(sp);
+    // The schema step may rewrite the tables: a sync that changes the schema reloads (and backs up) tables whole.
+    if (dp && countSchemaChanges(sp) > 0) replaceWhole(dp, 'the schema changes in the same run');
   }
   if (dp) {
     if (!comps.includes('schema')) await countTargetOnlyValues(tgt!, dp);
@@ -241,6 +256,8 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
   let targetModel: SchemaModel | undefined;
   let backedUp = new Set<string>();
   let rowTables: Array<{ schema: string; name: string }> = [];
+  /** sync: the tables whose differing rows are staged, to be backed up and written by key. */
+  let delta: DeltaState | undefined;
 
   try {
     let txid = '';
@@ -260,7 +277,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
 
     // Rows may have changed while a prompt waited: a data-only copy is planned again under the lock, before
     // the backup (with the schema step it is planned again after that step anyway).
-    if (prompted && useDb && plan.data?.plan && !comps.includes('schema')) plan.data.plan = await planData(src!, tgt!, opts.dataScope);
+    if (prompted && useDb && plan.data?.plan && !comps.includes('schema')) plan.data.plan = await planRows(opts, src!, tgt!);
 
     // ── backup + checkpoint ────────────────────────────────────────────────────────────
     const draft = await beginCheckpoint(opts.projectDir);
@@ -282,8 +299,11 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
           const atRisk = dataAtRisk(plan);
           for (const t of atRisk.tables) if (t.action === 'copy') rowTables.push({ schema: t.schema, name: t.name });
         }
+        if (opts.dataMode === 'delta' && plan.data?.plan?.tables.some((t) => t.mode === 'delta')) {
+          delta = await prepareDelta(src!, tgt!, plan.data.plan);
+        }
         if (rowTables.length > 0) {
-          const meta = await backupTables(tgt!, rowTables, `${draft.dir}/data`);
+          const meta = await backupTables(tgt!, rowTables, `${draft.dir}/data`, delta ? { byKey: keyedBackups(delta) } : {});
           backupMeta.data = meta;
           backedUp = new Set(backedUpTables(meta).map((t) => relationKey(t.schema, t.name)));
           parts.push(`rows of ${backedUp.size} table(s)`);
@@ -324,7 +344,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
       }
       if (comps.includes('data') && plan.data?.plan) {
         // The schema step may have changed the tables: plan the copy again inside the transaction.
-        const dp = comps.includes('schema') ? await planData(src!, tgt!, opts.dataScope) : plan.data.plan;
+        const dp = comps.includes('schema') && !delta ? await planData(src!, tgt!, opts.dataScope) : plan.data.plan;
         // Tables the schema step created had no rows to save; every other table to copy must be in the backup.
         const existed = new Set(plan.data.plan.tables.map((t) => relationKey(t.schema, t.name)));
         const unsaved = dp.tables.filter((t) => t.action === 'copy' && existed.has(relationKey(t.schema, t.name)) && !backedUp.has(relationKey(t.schema, t.name)));
@@ -335,9 +355,10 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
           });
         }
         if (countDataChanges(dp) > 0) {
-          const results = await applyData(src!, tgt!, dp, { onProgress: io.onProgress });
+          const results = await applyData(src!, tgt!, dp, { onProgress: io.onProgress, ...(delta ? { delta } : {}) });
           report.data = results;
-          parts.push(`data: ${results.length} table(s), ${formatCount(results.reduce((a, r) => a + r.rowsAfter, 0))} row(s)`);
+          const written = results.reduce((a, r) => a + (r.mode === 'delta' ? (r.inserted ?? 0) + (r.updated ?? 0) + (r.deleted ?? 0) : r.rowsAfter), 0);
+          parts.push(`data: ${results.length} table(s), ${formatCount(written)} row(s)${delta ? ' written' : ''}`);
           const refreshed = await refreshDependentMatviews(tgt!, dp.tables.filter((t) => t.action === 'copy'));
           if (refreshed.length > 0) parts.push(`refreshed ${refreshed.length} materialized view(s): ${refreshed.join(', ')}`);
         }
@@ -424,6 +445,11 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
     });
   }
   for (const n of (await pruneCheckpoints(opts.projectDir, target.name, opts.keep ?? DEFAULT_KEEP)).notices) io.notice?.(n);
+}
+
+/** The data plan: whole tables (migrate) or differing rows (sync's delta mode). */
+function planRows(opts: MigrateOptions, src: pg.ClientBase, tgt: pg.ClientBase): Promise<DataPlan> {
+  return opts.dataMode === 'delta' ? planDataDelta(src, tgt, opts.dataScope) : planData(src, tgt, opts.dataScope);
 }
 
 /** What a migration left on the target, recorded in its checkpoint: `rollback` compares the target with it. */

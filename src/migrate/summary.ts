@@ -41,11 +41,18 @@ export function buildConfirmation(plan: Plan, target: Environment): Confirmation
   if (plan.schema && plan.schema.changes.length > 0) what.push(`applies ${plan.schema.changes.length} schema change(s)`);
   if (plan.data?.plan) {
     const copy = plan.data.plan.tables.filter((t) => t.action === 'copy');
-    if (copy.length > 0) {
+    const delta = copy.filter((t) => t.mode === 'delta');
+    const whole = copy.filter((t) => t.mode !== 'delta');
+    if (delta.length > 0) {
+      const rows = delta.reduce((a, t) => a + (t.delta ? t.delta.insert + t.delta.update + t.delta.delete : 0), 0);
+      const gone = delta.reduce((a, t) => a + (t.delta ? t.delta.update + t.delta.delete : 0), 0);
+      what.push(`writes ${countOf(rows, 'differing row')} of ${countOf(delta.length, 'table')} (replaces or deletes ${countOf(gone, 'row')} of ${target.name})`);
+    }
+    if (whole.length > 0) {
       // every row of a replaced table goes (TRUNCATE), and the source's rows come in
-      const gone = copy.reduce((a, t) => a + t.targetRows, 0);
-      const come = copy.reduce((a, t) => a + t.sourceRows, 0);
-      what.push(`replaces the rows of ${countOf(copy.length, 'table')} (deletes ${countOf(gone, 'row')} of ${target.name}, writes ${countOf(come, 'row')})`);
+      const gone = whole.reduce((a, t) => a + t.targetRows, 0);
+      const come = whole.reduce((a, t) => a + t.sourceRows, 0);
+      what.push(`replaces the rows of ${countOf(whole.length, 'table')} (deletes ${countOf(gone, 'row')} of ${target.name}, writes ${countOf(come, 'row')})`);
     }
   }
   if (plan.config?.plan) {

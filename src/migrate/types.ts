@@ -26,7 +26,7 @@ export interface Confirmation {
 
 export interface Plan {
   kind: 'plan';
-  command: 'migrate' | 'diff';
+  command: 'migrate' | 'diff' | 'sync';
   tool: { name: string; version: string };
   created_at: string;
   source: EnvSummary;
@@ -58,7 +58,7 @@ export interface StepReport {
 
 export interface Report {
   kind: 'report';
-  command: 'migrate' | 'rollback';
+  command: 'migrate' | 'rollback' | 'sync';
   status: 'ok' | 'failed' | 'refused' | 'interrupted';
   source: string;
   target: string;
