@@ -289,10 +289,10 @@ test('rollback --dry-run lists what it drops, restores and reloads, and what cha
     const dry = await p.run(['migrate', 'rollback', '--dry-run']);
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /Changed since the migration, and lost by the rollback:/);
-    assert.match(dry.stdout, /rows of public\.users changed since \(2 row\(s\) then, 3 now\)/);
+    assert.match(dry.stdout, /rows of public\.users changed since \(2 rows then, 3 now\)/);
     assert.match(dry.stdout, /table "public"\."audit" created since/);
     assert.match(dry.stdout, /\.env\.staging changed since: NEW_FLAG/);
-    assert.match(dry.stdout, /Reloads rows:\n {2}public\.users: 1 row\(s\) from the checkpoint \(3 now\)/);
+    assert.match(dry.stdout, /Reloads rows:\n {2}public\.users: 1 row from the checkpoint \(3 now\)/);
     // without a terminal the rollback (and its losses) must be confirmed with --force
     const refused = await p.run(['migrate', 'rollback']);
     assert.equal(refused.code, 3, refused.stderr);

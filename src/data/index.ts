@@ -36,3 +36,4 @@ export { emptyBeforeReload, reloadableTables } from './load.js';
 export { listTables, readSequences, writeSequences, type SequenceState, type TableInfo } from './catalog.js';
 export { cancelBackend } from './stream.js';
 export { planDataDelta, prepareDelta, keyedBackups, replaceWhole, type DeltaState } from './delta.js';
+export { unmatchedFilters } from './scope.js';

@@ -84,3 +84,15 @@ export function inScope(scope: DataScope | undefined, schema: string, name: stri
   if (any(scope.excludeTables, (p) => matchesTable(p, schema, name))) return false;
   return true;
 }
+
+/**
+ * The include filters (`--schema`, `--table`) that match none of the given tables and schemas (what the run found
+ * in scope on either side): a typo must not read as "no differences".
+ */
+export function unmatchedFilters(scope: DataScope | undefined, tables: Array<{ schema: string; name: string }>, schemas: string[]): string[] {
+  const out: string[] = [];
+  const allSchemas = new Set([...schemas, ...tables.map((t) => t.schema)]);
+  for (const p of scope?.schemas ?? []) if (![...allSchemas].some((s) => globToRegExp(p).test(s))) out.push(`--schema ${JSON.stringify(p)} matches no schema`);
+  for (const p of scope?.tables ?? []) if (!tables.some((t) => matchesTable(p, t.schema, t.name))) out.push(`--table ${JSON.stringify(p)} matches no table`);
+  return out;
+}

@@ -72,6 +72,11 @@ export interface DataPlan {
   onlyInSource: DataTableRef[];
   onlyInTarget: DataTableRef[];
   totals: { tables: number; toCopy: number; sourceRows: number; targetRows: number };
+  /**
+   * Schema + data runs: the tables emptied before the schema step (they differ, or the schema step changes them,
+   * and no table outside the set references them), so that constraints never meet rows about to be replaced.
+   */
+  emptyFirst?: DataTableRef[];
 }
 
 export interface DataTableDiff extends DataTableRef {

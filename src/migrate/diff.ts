@@ -9,7 +9,7 @@ import type pg from 'pg';
 import type { DbHandle } from '../pg/connect.js';
 import { countConfigDifferences, diffConfig } from '../config/index.js';
 import { canonicalCandidates, canonicalizeSource, canonicalNotice, inspectSchema, planSchema, type SchemaScope } from '../schema/index.js';
-import { diffData, type DataScope } from '../data/index.js';
+import { diffData, unmatchedFilters, type DataScope } from '../data/index.js';
 import { loadPair, needsDatabase, newPlan, openPair, snapshotClient, totalize, type PipelineIO } from './session.js';
 import { recoverInterrupted } from './journal.js';
 import type { ComponentName, Plan } from './types.js';
@@ -68,10 +68,15 @@ export async function runDiff(opts: DiffOptions, io: PipelineIO): Promise<Plan> 
           const note = canon && canonicalNotice(target.name, canon);
           if (note) io.notice?.(note);
           plan.schema = planSchema(canon?.model ?? a, b);
+          if (!comps.includes('data')) {
+            const schemas = [...a.facts, ...b.facts].filter((f) => f.kind === 'schema').map((f) => String(f.meta.name));
+            for (const n of unmatchedFilters({ schemas: opts.schemaScope.schemas }, [], schemas)) io.notice?.(`${n} in ${source.name} or ${target.name}`);
+          }
           plan.summary.perComponent.schema = plan.schema.changes.length + plan.schema.notHandled.length;
         }
         if (comps.includes('data')) {
           const d = await diffData(src, tgt, opts.dataScope);
+          for (const n of unmatchedFilters(opts.dataScope, [...d.tables, ...d.onlyInSource, ...d.onlyInTarget], [])) io.notice?.(`${n} in ${source.name} or ${target.name}`);
           plan.data = { diff: d };
           plan.summary.perComponent.data = d.tables.filter((t) => !t.identical).length + d.onlyInSource.length + d.onlyInTarget.length;
         }

@@ -11,10 +11,10 @@ import { asMigrateError, EXIT, MigrateError, refusedError, withHint } from '../e
 import type { Environment } from '../env/types.js';
 import { loadEnvironment } from '../env/resolve.js';
 import { lockTarget } from '../pg/lock.js';
-import { qualify, quoteLiteral, relationKey } from '../pg/quote.js';
+import { displayName, qualify, quoteLiteral, relationKey } from '../pg/quote.js';
 import { applyConfig, diffConfig, planConfig, verifyConfig } from '../config/index.js';
-import { applySchema, backupSchema, canonicalizeSource, canonicalNotice, checkPlanRows, countHazardRows, fingerprintSchema, inspectSchema, planSchema, recreatedTablesWithRows, tableHasRowsMessage, tablesAtRisk, type SchemaModel, type SchemaScope } from '../schema/index.js';
-import { applyData, refreshDependentMatviews, backedUpTables, backupTables, cancelBackend, countTargetOnlyValues, emptyBeforeReload, keyedBackups, planData, planDataDelta, prepareDelta, reloadableTables, replaceWhole, sumTables, verifyData, type DataPlan, type DataScope, type DeltaState, type SequenceState, type TableSum } from '../data/index.js';
+import { applySchema, backupSchema, canonicalizeSource, canonicalNotice, checkPlanRows, countHazardRows, fingerprintSchema, inspectSchema, planSchema, recreatedTablesWithRows, tableHasRowsMessage, tablesAtRisk, type SchemaModel, type SchemaPlan, type SchemaScope } from '../schema/index.js';
+import { applyData, refreshDependentMatviews, backedUpTables, backupTables, cancelBackend, countTargetOnlyValues, emptyBeforeReload, keyedBackups, planData, planDataDelta, prepareDelta, reloadableTables, replaceWhole, sumTables, unmatchedFilters, verifyData, type DataPlan, type DataScope, type DeltaState, type SequenceState, type TableSum } from '../data/index.js';
 import { backupFiles, type FileBackup } from '../checkpoint/files.js';
 import { beginCheckpoint, DEFAULT_KEEP, pruneCheckpoints, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
 import { abandonRun, clearJournal, newJournal, recoverInterrupted, transactionId, writeJournal, type Journal } from './journal.js';
@@ -172,11 +172,13 @@ async function buildMigratePlan(
   const comps = opts.components;
   const plan = newPlan(opts.command ?? 'migrate', source, target, comps);
   let sourceModel: SchemaModel | undefined;
+  const schemasSeen: string[] = [];
   // Data is planned first: the schema plan must know which tables get rows in the same transaction.
   const dp = comps.includes('data') ? await planRows(opts, src!, tgt!) : undefined;
   if (comps.includes('schema')) {
     const [raw, b] = await Promise.all([inspectSchema(src!, opts.schemaScope), inspectSchema(tgt!, opts.schemaScope)]);
     sourceModel = raw;
+    for (const f of [...raw.facts, ...b.facts]) if (f.kind === 'schema') schemasSeen.push(String(f.meta.name));
     // Definitions that differ as text are judged by the target server (in a transaction it rolls back).
     const canon = await canonicalizeSource(tgt!, raw, b, { inTransaction: false });
     const note = canonicalNotice(target.name, canon);
@@ -187,11 +189,18 @@ async function buildMigratePlan(
     await countHazardRows(tgt!, sp);
     // Rows the schema step would fail on (NOT NULL without default, enum values in use, foreign keys, CHECK,
     // UNIQUE) are plan errors now, not a failure half-way through; tables the data step reloads are emptied first.
-    const emptied = dp && sp.changes.length > 0 ? new Set((await reloadableTables(tgt!, dp.tables)).map((t) => relationKey(t.schema, t.name))) : undefined;
-    // Those tables are emptied and reloaded even where they are equal now: the plan and the prompt say so.
-    for (const t of dp?.tables ?? []) {
-      if (t.action === 'skip' && emptied?.has(relationKey(t.schema, t.name)) && t.targetRows + t.sourceRows > 0) {
-        Object.assign(t, { action: 'copy', reason: 'emptied before the schema step and reloaded (the schema step changes tables in this run)' });
+    // The tables that differ or that the schema step changes are emptied first (with those that reference them).
+    let emptied: Set<string> | undefined;
+    if (dp && sp.changes.length > 0) {
+      const touched = tablesChanged(sp, a, b);
+      const want = dp.tables.filter((t) => t.action === 'copy' || touched.has(relationKey(t.schema, t.name)));
+      dp.emptyFirst = (await reloadableTables(tgt!, want)).map((t) => ({ table: displayName(t.schema, t.name), schema: t.schema, name: t.name }));
+      emptied = new Set(dp.emptyFirst.map((t) => relationKey(t.schema, t.name)));
+      // A changed table that is equal now is emptied and reloaded too: the plan and the prompt say so.
+      for (const t of dp.tables) {
+        if (t.action === 'skip' && emptied.has(relationKey(t.schema, t.name)) && t.targetRows + t.sourceRows > 0) {
+          Object.assign(t, { action: 'copy', reason: 'emptied before the schema step, which changes it, and reloaded' });
+        }
       }
     }
     // A table the plan must recreate (no in-place path) may only be dropped without rows: one with rows is a plan
@@ -207,6 +216,9 @@ async function buildMigratePlan(
     plan.summary.perComponent.schema = countSchemaChanges(sp);
     // The schema step may rewrite the tables: a sync that changes the schema reloads (and backs up) tables whole.
     if (dp && countSchemaChanges(sp) > 0) replaceWhole(dp, 'the schema changes in the same run');
+  }
+  if (comps.includes('schema') || dp) {
+    for (const n of unmatchedFilters(opts.dataScope, dp ? [...dp.tables, ...dp.onlyInSource, ...dp.onlyInTarget] : [], schemasSeen)) io.notice?.(`${n} in ${source.name} or ${target.name}`);
   }
   if (dp) {
     if (!comps.includes('schema')) await countTargetOnlyValues(tgt!, dp);
@@ -335,7 +347,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
       if (schemaChanges && comps.includes('data') && plan.data?.plan) {
         // Tables whose rows are replaced anyway are emptied first (they are backed up): constraints the schema
         // step adds (NOT NULL, foreign keys, fewer enum values) never meet rows that are about to go.
-        const emptied = await emptyBeforeReload(tgt!, plan.data.plan.tables.map((t) => ({ schema: t.schema, name: t.name })));
+        const emptied = await emptyBeforeReload(tgt!, plan.data.plan.emptyFirst ?? []);
         if (emptied.length > 0) parts.push(`emptied ${emptied.length} table(s) to reload`);
       }
       if (schemaChanges) {
@@ -450,6 +462,18 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
 /** The data plan: whole tables (migrate) or differing rows (sync's delta mode). */
 function planRows(opts: MigrateOptions, src: pg.ClientBase, tgt: pg.ClientBase): Promise<DataPlan> {
   return opts.dataMode === 'delta' ? planDataDelta(src, tgt, opts.dataScope) : planData(src, tgt, opts.dataScope);
+}
+
+/** The tables (relationKey) a schema plan changes: the table itself or anything that belongs to it. */
+function tablesChanged(sp: SchemaPlan, ...models: SchemaModel[]): Set<string> {
+  const byId = new Map(models.flatMap((m) => m.facts.map((f) => [f.id, f] as const)));
+  const out = new Set<string>();
+  for (const c of sp.changes) {
+    let f = byId.get(`${c.kind}:${c.identity}`);
+    for (let hops = 0; f && f.kind !== 'table' && f.parent && hops < 10; hops++) f = byId.get(f.parent);
+    if (f?.kind === 'table') out.add(relationKey(String(f.meta.schema), String(f.meta.name)));
+  }
+  return out;
 }
 
 /** What a migration left on the target, recorded in its checkpoint: `rollback` compares the target with it. */

@@ -74,7 +74,7 @@ export function buildConfirmation(plan: Plan, target: Environment): Confirmation
 export function driftLines(p: RollbackPreview): string[] {
   return [
     ...p.drift.schema,
-    ...p.drift.tables.map((t) => `rows of ${t.table} changed since (${t.rowsThen} row(s) then, ${t.rowsNow === null ? 'table gone' : `${t.rowsNow} now`})`),
+    ...p.drift.tables.map((t) => `rows of ${t.table} changed since (${countOf(t.rowsThen, 'row')} then, ${t.rowsNow === null ? 'table gone' : `${formatCount(t.rowsNow)} now`})`),
     ...p.drift.files.map((f) => `${f.path} changed since${f.keys.length ? `: ${f.keys.join(', ')}` : ''}`),
   ];
 }
