@@ -45,8 +45,9 @@ export function renderPlan(out: Output, plan: Plan): string {
       if (t.action === 'copy' && t.mode === 'delta' && t.delta) {
         lines.push(`  ${out.paint('yellow', `~ ${t.table}`)}  ${rows}: ${formatCount(t.delta.insert)} to insert, ${formatCount(t.delta.update)} to update, ${formatCount(t.delta.delete)} to delete`);
       } else if (t.action === 'copy') {
-        const whole = t.mode === 'replace' ? `replaced whole (${(t.reason ?? '').split(': replaced whole')[0]}): ` : '';
-        lines.push(`  ${out.paint('yellow', `~ ${t.table}`)}  ${rows} (${whole}deletes ${formatCount(t.targetRows)}, writes ${formatCount(t.sourceRows)})`);
+        const counts = `deletes ${formatCount(t.targetRows)}, writes ${formatCount(t.sourceRows)}`;
+        const how = t.mode === 'replace' ? `: replaced whole (${(t.reason ?? '').split(': replaced whole')[0]}); ${counts}` : ` (${counts})`;
+        lines.push(`  ${out.paint('yellow', `~ ${t.table}`)}  ${rows}${how}`);
         for (const c of t.targetOnly ?? []) if (c.values > 0) lines.push(`      ${out.paint('red', '! deletes_data')}: empties ${t.table}.${c.column}, which ${plan.source.name} lacks (${countOf(c.values, 'value')})`);
       } else lines.push(out.paint('dim', `  = ${t.table}  ${t.reason ?? 'equal'} (${countOf(t.sourceRows, 'row')})`));
     }
