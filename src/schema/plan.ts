@@ -3,7 +3,7 @@
  */
 import { quoteIdent, quoteLiteral, relationKey } from '../pg/quote.js';
 import { factSignature, fingerprintSchema, type Fact, type SchemaModel } from './model.js';
-import { targetVersionErrors } from './versions.js';
+import { comparableModels, targetVersionErrors } from './versions.js';
 
 export interface Hazard {
   kind: 'deletes_data' | 'rewrites_table' | 'exclusive_lock' | 'builds_index' | 'not_transactional';
@@ -593,7 +593,8 @@ export interface PlanOptions {
   rowsFollow?: boolean | ReadonlySet<string>;
 }
 
-export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanOptions = {}): SchemaPlan {
+export function planSchema(sourceModel: SchemaModel, targetModel: SchemaModel, opts: PlanOptions = {}): SchemaPlan {
+  const [source, target] = comparableModels(sourceModel, targetModel);
   const S = new Map(source.facts.map((f) => [f.id, f]));
   const T = new Map(target.facts.map((f) => [f.id, f]));
   const childrenOf = new Map<string, Fact[]>();
@@ -998,8 +999,8 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
   }
   if (statements.length) statements.unshift({ sql: 'SET LOCAL check_function_bodies = off', hazards: [] });
   return {
-    sourceFingerprint: fingerprintSchema(source),
-    targetFingerprint: fingerprintSchema(target),
+    sourceFingerprint: fingerprintSchema(sourceModel),
+    targetFingerprint: fingerprintSchema(targetModel),
     changes: [...changes.values()],
     statements,
     notHandled,

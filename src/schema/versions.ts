@@ -260,3 +260,30 @@ export function targetVersionErrors(written: Fact[], changed: [Fact, Fact][], ta
   }
   return errors;
 }
+
+// ---------------------------------------------------------------- privileges only some versions have
+
+/** Privileges a version introduced: compared only when both sides have them. */
+const NEW_PRIVILEGES: { since: number; privs: string[] }[] = [{ since: 170000, privs: ['MAINTAIN', 'MAINTAIN*'] }];
+
+/**
+ * The two models as the diff should see them. PostgreSQL 17 added the MAINTAIN table privilege, and `GRANT ALL`
+ * includes it there: between 17+ and an older server it cannot be compared (the older one cannot hold it), so it is
+ * left out of both sides' grants. Fingerprints are taken from the models as inspected, not from these.
+ */
+export function comparableModels(source: SchemaModel, target: SchemaModel): [SchemaModel, SchemaModel] {
+  const lo = Math.min(source.serverVersion, target.serverVersion);
+  const hi = Math.max(source.serverVersion, target.serverVersion);
+  const drop = new Set(NEW_PRIVILEGES.filter((p) => lo < p.since && hi >= p.since).flatMap((p) => p.privs));
+  if (!drop.size) return [source, target];
+  const strip = (m: SchemaModel): SchemaModel => ({
+    ...m,
+    facts: m.facts.flatMap((f) => {
+      if (f.kind !== 'acl') return [f];
+      const privs = (f.attrs.privs as string[]).filter((p) => !drop.has(p));
+      if (privs.length === (f.attrs.privs as string[]).length) return [f];
+      return privs.length ? [{ ...f, attrs: { ...f.attrs, privs } }] : [];
+    }),
+  });
+  return [strip(source), strip(target)];
+}
