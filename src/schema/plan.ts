@@ -224,14 +224,6 @@ function tableCreate(f: Fact, ctx: Ctx, folded: Fact[]): string[] {
   return out;
 }
 
-/** The column of a NOT NULL constraint fact (`NOT NULL id`, as pg_get_constraintdef prints it), quoted; else null. */
-function notNullColumn(f: Fact): string | null {
-  if (f.attrs.type !== 'n') return null;
-  const m = /^NOT NULL ("(?:[^"]|"")+"|[^\s"]+)/.exec(s(f.attrs.def));
-  if (!m) return null;
-  return m[1]!.startsWith('"') ? m[1]! : quoteIdent(m[1]!);
-}
-
 /** A view's query as its server printed it (attrs.def is the form compared across versions, see versions.ts). */
 function viewText(f: Fact): string {
   return s(f.meta.def ?? f.attrs.def);
@@ -441,19 +433,16 @@ const RULES: Record<string, Rule> = {
   constraint: {
     create: (f) => {
       const t = s(f.meta.table);
-      // a PostgreSQL 18 NOT NULL constraint in a model from an older inspection: SET NOT NULL works on every version
-      const nn = notNullColumn(f);
-      if (nn) return { sql: [`ALTER TABLE ${t} ALTER COLUMN ${nn} SET NOT NULL`], hazards: [tableHazard('exclusive_lock', `SET NOT NULL scans ${disp(t)} under an ACCESS EXCLUSIVE lock`, t)] };
+      // a PostgreSQL 18 NOT NULL constraint in a model from an older inspection: the column's notnull says it all
+      // (SET / DROP NOT NULL, valid on every version); never ADD CONSTRAINT … NOT NULL, which 13–17 reject
+      if (f.attrs.type === 'n') return none([]);
       const def = s(f.attrs.def);
       const hazards: Hazard[] = [];
       if ('pux'.includes(s(f.attrs.type))) hazards.push(tableHazard('builds_index', `builds an index for constraint ${s(f.meta.name)} on ${disp(t)}`, t));
       if (!/NOT VALID$/.test(def)) hazards.push(tableHazard('exclusive_lock', `validates constraint ${s(f.meta.name)} on ${disp(t)} while holding a lock`, t));
       return { sql: [`ALTER TABLE ${t} ADD CONSTRAINT ${quoteIdent(s(f.meta.name))} ${def}`], hazards };
     },
-    drop: (f) => {
-      const nn = notNullColumn(f);
-      return none([nn ? `ALTER TABLE ${f.meta.table} ALTER COLUMN ${nn} DROP NOT NULL` : `ALTER TABLE ${f.meta.table} DROP CONSTRAINT ${quoteIdent(s(f.meta.name))}`]);
-    },
+    drop: (f) => none(f.attrs.type === 'n' ? [] : [`ALTER TABLE ${f.meta.table} DROP CONSTRAINT ${quoteIdent(s(f.meta.name))}`]),
   },
   index: {
     create: (f) => ({ sql: [s(f.attrs.def)], hazards: [tableHazard('builds_index', `builds index ${disp(s(f.meta.sql))}`, s(f.meta.table))] }),
