@@ -14,7 +14,7 @@ import { startCluster, type PgVersion, type TestCluster } from './support/pg.ts'
 import { makeProject, type Project } from './support/cli.ts';
 import { contents, schemaDump } from './support/dump.ts';
 import { FILM_NEW, FILM_OLD, FILM_SEED } from './fixtures/film.ts';
-import { fingerprintSchema, inspectSchema, planSchema, type SchemaModel } from '../src/schema/index.ts';
+import { applySchema, fingerprintSchema, inspectSchema, planSchema, type SchemaModel } from '../src/schema/index.ts';
 
 const clusters = new Map<PgVersion, TestCluster>();
 async function start(...versions: PgVersion[]): Promise<void> {
@@ -192,6 +192,41 @@ describe('PostgreSQL 17 and 18', () => {
   test('18 → 18 round trips', () => allRoundTrips(18, 18));
   test('17 → 18 round trips', () => allRoundTrips(17, 18));
   test('18 → 17 round trips (no ADD CONSTRAINT … NOT NULL on 17)', () => allRoundTrips(18, 17));
+
+  test("NOT NULL constraints in a model from an older inspection of 18 plan as the column's SET / DROP NOT NULL on 17", async () => {
+    // what nself migrate inspected on 18 before NOT NULL constraints were folded into columns (a checkpoint may hold it)
+    const legacy = (m: SchemaModel): SchemaModel => {
+      const facts = [...m.facts];
+      for (const f of m.facts.filter((x) => x.kind === 'column' && x.attrs.notnull)) {
+        const name = `${f.meta.table.toString().split('.')[1]!.replace(/"/g, '')}_${f.meta.name}_not_null`;
+        facts.push({ id: `constraint:${f.meta.table}."${name}"`, kind: 'constraint', parent: f.parent, attrs: { type: 'n', def: `NOT NULL ${f.meta.name}` }, deps: [f.parent!], meta: { table: f.meta.table, name } });
+      }
+      return { ...m, facts: facts.sort((a, b) => (a.id < b.id ? -1 : 1)) };
+    };
+    const src = legacy(await inspect(pgc(18), await freshDb(pgc(18), 'CREATE TABLE t (id int NOT NULL, name text NOT NULL, note text)')));
+    const tgtDb = await freshDb(pgc(17), 'CREATE TABLE t (id int, name text, note text NOT NULL)');
+    const c = new pg.Client({ connectionString: pgc(17).url(tgtDb) });
+    await c.connect();
+    try {
+      const plan = planSchema(src, await inspectSchema(c));
+      const sql = plan.statements.map((st) => st.sql);
+      assert.deepEqual(sql.filter((x) => /NOT NULL/.test(x)).sort(), [
+        'ALTER TABLE "public"."t" ALTER COLUMN "id" SET NOT NULL', 'ALTER TABLE "public"."t" ALTER COLUMN "name" SET NOT NULL', 'ALTER TABLE "public"."t" ALTER COLUMN "note" DROP NOT NULL',
+      ]);
+      assert.ok(!sql.some((x) => /ADD CONSTRAINT \S+ NOT NULL/.test(x)), sql.join('\n'));
+      await c.query('BEGIN');
+      await applySchema(c, plan);
+      await c.query('COMMIT');
+      const nn = await c.query(`SELECT string_agg(attname || '=' || attnotnull, ',' ORDER BY attnum) AS s FROM pg_attribute WHERE attrelid = 'public.t'::regclass AND attnum > 0`);
+      assert.equal(nn.rows[0].s, 'id=true,name=true,note=false');
+      // and back: the legacy model as the target, a plain 17 model as the source → DROP NOT NULL
+      const back = planSchema(await inspect(pgc(17), await freshDb(pgc(17), 'CREATE TABLE t (id int, name text NOT NULL, note text)')), src).statements.map((st) => st.sql);
+      // (name stays NOT NULL: the legacy constraint that is gone from the model drops nothing)
+      assert.deepEqual(back.filter((x) => /NOT NULL|CONSTRAINT/.test(x)), ['ALTER TABLE "public"."t" ALTER COLUMN "id" DROP NOT NULL']);
+    } finally {
+      await c.end();
+    }
+  });
 
   const VIRTUAL = `CREATE TABLE sizes (id int PRIMARY KEY, w int NOT NULL, h int NOT NULL,
       area int GENERATED ALWAYS AS (w * h) VIRTUAL, perimeter int GENERATED ALWAYS AS (2 * (w + h)) STORED);
