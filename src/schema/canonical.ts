@@ -15,6 +15,7 @@
  */
 import type pg from 'pg';
 import { MigrateError } from '../errors.js';
+import { viewDefForComparison } from './versions.js';
 import { quoteIdent } from '../pg/quote.js';
 import type { AttrValue, Fact, SchemaModel } from './model.js';
 
@@ -59,6 +60,8 @@ interface Job {
   create(text: string, name: string, frame: string): string | undefined;
   /** The rendering read back → the attribute's text (own names restored). */
   restore?(rendered: string, original: string): string | undefined;
+  /** The text to create from, when it is not the compared attribute (a view: the server's own text, meta.def). */
+  text?(f: Fact): string;
 }
 
 interface Frame { name: string; sql: string }
@@ -73,14 +76,15 @@ function jobsFor(source: SchemaModel, target: SchemaModel): Job[] {
   for (const f of source.facts) {
     const t = T.get(f.id);
     if (!t || t.kind !== f.kind) continue;
-    const add = (attr: string, frame: string | undefined, create: Job['create'], restore?: Job['restore']) => {
-      if (differs(f, t, attr)) jobs.push({ fact: f, target: t, attr, frame, create, restore });
+    const add = (attr: string, frame: string | undefined, create: Job['create'], restore?: Job['restore'], text?: Job['text']) => {
+      if (differs(f, t, attr)) jobs.push({ fact: f, target: t, attr, frame, create, restore, text });
     };
     switch (f.kind) {
       case 'view':
       case 'matview':
         // a plain view renders a query exactly as a materialized one does, and costs nothing to create
-        add('def', undefined, (text, name) => `CREATE VIEW pg_temp.${name} AS ${trim(text)}`);
+        // created from the server's own text (meta.def); compared in the form that reads the same on 13–18
+        add('def', undefined, (text, name) => `CREATE VIEW pg_temp.${name} AS ${trim(text)}`, (rendered) => viewDefForComparison(trim(rendered)), (x) => String(x.meta.def ?? x.attrs.def));
         break;
       case 'constraint':
         if (f.attrs.type === 'c' || f.attrs.type === 'x') add('def', f.parent, (text, name, frame) => `ALTER TABLE ${frame} ADD CONSTRAINT ${name} ${text}`);
@@ -246,7 +250,8 @@ export async function canonicalizeSource(client: pg.ClientBase, source: SchemaMo
     if (frame === null) continue;
     const p: (typeof planned)[number] = { job };
     for (const side of ['src', 'tgt'] as const) {
-      const text = String((side === 'src' ? job.fact : job.target).attrs[job.attr]);
+      const of = side === 'src' ? job.fact : job.target;
+      const text = job.text ? job.text(of) : String(of.attrs[job.attr]);
       const name = `nself_k${++n}`;
       const sql = job.create(text, quoteIdent(name), frame ? `pg_temp.${quoteIdent(frame.name)}` : '');
       if (!sql) continue;

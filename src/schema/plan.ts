@@ -3,6 +3,7 @@
  */
 import { quoteIdent, quoteLiteral, relationKey } from '../pg/quote.js';
 import { factSignature, fingerprintSchema, type Fact, type SchemaModel } from './model.js';
+import { comparableModels, targetVersionErrors } from './versions.js';
 
 export interface Hazard {
   kind: 'deletes_data' | 'rewrites_table' | 'exclusive_lock' | 'builds_index' | 'not_transactional';
@@ -81,7 +82,7 @@ function columnDef(col: Fact, def: Fact | undefined): string {
   const a = col.attrs;
   let sql = `${col.meta.sql} ${s(a.type)}`;
   if (a.collation) sql += ` COLLATE ${s(a.collation)}`;
-  if (a.generated) sql += ` GENERATED ALWAYS AS (${s(a.generated)}) STORED`;
+  if (a.generated) sql += ` GENERATED ALWAYS AS (${s(a.generated)}) ${a.virtual ? 'VIRTUAL' : 'STORED'}`;
   if (a.identity) sql += ` GENERATED ${a.identity === 'a' ? 'ALWAYS' : 'BY DEFAULT'} AS IDENTITY${a.identityOptions ? ` (${s(a.identityOptions)})` : ''}`;
   if (a.notnull) sql += ' NOT NULL';
   if (def) sql += ` DEFAULT ${s(def.attrs.expr)}`;
@@ -229,6 +230,11 @@ function tableCreate(f: Fact, ctx: Ctx, folded: Fact[]): string[] {
   return out;
 }
 
+/** A view's query as its server printed it (attrs.def is the form compared across versions, see versions.ts). */
+function viewText(f: Fact): string {
+  return s(f.meta.def ?? f.attrs.def);
+}
+
 function optionKeys(opts: string[]): string[] {
   return opts.map((o) => o.split('=')[0]!);
 }
@@ -254,10 +260,13 @@ const RULES: Record<string, Rule> = {
     create: (f) => {
       const a = f.attrs;
       const parts: string[] = [];
-      if (a.provider === 'i') parts.push(`provider = icu`, `locale = ${quoteLiteral(s(a.icuLocale ?? a.collate))}`);
+      // the source's own spelling of the ICU locale (the compared attribute is its canonical form)
+      if (a.provider === 'i') parts.push(`provider = icu`, `locale = ${quoteLiteral(s(f.meta.locale ?? a.icuLocale ?? a.collate))}`);
+      else if (a.provider === 'b') parts.push(`provider = builtin`, `locale = ${quoteLiteral(s(a.locale))}`);
       else if (a.provider === 'c') parts.push(`provider = libc`, `lc_collate = ${quoteLiteral(s(a.collate))}`, `lc_ctype = ${quoteLiteral(s(a.ctype))}`);
       else parts.push(`provider = default`);
       if (a.deterministic === false) parts.push('deterministic = false');
+      if (a.icuRules) parts.push(`rules = ${quoteLiteral(s(a.icuRules))}`);
       return none([`CREATE COLLATION ${f.meta.sql} (${parts.join(', ')})`]);
     },
     drop: (f) => none([`DROP COLLATION ${f.meta.sql}`]),
@@ -384,6 +393,8 @@ const RULES: Record<string, Rule> = {
       const a = o.attrs;
       const b = n.attrs;
       if (b.generated && a.generated !== b.generated) return null; // (re)generated: drop and add
+      if (!!a.virtual !== !!b.virtual) return null; // stored ↔ virtual: drop and add
+      if (a.virtual && !b.generated) return null; // DROP EXPRESSION does not take a virtual column
       const t = s(n.meta.table);
       const c = s(n.meta.sql);
       const pre = `ALTER TABLE ${t} ALTER COLUMN ${c}`;
@@ -428,20 +439,23 @@ const RULES: Record<string, Rule> = {
   constraint: {
     create: (f) => {
       const t = s(f.meta.table);
+      // a PostgreSQL 18 NOT NULL constraint in a model from an older inspection: the column's notnull says it all
+      // (SET / DROP NOT NULL, valid on every version); never ADD CONSTRAINT … NOT NULL, which 13–17 reject
+      if (f.attrs.type === 'n') return none([]);
       const def = s(f.attrs.def);
       const hazards: Hazard[] = [];
       if ('pux'.includes(s(f.attrs.type))) hazards.push(tableHazard('builds_index', `builds an index for constraint ${s(f.meta.name)} on ${disp(t)}`, t));
       if (!/NOT VALID$/.test(def)) hazards.push(tableHazard('exclusive_lock', `validates constraint ${s(f.meta.name)} on ${disp(t)} while holding a lock`, t));
       return { sql: [`ALTER TABLE ${t} ADD CONSTRAINT ${quoteIdent(s(f.meta.name))} ${def}`], hazards };
     },
-    drop: (f) => none([`ALTER TABLE ${f.meta.table} DROP CONSTRAINT ${quoteIdent(s(f.meta.name))}`]),
+    drop: (f) => none(f.attrs.type === 'n' ? [] : [`ALTER TABLE ${f.meta.table} DROP CONSTRAINT ${quoteIdent(s(f.meta.name))}`]),
   },
   index: {
     create: (f) => ({ sql: [s(f.attrs.def)], hazards: [tableHazard('builds_index', `builds index ${disp(s(f.meta.sql))}`, s(f.meta.table))] }),
     drop: (f) => none([`DROP INDEX ${f.meta.sql}`]),
   },
   view: {
-    create: (f) => none([`CREATE VIEW ${f.meta.sql}${(f.attrs.options as string[]).length ? ` WITH (${(f.attrs.options as string[]).join(', ')})` : ''} AS\n${s(f.attrs.def)}`]),
+    create: (f) => none([`CREATE VIEW ${f.meta.sql}${(f.attrs.options as string[]).length ? ` WITH (${(f.attrs.options as string[]).join(', ')})` : ''} AS\n${viewText(f)}`]),
     drop: (f) => none([`DROP VIEW ${f.meta.sql}`]),
     alter: (o, n) => {
       const oc = o.attrs.columns as string[];
@@ -450,13 +464,13 @@ const RULES: Record<string, Rule> = {
       const sql: string[] = [];
       const gone = optionKeys(o.attrs.options as string[]).filter((k) => !optionKeys(n.attrs.options as string[]).includes(k));
       if (gone.length) sql.push(`ALTER VIEW ${n.meta.sql} RESET (${gone.join(', ')})`);
-      sql.push(`CREATE OR REPLACE VIEW ${n.meta.sql}${(n.attrs.options as string[]).length ? ` WITH (${(n.attrs.options as string[]).join(', ')})` : ''} AS\n${s(n.attrs.def)}`);
+      sql.push(`CREATE OR REPLACE VIEW ${n.meta.sql}${(n.attrs.options as string[]).length ? ` WITH (${(n.attrs.options as string[]).join(', ')})` : ''} AS\n${viewText(n)}`);
       return { sql, hazards: [] };
     },
   },
   matview: {
     create: (f) => ({
-      sql: [`CREATE MATERIALIZED VIEW ${f.meta.sql}${f.attrs.am ? ` USING ${quoteIdent(s(f.attrs.am))}` : ''}${(f.attrs.options as string[]).length ? ` WITH (${(f.attrs.options as string[]).join(', ')})` : ''} AS\n${s(f.attrs.def)}`],
+      sql: [`CREATE MATERIALIZED VIEW ${f.meta.sql}${f.attrs.am ? ` USING ${quoteIdent(s(f.attrs.am))}` : ''}${(f.attrs.options as string[]).length ? ` WITH (${(f.attrs.options as string[]).join(', ')})` : ''} AS\n${viewText(f)}`],
       hazards: [tableHazard('exclusive_lock', `populates materialized view ${disp(s(f.meta.sql))}`, s(f.meta.sql))],
     }),
     drop: (f) => none([`DROP MATERIALIZED VIEW ${f.meta.sql}`]),
@@ -585,7 +599,8 @@ export interface PlanOptions {
   rowsFollow?: boolean | ReadonlySet<string>;
 }
 
-export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanOptions = {}): SchemaPlan {
+export function planSchema(sourceModel: SchemaModel, targetModel: SchemaModel, opts: PlanOptions = {}): SchemaPlan {
+  const [source, target] = comparableModels(sourceModel, targetModel);
   const S = new Map(source.facts.map((f) => [f.id, f]));
   const T = new Map(target.facts.map((f) => [f.id, f]));
   const childrenOf = new Map<string, Fact[]>();
@@ -1003,6 +1018,9 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
     }
   }
 
+  // ------------------------------------------------ errors: what the target's PostgreSQL version cannot hold
+  errors.push(...targetVersionErrors([...added, ...changed.map((c) => c[1]), ...[...R].map((id) => S.get(id)!)], changed, target));
+
   // ------------------------------------------------ output
   const statements: SchemaStatement[] = [];
   const changes = new Map<string, SchemaChange>();
@@ -1018,8 +1036,8 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
   }
   if (statements.length) statements.unshift({ sql: 'SET LOCAL check_function_bodies = off', hazards: [] });
   return {
-    sourceFingerprint: fingerprintSchema(source),
-    targetFingerprint: fingerprintSchema(target),
+    sourceFingerprint: fingerprintSchema(sourceModel),
+    targetFingerprint: fingerprintSchema(targetModel),
     changes: [...changes.values()],
     statements,
     notHandled,
