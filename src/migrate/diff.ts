@@ -33,7 +33,7 @@ export async function runDiff(opts: DiffOptions, io: PipelineIO): Promise<Plan> 
   }
   if (needsDatabase(comps)) {
     // Dry-run rules: a diff never records a first-seen SSH host key.
-    const dbs = await openPair(source, target, false, opts.lockTimeoutMs);
+    const dbs = await openPair(source, target, false, opts.lockTimeoutMs, (m) => io.notice?.(m));
     try {
       plan.source.database = dbs.src.label;
       plan.target.database = dbs.tgt.label;

@@ -83,7 +83,7 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
 
   const dbs = needsDatabase(comps)
     ? await steps.run('validate', async () => {
-        const d = await openPair(source, target, !opts.dryRun, opts.lockTimeoutMs);
+        const d = await openPair(source, target, !opts.dryRun, opts.lockTimeoutMs, (m) => io.notice?.(m));
         return { value: d, detail: `databases reachable: ${d.src.label}, ${d.tgt.label}` };
       })
     : undefined;
