@@ -4,7 +4,7 @@
  * killed in this project, like every command). A failure to inspect is an error,
  * never "no differences".
  */
-import { countConfigDifferences, diffConfig } from '../config/index.js';
+import { countConfigDifferences, diffConfig, loadConfigRules } from '../config/index.js';
 import { inspectSchema, planSchema, type SchemaScope } from '../schema/index.js';
 import { diffData, type DataScope } from '../data/index.js';
 import { loadPair, needsDatabase, newPlan, openPair, snapshotClient, totalize, type PipelineIO } from './session.js';
@@ -18,16 +18,19 @@ export interface DiffOptions {
   components: ComponentName[];
   schemaScope: SchemaScope;
   dataScope: DataScope;
+  /** --key / --exclude-key */
+  configScope?: { include?: string[]; exclude?: string[] };
   lockTimeoutMs?: number;
 }
 
 export async function runDiff(opts: DiffOptions, io: PipelineIO): Promise<Plan> {
   const { source, target } = loadPair(opts.projectDir, opts.source, opts.target, io);
+  const rules = opts.components.includes('config') ? loadConfigRules(opts.projectDir, source.name, target.name, opts.configScope) : undefined;
   await recoverInterrupted(opts.projectDir, [source.name, target.name], (m) => io.notice?.(m));
   const comps = opts.components;
   const plan = newPlan('diff', source, target, comps);
   if (comps.includes('config')) {
-    const d = diffConfig(source, target);
+    const d = diffConfig(source, target, rules);
     plan.config = { diff: d };
     plan.summary.perComponent.config = countConfigDifferences(d);
   }
