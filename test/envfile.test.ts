@@ -262,9 +262,23 @@ describe('environments', () => {
     assert.equal(env.name, 'prod');
     assert.equal(env.production, true);
     const v = (k: string) => env.vars.get(k)?.value;
-    assert.deepEqual([v('A'), v('B'), v('C'), v('D')], ['prod', 'production', 'productiondir', 'dev']);
+    // nself: production is built on staging's settings (.env.staging is in its cascade)
+    assert.deepEqual([v('A'), v('B'), v('C'), v('D')], ['prod', 'production', 'productiondir', 'staging']);
     assert.equal(env.ownFile, join(dir, '.environments/production/.env'));
     assert.equal(env.serverFile, join(dir, '.environments/production/server.json'));
+  });
+
+  test('prod without its own env file is not configured, even with .env.staging in its cascade', () => {
+    const d = mkdtempSync(join(tmpdir(), 'nself-env-'));
+    try {
+      writeFileSync(join(d, '.env.staging'), 'A=1\n');
+      assert.throws(() => loadEnvironment(d, 'prod'), (e: unknown) => e instanceof MigrateError && e.code === 'env_not_configured' && e.message.includes('.env.prod, .env.production, .env.secrets, .environments/prod/.env'));
+      writeFileSync(join(d, '.env.secrets'), 'S_TOKEN=x\n'); // production's secrets: prod's own
+      assert.equal(loadEnvironment(d, 'prod').vars.get('A')?.value, '1');
+      assert.equal(loadEnvironment(d, 'prod').ownFile, join(d, '.env.prod'));
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 
   test('other named environment; own file .env.<name>', () => {
@@ -375,4 +389,46 @@ describe('secrets', () => {
       list: ['ok'],
     });
   });
+});
+
+/**
+ * The cascade table of the README, one test per environment: every file any environment could read exists, each
+ * setting its own key and a key they all set (WHO); the environment reads exactly its row, in that order.
+ */
+describe('the cascade table (nself order)', () => {
+  let dir: string;
+  const ALL = [
+    '.env.dev', '.env.local', '.env', '.env.staging', '.env.prod', '.env.production', '.env.secrets', '.env.qa',
+    '.environments/staging/.env', '.environments/staging/.env.secrets',
+    '.environments/prod/.env', '.environments/prod/.env.secrets',
+    '.environments/qa/.env', '.environments/qa/.env.secrets',
+  ];
+  const tag = (f: string) => f.replace(/[^A-Za-z0-9]+/g, '_').toUpperCase();
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'nself-cascade-'));
+    for (const f of ALL) {
+      mkdirSync(join(dir, f, '..'), { recursive: true });
+      writeFileSync(join(dir, f), `WHO=${f}\nFILE${tag(f)}=1\n`);
+    }
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const rows: [string, string[]][] = [
+    ['local', ['.env.dev', '.env.local', '.env']],
+    ['staging', ['.env.dev', '.env.staging', '.environments/staging/.env', '.environments/staging/.env.secrets']],
+    ['prod', ['.env.dev', '.env.staging', '.env.prod', '.env.production', '.env.secrets', '.environments/prod/.env', '.environments/prod/.env.secrets']],
+    ['qa', ['.env.dev', '.env.qa', '.environments/qa/.env', '.environments/qa/.env.secrets']],
+  ];
+  for (const [name, files] of rows) {
+    test(`${name}: ${files.join(' → ')}`, () => {
+      const env = loadEnvironment(dir, name);
+      assert.deepEqual(env.files, files.map((f) => join(dir, f)));
+      assert.deepEqual(env.lookedFor, files.map((f) => join(dir, f)));
+      // the last file wins
+      assert.deepEqual(env.vars.get('WHO'), { key: 'WHO', value: files.at(-1), file: join(dir, files.at(-1)!), line: 1 });
+      // exactly these files were read
+      const read = ALL.filter((f) => env.vars.has(`FILE${tag(f)}`));
+      assert.deepEqual(read.sort(), [...files].sort());
+    });
+  }
 });

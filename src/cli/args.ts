@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { usageError } from '../errors.js';
 import { ALL_COMPONENTS, type ComponentName } from '../migrate/types.js';
 import { parseTablePattern } from '../data/scope.js';
+import { keyGlobProblem } from '../config/rules.js';
 
 export type CommandName = 'migrate' | 'diff' | 'sync' | 'rollback' | 'help' | 'version';
 
@@ -25,6 +26,9 @@ export interface ParsedArgs {
   excludeSchemas: string[];
   tables: string[];
   excludeTables: string[];
+  /** --key / --exclude-key: config keys (globs; server.json fields as server.json:<path>). */
+  keys: string[];
+  excludeKeys: string[];
   lockTimeoutMs: number;
   /** rollback: the checkpoint to undo (id or unique prefix). */
   checkpointId?: string;
@@ -61,6 +65,8 @@ function parser(): Command {
     .option('--exclude-schema <name>', 'skip this PostgreSQL schema (repeatable)', collect, [])
     .option('--table <glob>', 'data: only tables matching schema.table glob (repeatable)', collect, [])
     .option('--exclude-table <glob>', 'data: skip tables matching glob (repeatable)', collect, [])
+    .option('--key <glob>', 'config: only keys matching the glob (repeatable)', collect, [])
+    .option('--exclude-key <glob>', 'config: skip keys matching the glob (repeatable)', collect, [])
     .option('--lock-timeout <duration>', 'longest wait for a lock held by another session, e.g. 10s, 500ms', '10s')
     .option('--list', 'rollback: list the checkpoints')
     .option('--keep <n>', 'migrate: checkpoints kept per target (default 20)')
@@ -126,6 +132,8 @@ export function parseArgs(argv: string[]): ParsedArgs {
     excludeSchemas: o.excludeSchema,
     tables: o.table,
     excludeTables: o.excludeTable,
+    keys: o.key,
+    excludeKeys: o.excludeKey,
     lockTimeoutMs: parseDuration(o.lockTimeout),
     list: !!o.list,
     ...(o.keep !== undefined ? { keep: parseKeep(o.keep) } : {}),
@@ -134,6 +142,12 @@ export function parseArgs(argv: string[]): ParsedArgs {
     keepSlot: !!o.keepSlot,
   };
   for (const p of [...base.tables, ...base.excludeTables]) parseTablePattern(p); // a malformed pattern is a usage error now, not after connecting
+  for (const [flag, globs] of [['--key', base.keys], ['--exclude-key', base.excludeKeys]] as const) {
+    for (const g of globs) {
+      const why = keyGlobProblem(g);
+      if (why) throw usageError(`${flag}: ${JSON.stringify(g)} is not a key glob`, why);
+    }
+  }
   if (o.help) return { ...base, command: 'help' };
   if (o.version) return { ...base, command: 'version' };
 
@@ -170,6 +184,10 @@ export function parseArgs(argv: string[]): ParsedArgs {
   if (command === 'rollback' && only.length > 0) throw usageError(`--${only[0]}-only does not apply to rollback`, 'rollback restores everything the latest migration changed');
   const dbOnly = [...base.schemas, ...base.excludeSchemas, ...base.tables, ...base.excludeTables].length > 0;
   if (dbOnly && command === 'rollback') throw usageError('--schema/--table filters do not apply to rollback', 'rollback restores everything the latest migration changed');
+  if (base.keys.length + base.excludeKeys.length > 0) {
+    if (command === 'rollback') throw usageError('--key/--exclude-key do not apply to rollback', 'rollback restores everything the latest migration changed');
+    if (!base.components.includes('config')) throw usageError(`--key/--exclude-key select configuration keys: they cannot be combined with --${only[0]}-only`, 'use them alone or with --config-only');
+  }
   if (command === 'rollback') return { ...base, command, ...(envs[0] !== undefined ? { checkpointId: envs[0] } : {}) };
   return { ...base, command, source: envs[0], target: envs[1] };
 }
@@ -200,6 +218,9 @@ Options (anywhere on the line):
   --exclude-schema <name>   skip this PostgreSQL schema (repeatable)
   --table <glob>            data: only tables matching schema.table glob (repeatable)
   --exclude-table <glob>    data: skip tables matching the glob (repeatable)
+  --key <glob>              config: only keys matching the glob, e.g. 'SMTP_*' or
+                            'server.json:backup.*' (repeatable)
+  --exclude-key <glob>      config: skip keys matching the glob (repeatable)
   --lock-timeout <dur>      longest wait for another session's lock (default 10s)
   --keep <n>                migrate: keep the n newest checkpoints per target (default 20)
   --list                    rollback: list the checkpoints instead of rolling back

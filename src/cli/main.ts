@@ -177,7 +177,7 @@ async function run(args: ParsedArgs, out: Output): Promise<number> {
       const io = pipelineIO(args, out);
       const { runDiff } = await import('../migrate/diff.js');
       const plan = await runDiff(
-        { projectDir: dir, source: args.source!, target: args.target!, components: args.components, schemaScope: schemaScope(args), dataScope: dataScope(args), lockTimeoutMs: args.lockTimeoutMs },
+        { projectDir: dir, source: args.source!, target: args.target!, components: args.components, schemaScope: schemaScope(args), dataScope: dataScope(args), configScope: configScope(args), lockTimeoutMs: args.lockTimeoutMs },
         io,
       );
       if (args.json) out.document(plan);
@@ -204,6 +204,7 @@ async function run(args: ParsedArgs, out: Output): Promise<number> {
           force: args.force,
           schemaScope: schemaScope(args),
           dataScope: dataScope(args),
+          configScope: configScope(args),
           lockTimeoutMs: args.lockTimeoutMs,
           ...(args.keep !== undefined ? { keep: args.keep } : {}),
         },
@@ -317,4 +318,8 @@ function dataScope(args: ParsedArgs) {
     ...(args.tables.length ? { tables: args.tables } : {}),
     ...(args.excludeTables.length ? { excludeTables: args.excludeTables } : {}),
   };
+}
+
+function configScope(args: ParsedArgs) {
+  return { include: args.keys, exclude: args.excludeKeys };
 }

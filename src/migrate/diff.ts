@@ -7,7 +7,7 @@
 import { asMigrateError } from '../errors.js';
 import type pg from 'pg';
 import type { DbHandle } from '../pg/connect.js';
-import { countConfigDifferences, diffConfig } from '../config/index.js';
+import { countConfigDifferences, diffConfig, loadConfigRules } from '../config/index.js';
 import { canonicalCandidates, canonicalizeSource, canonicalNotice, inspectSchema, planSchema, type SchemaScope } from '../schema/index.js';
 import { diffData, unmatchedFilters, type DataScope } from '../data/index.js';
 import { loadPair, needsDatabase, newPlan, openPair, snapshotClient, totalize, type PipelineIO } from './session.js';
@@ -21,6 +21,8 @@ export interface DiffOptions {
   components: ComponentName[];
   schemaScope: SchemaScope;
   dataScope: DataScope;
+  /** --key / --exclude-key */
+  configScope?: { include?: string[]; exclude?: string[] };
   lockTimeoutMs?: number;
 }
 
@@ -35,11 +37,12 @@ async function withClient<R>(db: DbHandle, f: (c: pg.Client) => Promise<R>): Pro
 
 export async function runDiff(opts: DiffOptions, io: PipelineIO): Promise<Plan> {
   const { source, target } = loadPair(opts.projectDir, opts.source, opts.target, io);
+  const rules = opts.components.includes('config') ? loadConfigRules(opts.projectDir, source.name, target.name, opts.configScope) : undefined;
   await recoverInterrupted(opts.projectDir, [source.name, target.name], (m) => io.notice?.(m));
   const comps = opts.components;
   const plan = newPlan('diff', source, target, comps);
   if (comps.includes('config')) {
-    const d = diffConfig(source, target);
+    const d = diffConfig(source, target, rules);
     plan.config = { diff: d };
     plan.summary.perComponent.config = countConfigDifferences(d);
   }
@@ -48,7 +51,7 @@ export async function runDiff(opts: DiffOptions, io: PipelineIO): Promise<Plan> 
     // database components "not compared" (with the error); what could be compared (config) is still shown.
     let dbs: Awaited<ReturnType<typeof openPair>>;
     try {
-      dbs = await openPair(source, target, false, opts.lockTimeoutMs);
+      dbs = await openPair(source, target, false, opts.lockTimeoutMs, (m) => io.notice?.(m));
     } catch (e) {
       const err = asMigrateError(e);
       plan.notCompared = comps.filter((c) => c !== 'config').map((component) => ({ component, error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } }));

@@ -12,7 +12,7 @@ import type { Environment } from '../env/types.js';
 import { loadEnvironment } from '../env/resolve.js';
 import { lockTarget } from '../pg/lock.js';
 import { displayName, qualify, quoteLiteral, relationKey } from '../pg/quote.js';
-import { applyConfig, diffConfig, planConfig, verifyConfig } from '../config/index.js';
+import { applyConfig, diffConfig, loadConfigRules, planConfig, verifyConfig, type ConfigRules } from '../config/index.js';
 import { applySchema, backupSchema, canonicalizeSource, canonicalNotice, checkPlanRows, countHazardRows, fingerprintSchema, inspectSchema, planSchema, recreatedTablesWithRows, tableHasRowsMessage, tablesAtRisk, type SchemaModel, type SchemaPlan, type SchemaScope } from '../schema/index.js';
 import { applyData, refreshDependentMatviews, backedUpTables, backupTables, cancelBackend, countTargetOnlyValues, emptyBeforeReload, keyedBackups, planData, planDataDelta, prepareDelta, reloadableTables, replaceWhole, sumTables, unmatchedFilters, verifyData, type DataPlan, type DataScope, type DeltaState, type SequenceState, type TableSum } from '../data/index.js';
 import { backupFiles, type FileBackup } from '../checkpoint/files.js';
@@ -31,6 +31,8 @@ export interface MigrateOptions {
   force: boolean;
   schemaScope: SchemaScope;
   dataScope: DataScope;
+  /** --key / --exclude-key */
+  configScope?: { include?: string[]; exclude?: string[] };
   lockTimeoutMs: number;
   /** Checkpoints kept per target after success (default DEFAULT_KEEP). */
   keep?: number;
@@ -85,9 +87,11 @@ export async function runMigrate(opts: MigrateOptions, io: PipelineIO): Promise<
 
 async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, report: Report): Promise<void> {
   const comps = opts.components;
-  const { source, target } = await steps.run('validate', async () => {
+  const { source, target, rules } = await steps.run('validate', async () => {
     const pair = loadPair(opts.projectDir, opts.source, opts.target, io);
-    return { value: pair, detail: `${pair.source.name} → ${pair.target.name}: environments configured` };
+    // the project's config rules (nself-migrate.json) are checked here, before anything is connected
+    const rules = comps.includes('config') ? loadConfigRules(opts.projectDir, pair.source.name, pair.target.name, opts.configScope) : undefined;
+    return { value: { ...pair, rules }, detail: `${pair.source.name} → ${pair.target.name}: environments configured${rules?.file ? `, config rules from ${rules.file}` : ''}` };
   });
   report.source = source.name;
   report.target = target.name;
@@ -95,7 +99,7 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
 
   const dbs = needsDatabase(comps)
     ? await steps.run('connect', async () => {
-        const d = await openPair(source, target, !opts.dryRun, opts.lockTimeoutMs);
+        const d = await openPair(source, target, !opts.dryRun, opts.lockTimeoutMs, (m) => io.notice?.(m));
         return { value: d, detail: `databases reachable: ${d.src.label}, ${d.tgt.label}` };
       })
     : undefined;
@@ -117,7 +121,7 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
 
     // ── plan ────────────────────────────────────────────────────────────────────────────
     const { plan, sourceModel } = await steps.run('plan', async () => {
-      const p = await buildMigratePlan(io, opts, source, target, srcClient, tgtClient);
+      const p = await buildMigratePlan(io, opts, source, target, srcClient, tgtClient, rules);
       return { value: p, detail: `${p.plan.summary.changes} change(s) planned` };
     });
     if (dbs) {
@@ -168,6 +172,7 @@ async function buildMigratePlan(
   target: Environment,
   src?: pg.Client,
   tgt?: pg.Client,
+  rules?: ConfigRules,
 ): Promise<{ plan: Plan; sourceModel?: SchemaModel }> {
   const comps = opts.components;
   const plan = newPlan(opts.command ?? 'migrate', source, target, comps);
@@ -226,8 +231,8 @@ async function buildMigratePlan(
     plan.summary.perComponent.data = countDataChanges(dp);
   }
   if (comps.includes('config')) {
-    const cp = planConfig(source, target);
-    plan.config = { diff: diffConfig(source, target), plan: cp };
+    const cp = planConfig(source, target, rules);
+    plan.config = { diff: diffConfig(source, target, rules), plan: cp };
     plan.summary.perComponent.config = countConfigEdits(cp);
   }
   totalize(plan);

@@ -74,7 +74,7 @@ async function rollback(opts: RollbackOptions, io: PipelineIO, steps: Steps, rep
   const dbParts = m.backup.schema !== undefined || m.backup.data !== undefined;
 
   const preview = await steps.run('plan', async () => {
-    const p = await previewRollback(opts, cp, target, dbParts);
+    const p = await previewRollback(opts, cp, target, dbParts, (m) => io.notice?.(m));
     const lost = p.drift.schema.length + p.drift.tables.length + p.drift.files.length;
     return { value: p, detail: `drops ${p.drops.length}, restores ${p.restores.length} object(s); reloads ${p.reloads.length} table(s); ${p.files.length} file(s); ${lost ? `${lost} change(s) made since the migration would be lost` : 'nothing changed since the migration'}` };
   });
@@ -103,7 +103,7 @@ async function rollback(opts: RollbackOptions, io: PipelineIO, steps: Steps, rep
       let txid = '';
       let sequences: SequenceState[] = [];
       if (dbParts) {
-        db = await openDatabase(target, { persistHostKeys: true, lockTimeoutMs: opts.lockTimeoutMs });
+        db = await openDatabase(target, { persistHostKeys: true, lockTimeoutMs: opts.lockTimeoutMs, notice: (m) => io.notice?.(m) });
         client = await db.connect();
         const c = client;
         io.onInterrupt?.(() => {
@@ -197,7 +197,7 @@ async function verifyFiles(projectDir: string, backups: FileBackup[], dir: strin
 }
 
 /** Read-only: what the rollback drops, restores and reloads, and what changed since the migration. */
-async function previewRollback(opts: RollbackOptions, cp: Checkpoint, target: Environment, dbParts: boolean): Promise<RollbackPreview> {
+async function previewRollback(opts: RollbackOptions, cp: Checkpoint, target: Environment, dbParts: boolean, notice?: (message: string) => void): Promise<RollbackPreview> {
   const m = cp.manifest;
   const after = (m.after ?? {}) as AfterState;
   const reloadsThen = m.backup.data !== undefined ? (m.backup.data as DataBackupMeta).tables : [];
@@ -209,7 +209,7 @@ async function previewRollback(opts: RollbackOptions, cp: Checkpoint, target: En
     drift: { schema: [], tables: [], files: [] },
   };
   if (dbParts) {
-    const db = await openDatabase(target, { persistHostKeys: !opts.dryRun, lockTimeoutMs: opts.lockTimeoutMs });
+    const db = await openDatabase(target, { persistHostKeys: !opts.dryRun, lockTimeoutMs: opts.lockTimeoutMs, notice });
     try {
       const c = await snapshotClient(db);
       try {

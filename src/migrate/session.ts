@@ -122,12 +122,18 @@ export class Steps {
   }
 }
 
-/** Open both databases; close them all on failure. */
-export async function openPair(source: Environment, target: Environment, persistHostKeys: boolean, lockTimeoutMs?: number): Promise<{ src: DbHandle; tgt: DbHandle; close(): Promise<void> }> {
-  const src = await openDatabase(source, { persistHostKeys, lockTimeoutMs });
+/** Open both databases; close them all on failure. `notice` hears of first-seen SSH host keys. */
+export async function openPair(
+  source: Environment,
+  target: Environment,
+  persistHostKeys: boolean,
+  lockTimeoutMs?: number,
+  notice?: (message: string) => void,
+): Promise<{ src: DbHandle; tgt: DbHandle; close(): Promise<void> }> {
+  const src = await openDatabase(source, { persistHostKeys, lockTimeoutMs, notice });
   let tgt: DbHandle;
   try {
-    tgt = await openDatabase(target, { persistHostKeys, lockTimeoutMs });
+    tgt = await openDatabase(target, { persistHostKeys, lockTimeoutMs, notice });
   } catch (e) {
     await src.close();
     throw e;
