@@ -118,3 +118,19 @@ test('a refused rollback says refused, not failed', async () => {
     p.remove();
   }
 });
+
+test('the plan says why an enum is recreated instead of extended', async () => {
+  const ddl = (labels: string) => `CREATE TYPE mood AS ENUM (${labels}); CREATE TABLE people(id int PRIMARY KEY, m mood);`;
+  const p = await fresh('enum_why', `${ddl("'ok', 'glad'")} INSERT INTO people VALUES (1, 'glad');`, `${ddl("'ok'")} INSERT INTO people VALUES (1, 'ok');`);
+  try {
+    const dry = await p.run(['migrate', 'local', 'staging', '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /~ enum "public"\."mood"\n\s+recreated instead of ALTER TYPE … ADD VALUE: the data step writes rows of a table with a column of this type in the same transaction/);
+    const schemaOnly = await p.run(['migrate', 'local', 'staging', '--schema-only', '--dry-run', '--json']);
+    const change = JSON.parse(schemaOnly.stdout).schema.changes.find((c: { kind: string }) => c.kind === 'enum');
+    assert.equal(change.reason, undefined, 'alone, the value is added in place');
+    assert.match(change.sql.join('\n'), /ADD VALUE 'glad'/);
+  } finally {
+    p.remove();
+  }
+});

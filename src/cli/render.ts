@@ -29,6 +29,7 @@ export function renderPlan(out: Output, plan: Plan): string {
       const sym = SYMBOL[c.action];
       const colour = c.action === 'create' ? 'green' : c.action === 'drop' ? 'red' : 'yellow';
       lines.push(`  ${out.paint(colour, `${sym} ${c.kind} ${c.identity}`)}`);
+      if (c.reason) lines.push(`      ${out.paint('dim', c.reason)}`);
       for (const h of c.hazards) lines.push(`      ${out.paint('red', `! ${h.kind}`)}: ${h.message}`);
       for (const sql of c.sql) lines.push(out.paint('dim', indent(sql, '      ')));
     }

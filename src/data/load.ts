@@ -101,7 +101,9 @@ export async function reloadableTables(target: pg.ClientBase, wanted: Array<{ sc
     const blocked = await target.query<{ ref: string }>(
       `WITH RECURSIVE e AS (SELECT x AS oid FROM unnest($1::oid[]) AS x
                              UNION SELECT p.relid FROM unnest($1::oid[]) AS x CROSS JOIN LATERAL pg_partition_tree(x) AS p),
-            r AS (SELECT c.oid AS root, p.relid FROM unnest($1::oid[]) AS c(oid) CROSS JOIN LATERAL pg_partition_tree(c.oid) AS p)
+            -- each table of the set with itself and its partitions (pg_partition_tree has no row for a plain table)
+            r AS (SELECT c.oid AS root, c.oid AS relid FROM unnest($1::oid[]) AS c(oid)
+                  UNION SELECT c.oid, p.relid FROM unnest($1::oid[]) AS c(oid) CROSS JOIN LATERAL pg_partition_tree(c.oid) AS p)
        SELECT DISTINCT r.root::int8 AS ref FROM pg_constraint con JOIN r ON r.relid = con.confrelid
         WHERE con.contype = 'f' AND con.conrelid NOT IN (SELECT oid FROM e)`,
       [set.map((t) => t.oid)],

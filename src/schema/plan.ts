@@ -14,7 +14,15 @@ export interface Hazard {
   schema?: string;
   rows?: number;
 }
-export interface SchemaChange { kind: string; identity: string; action: 'create' | 'alter' | 'drop'; hazards: Hazard[]; sql: string[] }
+export interface SchemaChange {
+  kind: string;
+  identity: string;
+  action: 'create' | 'alter' | 'drop';
+  hazards: Hazard[];
+  sql: string[];
+  /** Why the change takes this form when it is not the obvious one (an enum recreated instead of extended). */
+  reason?: string;
+}
 export interface SchemaStatement { sql: string; hazards: Hazard[] }
 export interface SchemaPlan {
   sourceFingerprint: string;
@@ -738,6 +746,7 @@ export function planSchema(sourceModel: SchemaModel, targetModel: SchemaModel, o
   let seed = new Set(recreateSeed);
   let closure = computeClosure(seed);
   // ALTER TYPE ... ADD VALUE: a new value cannot be used in the same transaction → recreate the type instead
+  const recreatedWhy = new Map<string, string>();
   for (let guard = 0; guard < 20; guard++) {
     let promoted = false;
     for (const [o, n] of changed) {
@@ -747,13 +756,15 @@ export function planSchema(sourceModel: SchemaModel, targetModel: SchemaModel, o
       const touched = source.facts.filter(
         (f) => f.deps.includes(n.id) && (!T.has(f.id) || closure.R.has(f.id) || inPlace.has(f.id) || closure.retype.has(f.id)),
       );
-      const used = rowsWritten(n.id) || touched.some((f) => {
+      const byRows = rowsWritten(n.id);
+      const used = byRows || touched.some((f) => {
         const text = JSON.stringify(f.attrs);
         return newLabels.some((l) => text.includes(JSON.stringify(quoteLiteral(l)).slice(1, -1)));
       });
       if (used) {
         seed.add(n.id);
         promoted = true;
+        recreatedWhy.set(n.id, `recreated instead of ALTER TYPE … ADD VALUE: ${byRows ? 'the data step writes rows of a table with a column of this type in the same transaction' : 'the plan uses a new value in the same transaction'}, and a value added in place cannot be used before COMMIT`);
       }
     }
     // an in-place replacement that must both release an old dependency and use a new one can deadlock on names
@@ -1030,7 +1041,7 @@ export function planSchema(sourceModel: SchemaModel, targetModel: SchemaModel, o
     const f = n.fact;
     const action: SchemaChange['action'] = R.has(f.id) || retype.has(f.id) || inPlace.has(f.id) ? 'alter' : n.op === 'drop' ? 'drop' : n.op === 'create' ? 'create' : 'alter';
     let c = changes.get(f.id);
-    if (!c) changes.set(f.id, (c = { kind: f.kind, identity: f.id.slice(f.id.indexOf(':') + 1), action, hazards: [], sql: [] }));
+    if (!c) changes.set(f.id, (c = { kind: f.kind, identity: f.id.slice(f.id.indexOf(':') + 1), action, hazards: [], sql: [], ...(recreatedWhy.has(f.id) ? { reason: recreatedWhy.get(f.id) } : {}) }));
     c.sql.push(...n.sql);
     c.hazards.push(...n.hazards);
   }
