@@ -213,3 +213,23 @@ test('objects not handled: nothing is created or dropped around them, a plan err
   const e = await db(`create text search configuration public.mycfg (copy = pg_catalog.english); create table d(t text);`);
   await converges(a, e, ['CREATE INDEX d_i ON public.d USING gin']);
 });
+
+test('default privileges (ALTER DEFAULT PRIVILEGES): for one schema and for all, grant option, revoked built-in defaults', async () => {
+  await cluster.sql(`do $$ begin if not exists (select from pg_roles where rolname = 'nself_kinds_r') then create role nself_kinds_r; end if; end $$`);
+  const a = await db(`create schema app;
+    alter default privileges in schema app grant select, insert on tables to nself_kinds_r;
+    alter default privileges revoke execute on functions from public;
+    alter default privileges grant usage on sequences to nself_kinds_r with grant option;
+    alter default privileges for role nself_kinds_r in schema app grant usage on types to public;`);
+  const b = await db(`create schema app; alter default privileges in schema app grant select on tables to nself_kinds_r; alter default privileges grant usage on schemas to nself_kinds_r;`);
+  const empty = await db('');
+  await converges(a, b, [
+    'ALTER DEFAULT PRIVILEGES FOR ROLE "postgres" IN SCHEMA "app" GRANT INSERT, SELECT ON TABLES TO "nself_kinds_r"',
+    'ALTER DEFAULT PRIVILEGES FOR ROLE "postgres" REVOKE ALL ON FUNCTIONS FROM PUBLIC',
+    'ALTER DEFAULT PRIVILEGES FOR ROLE "postgres" GRANT USAGE ON SEQUENCES TO "nself_kinds_r" WITH GRANT OPTION',
+    'ALTER DEFAULT PRIVILEGES FOR ROLE "postgres" REVOKE ALL ON SCHEMAS FROM "nself_kinds_r"',
+  ]);
+  await converges(b, a, ['ALTER DEFAULT PRIVILEGES FOR ROLE "postgres" GRANT EXECUTE ON FUNCTIONS TO PUBLIC', 'ALTER DEFAULT PRIVILEGES FOR ROLE "nself_kinds_r" IN SCHEMA "app" REVOKE ALL ON TYPES FROM PUBLIC']);
+  await converges(a, empty, ['CREATE SCHEMA "app"']);
+  await converges(empty, a, ['DROP SCHEMA "app"']);
+});

@@ -702,7 +702,6 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
     `select 'operator' k, o.oid::regoperator::text ident, o.oprcode::text def, 'pg_operator' cls, o.oid from pg_operator o where o.oprnamespace = any($1::oid[]) and ${EXT('pg_operator', 'o.oid')}
      union all select 'text search configuration', c.oid::regconfig::text, c.cfgparser::text, 'pg_ts_config', c.oid from pg_ts_config c where c.cfgnamespace = any($1::oid[]) and ${EXT('pg_ts_config', 'c.oid')}
      union all select 'text search dictionary', d.oid::regdictionary::text, (select t.tmplname::text from pg_ts_template t where t.oid = d.dicttemplate) || coalesce(' ' || d.dictinitoption, ''), 'pg_ts_dict', d.oid from pg_ts_dict d where d.dictnamespace = any($1::oid[]) and ${EXT('pg_ts_dict', 'd.oid')}
-     union all select 'default privileges', coalesce(n.nspname, '') || ':' || pg_get_userbyid(d.defaclrole) || ':' || d.defaclobjtype::text, d.defaclacl::text, 'pg_default_acl', d.oid from pg_default_acl d left join pg_namespace n on n.oid = d.defaclnamespace where d.defaclnamespace = 0 or d.defaclnamespace = any($1::oid[])
      union all select 'event trigger', quote_ident(e.evtname), e.evtevent::text || ':' || e.evtfoid::regproc::text, 'pg_event_trigger', e.oid from pg_event_trigger e where ${EXT('pg_event_trigger', 'e.oid')}
      union all select 'publication', quote_ident(p.pubname), p.pubname, 'pg_publication', p.oid from pg_publication p`,
     [nsOids],
@@ -750,6 +749,42 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
         }, t.factId);
         f.deps.push(t.factId);
       }
+    }
+  }
+
+  // ---------- default privileges (ALTER DEFAULT PRIVILEGES): per role, schema (or all schemas), object type and
+  // grantee, what differs from the built-in defaults (which apply where no entry exists: the owner's privileges and
+  // PUBLIC's EXECUTE / USAGE for all schemas, nothing for one schema). Entries for all schemas are read whatever the scope.
+  step('default privileges');
+  const DEFACL_TYPE: Record<string, string> = { r: 'TABLES', S: 'SEQUENCES', f: 'FUNCTIONS', T: 'TYPES', n: 'SCHEMAS' };
+  const defacl = new Map<string, { role: string; schema: string | null; type: string; cur: Map<string, string[]>; imp: Map<string, string[]> }>();
+  for (const r of await q(
+    `select d.oid, d.defaclrole, n.nspname, d.defaclobjtype::text t, 'c' src, x.grantee, x.privilege_type, x.is_grantable
+       from pg_default_acl d left join pg_namespace n on n.oid = d.defaclnamespace cross join lateral aclexplode(d.defaclacl) x
+      where d.defaclnamespace = 0 or d.defaclnamespace = any($1::oid[])
+     union all
+     select d.oid, d.defaclrole, null, d.defaclobjtype::text, 'i', x.grantee, x.privilege_type, x.is_grantable
+       from pg_default_acl d cross join lateral aclexplode(acldefault((case d.defaclobjtype when 'S' then 's' else d.defaclobjtype end)::"char", d.defaclrole)) x
+      where d.defaclnamespace = 0`,
+    [nsOids],
+  )) {
+    const k = String(r.oid);
+    let e = defacl.get(k);
+    if (!e) defacl.set(k, (e = { role: roleName.get(Number(r.defaclrole)) ?? String(r.defaclrole), schema: r.nspname ?? null, type: DEFACL_TYPE[r.t] ?? r.t, cur: new Map(), imp: new Map() }));
+    if (r.src === 'c' && r.nspname) e.schema = r.nspname;
+    const g = Number(r.grantee) === 0 ? 'PUBLIC' : roleName.get(Number(r.grantee)) ?? String(r.grantee);
+    const m = r.src === 'c' ? e.cur : e.imp;
+    m.set(g, [...(m.get(g) ?? []), r.privilege_type + (r.is_grantable ? '*' : '')]);
+  }
+  for (const e of defacl.values()) {
+    for (const g of [...new Set([...e.cur.keys(), ...e.imp.keys()])].sort(sortStr)) {
+      const privs = (e.cur.get(g) ?? []).sort(sortStr);
+      const implicit = (e.imp.get(g) ?? []).sort(sortStr);
+      if (JSON.stringify(privs) === JSON.stringify(implicit)) continue;
+      const f = mk('default_acl', `default_acl:${quoteIdent(e.role)}:${e.schema === null ? '*' : quoteIdent(e.schema)}:${e.type}:${g === 'PUBLIC' ? 'PUBLIC' : quoteIdent(g)}`, { privs }, {
+        role: e.role, objType: e.type, grantee: g, implicit: implicit.join(','), ...(e.schema !== null ? { schema: e.schema } : {}),
+      });
+      if (e.schema !== null) f.deps.push(`schema:${quoteIdent(e.schema)}`);
     }
   }
 

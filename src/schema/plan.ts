@@ -118,6 +118,19 @@ function columnSettings(n: Fact, o: Fact | undefined, retyped = false): string[]
   return sql;
 }
 
+/** ALTER DEFAULT PRIVILEGES giving the grantee exactly `privs` (`*`: with grant option). */
+function defaultAclSql(f: Fact, privs: string[]): string[] {
+  const pre = `ALTER DEFAULT PRIVILEGES FOR ROLE ${quoteIdent(s(f.meta.role))}${f.meta.schema !== undefined ? ` IN SCHEMA ${quoteIdent(s(f.meta.schema))}` : ''}`;
+  const on = `ON ${s(f.meta.objType)}`;
+  const to = grantee(s(f.meta.grantee));
+  const plain = privs.filter((p) => !p.endsWith('*'));
+  const withOpt = privs.filter((p) => p.endsWith('*')).map((p) => p.slice(0, -1));
+  const out = [`${pre} REVOKE ALL ${on} FROM ${to}`];
+  if (plain.length) out.push(`${pre} GRANT ${plain.join(', ')} ${on} TO ${to}`);
+  if (withOpt.length) out.push(`${pre} GRANT ${withOpt.join(', ')} ${on} TO ${to} WITH GRANT OPTION`);
+  return out;
+}
+
 /** The default a child column follows when it has none of its own: its parent's, in the source. */
 function parentDefault(f: Fact, ctx: Ctx): string | null {
   const pt = s(f.meta.parentTable);
@@ -529,6 +542,12 @@ const RULES: Record<string, Rule> = {
       o.attrs.def === n.attrs.def && JSON.stringify(o.deps) === JSON.stringify(n.deps)
         ? { sql: [`ALTER STATISTICS ${n.meta.sql} SET STATISTICS ${Number(n.attrs.target ?? -1)}`], hazards: [] }
         : null,
+  },
+  default_acl: {
+    create: (f) => none(defaultAclSql(f, f.attrs.privs as string[])),
+    // back to the built-in defaults
+    drop: (f) => none(defaultAclSql(f, s(f.meta.implicit) ? s(f.meta.implicit).split(',') : [])),
+    alter: (_o, n) => ({ sql: defaultAclSql(n, n.attrs.privs as string[]), hazards: [] }),
   },
   aggregate: {
     // no in-place change: dropped and recreated, together with what uses it (views…)
@@ -1158,6 +1177,9 @@ export function planSchema(sourceModel: SchemaModel, targetModel: SchemaModel, o
   for (const f of [...added, ...changed.map((c) => c[1]), ...[...R].map((id) => S.get(id)!)]) {
     if (f.kind === 'acl' && f.meta.grantee !== 'PUBLIC' && !roles.has(s(f.meta.grantee))) {
       errors.push(`grant on ${f.meta.objSql} to role ${quoteIdent(s(f.meta.grantee))}, which does not exist on the target (roles are never created by a migration)`);
+    }
+    if (f.kind === 'default_acl') {
+      for (const r of [s(f.meta.role), s(f.meta.grantee)]) if (r !== 'PUBLIC' && !roles.has(r)) errors.push(`default privileges for role ${quoteIdent(s(f.meta.role))} on ${s(f.meta.objType).toLowerCase()} name role ${quoteIdent(r)}, which does not exist on the target (roles are never created by a migration)`);
     }
     if (f.kind === 'policy') {
       for (const r of f.attrs.roles as string[]) if (r !== 'PUBLIC' && !roles.has(r)) errors.push(`policy ${quoteIdent(s(f.meta.name))} on ${f.meta.table} names role ${quoteIdent(r)}, which does not exist on the target`);

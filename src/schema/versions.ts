@@ -283,10 +283,11 @@ export function comparableModels(source: SchemaModel, target: SchemaModel): [Sch
   const strip = (m: SchemaModel): SchemaModel => ({
     ...m,
     facts: m.facts.flatMap((f) => {
-      if (f.kind !== 'acl') return [f];
+      if (f.kind !== 'acl' && f.kind !== 'default_acl') return [f];
       const privs = (f.attrs.privs as string[]).filter((p) => !drop.has(p));
       if (privs.length === (f.attrs.privs as string[]).length) return [f];
-      return privs.length ? [{ ...f, attrs: { ...f.attrs, privs } }] : [];
+      // default privileges with none left still say "none" (they differ from the built-in defaults)
+      return privs.length || f.kind === 'default_acl' ? [{ ...f, attrs: { ...f.attrs, privs } }] : [];
     }),
   });
   return [strip(source), strip(target)];
