@@ -196,22 +196,45 @@ test('statistics objects: created, target set, recreated, dropped', async () => 
 });
 
 test('objects not handled: nothing is created or dropped around them, a plan error names both', async () => {
-  // the source's index uses a text search configuration (not handled) the target lacks
-  const a = await db(`create text search configuration public.mycfg (copy = pg_catalog.english); create table d(t text);
-    create index d_i on d using gin (to_tsvector('public.mycfg'::regconfig, t));`);
-  const b = await db(`create table d(t text);`);
+  // the source's view uses an operator (not handled) the target lacks
+  const OP = `create function public.f_eq(int, int) returns bool language sql immutable as 'select $1 = $2';
+    create operator public.=== (leftarg = int, rightarg = int, function = public.f_eq);`;
+  const a = await db(`${OP} create table d(n int); create view v as select n from d where n operator(public.===) 1;`);
+  const b = await db(`create table d(n int);`);
   const plan = planSchema(await inspectDb(a), await inspectDb(b));
-  assert.ok(plan.notHandled.some((n) => n.kind === 'text search configuration'));
-  assert.ok(plan.errors.some((e) => e.includes('index public.d_i') && e.includes('text search configuration public.mycfg')), plan.errors.join('\n'));
+  assert.ok(plan.notHandled.some((n) => n.kind === 'operator'));
+  assert.ok(plan.errors.some((e) => e.includes('view public.v') && e.includes('operator public.===(integer,integer)')), plan.errors.join('\n'));
   // the target's event trigger uses a function the source lacks: dropping it would fail
   const c = await db(`create function public.evt() returns event_trigger language plpgsql as $$ begin end $$;
     create event trigger nself_kinds_evt on ddl_command_start execute function public.evt();`);
   const empty = await db('');
   const p2 = planSchema(await inspectDb(empty), await inspectDb(c));
   assert.ok(p2.errors.some((e) => e.includes('event trigger nself_kinds_evt') && e.includes('function public.evt')), p2.errors.join('\n'));
-  // the same configuration on both sides: the index is created
-  const e = await db(`create text search configuration public.mycfg (copy = pg_catalog.english); create table d(t text);`);
-  await converges(a, e, ['CREATE INDEX d_i ON public.d USING gin']);
+  // the same operator on both sides: the view is created
+  const e = await db(`${OP} create table d(n int);`);
+  await converges(a, e, ['CREATE VIEW "public"."v"']);
+});
+
+test('text search dictionaries and configurations: created with their mappings, changed in place, recreated, dropped', async () => {
+  const a = await db(`create text search dictionary public.simple_en (template = pg_catalog.simple, stopwords = 'english');
+    create text search configuration public.mycfg (copy = pg_catalog.english);
+    alter text search configuration public.mycfg alter mapping for asciiword, word with public.simple_en, english_stem;
+    alter text search configuration public.mycfg drop mapping for email;
+    comment on text search configuration public.mycfg is 'mine';
+    create table d(t text); create index d_i on d using gin (to_tsvector('public.mycfg'::regconfig, t));`);
+  const b = await db(`create text search dictionary public.simple_en (template = pg_catalog.simple);
+    create text search configuration public.mycfg (copy = pg_catalog.english);
+    create table d(t text); create index d_i on d using gin (to_tsvector('public.mycfg'::regconfig, t));`);
+  const empty = await db('');
+  await converges(a, b, [
+    'ALTER TEXT SEARCH CONFIGURATION "public"."mycfg" ALTER MAPPING FOR "asciiword" WITH public.simple_en,english_stem',
+    `CREATE TEXT SEARCH DICTIONARY "public"."simple_en" (TEMPLATE = pg_catalog.simple, stopwords = 'english')`,
+    'ALTER TEXT SEARCH CONFIGURATION "public"."mycfg" DROP MAPPING FOR "email"', `COMMENT ON TEXT SEARCH CONFIGURATION "public"."mycfg" IS 'mine'`,
+  ]);
+  // a dictionary whose options change is recreated, with the configuration using it (and that one's index)
+  await converges(b, a, ['DROP TEXT SEARCH DICTIONARY "public"."simple_en"', 'DROP TEXT SEARCH CONFIGURATION "public"."mycfg"', 'ADD MAPPING FOR "email" WITH simple']);
+  await converges(a, empty, ['CREATE TEXT SEARCH CONFIGURATION "public"."mycfg" (PARSER = pg_catalog."default")', 'CREATE INDEX d_i ON public.d USING gin']);
+  await converges(empty, a, ['DROP TEXT SEARCH CONFIGURATION "public"."mycfg"']);
 });
 
 test('default privileges (ALTER DEFAULT PRIVILEGES): for one schema and for all, grant option, revoked built-in defaults', async () => {

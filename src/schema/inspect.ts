@@ -696,12 +696,41 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
     aclTargets.push({ cls: 'pg_proc', oid: Number(r.oid), sub: 0, factId: f.id, objType: kind === 'procedure' ? 'PROCEDURE' : 'FUNCTION', objSql: sql });
   }
 
+  // ---------- text search dictionaries and configurations (parsers and templates are C: not handled)
+  step('text search dictionaries');
+  for (const r of await q(
+    `select d.oid, d.dictnamespace, d.dictname, quote_ident(tn.nspname) || '.' || quote_ident(t.tmplname) tmpl, d.dictinitoption
+       from pg_ts_dict d join pg_ts_template t on t.oid = d.dicttemplate join pg_namespace tn on tn.oid = t.tmplnamespace
+      where d.dictnamespace = any($1::oid[]) and ${EXT('pg_ts_dict', 'd.oid')}`,
+    [nsOids],
+  )) {
+    const s = nsName.get(Number(r.dictnamespace))!;
+    const sql = qualify(s, r.dictname);
+    const f = mk('ts_dictionary', `ts_dictionary:${sql}`, { template: r.tmpl, options: r.dictinitoption ?? null }, { sql, schema: s, name: r.dictname });
+    objMap.set(key('pg_ts_dict', r.oid), f.id);
+  }
+  step('text search configurations');
+  for (const r of await q(
+    `select c.oid, c.cfgnamespace, c.cfgname, quote_ident(pn.nspname) || '.' || quote_ident(p.prsname) parser,
+            array(select tt.alias || ':' || string_agg(m.mapdict::regdictionary::text, ',' order by m.mapseqno)
+                    from pg_ts_config_map m join ts_token_type(c.cfgparser) tt on tt.tokid = m.maptokentype
+                   where m.mapcfg = c.oid group by tt.alias order by tt.alias)::text[] mappings
+       from pg_ts_config c join pg_ts_parser p on p.oid = c.cfgparser join pg_namespace pn on pn.oid = p.prsnamespace
+      where c.cfgnamespace = any($1::oid[]) and ${EXT('pg_ts_config', 'c.oid')}`,
+    [nsOids],
+  )) {
+    const s = nsName.get(Number(r.cfgnamespace))!;
+    const sql = qualify(s, r.cfgname);
+    const f = mk('ts_config', `ts_config:${sql}`, { parser: r.parser, mappings: pgArray(r.mappings) }, { sql, schema: s, name: r.cfgname });
+    objMap.set(key('pg_ts_config', r.oid), f.id);
+  }
+
   // ---------- other unsupported objects (reported, never silently dropped)
   step('objects it does not handle');
   for (const r of await q(
     `select 'operator' k, o.oid::regoperator::text ident, o.oprcode::text def, 'pg_operator' cls, o.oid from pg_operator o where o.oprnamespace = any($1::oid[]) and ${EXT('pg_operator', 'o.oid')}
-     union all select 'text search configuration', c.oid::regconfig::text, c.cfgparser::text, 'pg_ts_config', c.oid from pg_ts_config c where c.cfgnamespace = any($1::oid[]) and ${EXT('pg_ts_config', 'c.oid')}
-     union all select 'text search dictionary', d.oid::regdictionary::text, (select t.tmplname::text from pg_ts_template t where t.oid = d.dicttemplate) || coalesce(' ' || d.dictinitoption, ''), 'pg_ts_dict', d.oid from pg_ts_dict d where d.dictnamespace = any($1::oid[]) and ${EXT('pg_ts_dict', 'd.oid')}
+     union all select 'text search parser', p.oid::text, p.prsname::text, 'pg_ts_parser', p.oid from pg_ts_parser p where p.prsnamespace = any($1::oid[]) and ${EXT('pg_ts_parser', 'p.oid')}
+     union all select 'text search template', t.oid::text, t.tmplname::text, 'pg_ts_template', t.oid from pg_ts_template t where t.tmplnamespace = any($1::oid[]) and ${EXT('pg_ts_template', 't.oid')}
      union all select 'event trigger', quote_ident(e.evtname), e.evtevent::text || ':' || e.evtfoid::regproc::text, 'pg_event_trigger', e.oid from pg_event_trigger e where ${EXT('pg_event_trigger', 'e.oid')}
      union all select 'publication', quote_ident(p.pubname), p.pubname, 'pg_publication', p.oid from pg_publication p`,
     [nsOids],

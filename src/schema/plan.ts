@@ -118,6 +118,21 @@ function columnSettings(n: Fact, o: Fact | undefined, retyped = false): string[]
   return sql;
 }
 
+/** A text search configuration's mappings (`token:dict1,dict2`) from `from` to `to`. */
+function tsMappingSql(f: Fact, from: string[], to: string[]): string[] {
+  const split = (m: string) => [m.slice(0, m.indexOf(':')), m.slice(m.indexOf(':') + 1)] as const;
+  const old = new Map(from.map(split));
+  const neu = new Map(to.map(split));
+  const pre = `ALTER TEXT SEARCH CONFIGURATION ${f.meta.sql}`;
+  const out: string[] = [];
+  for (const [tok] of old) if (!neu.has(tok)) out.push(`${pre} DROP MAPPING FOR ${quoteIdent(tok)}`);
+  for (const [tok, dicts] of neu) {
+    if (old.get(tok) === dicts) continue;
+    out.push(`${pre} ${old.has(tok) ? 'ALTER' : 'ADD'} MAPPING FOR ${quoteIdent(tok)} WITH ${dicts}`);
+  }
+  return out;
+}
+
 /** ALTER DEFAULT PRIVILEGES giving the grantee exactly `privs` (`*`: with grant option). */
 function defaultAclSql(f: Fact, privs: string[]): string[] {
   const pre = `ALTER DEFAULT PRIVILEGES FOR ROLE ${quoteIdent(s(f.meta.role))}${f.meta.schema !== undefined ? ` IN SCHEMA ${quoteIdent(s(f.meta.schema))}` : ''}`;
@@ -217,6 +232,8 @@ function objRef(f: Fact): string {
     case 'function': return `FUNCTION ${m.sql}`;
     case 'procedure': return `PROCEDURE ${m.sql}`;
     case 'rule': return `RULE ${quoteIdent(s(m.name))} ON ${m.table}`;
+    case 'ts_dictionary': return `TEXT SEARCH DICTIONARY ${m.sql}`;
+    case 'ts_config': return `TEXT SEARCH CONFIGURATION ${m.sql}`;
     default: return `${f.kind.toUpperCase()} ${m.sql}`;
   }
 }
@@ -542,6 +559,16 @@ const RULES: Record<string, Rule> = {
       o.attrs.def === n.attrs.def && JSON.stringify(o.deps) === JSON.stringify(n.deps)
         ? { sql: [`ALTER STATISTICS ${n.meta.sql} SET STATISTICS ${Number(n.attrs.target ?? -1)}`], hazards: [] }
         : null,
+  },
+  ts_dictionary: {
+    create: (f) => none([`CREATE TEXT SEARCH DICTIONARY ${f.meta.sql} (TEMPLATE = ${s(f.attrs.template)}${f.attrs.options !== null ? `, ${s(f.attrs.options)}` : ''})`]),
+    drop: (f) => none([`DROP TEXT SEARCH DICTIONARY ${f.meta.sql}`]),
+    // other options or template: recreated, with the configurations using it
+  },
+  ts_config: {
+    create: (f) => none([`CREATE TEXT SEARCH CONFIGURATION ${f.meta.sql} (PARSER = ${s(f.attrs.parser)})`, ...tsMappingSql(f, [], f.attrs.mappings as string[])]),
+    drop: (f) => none([`DROP TEXT SEARCH CONFIGURATION ${f.meta.sql}`]),
+    alter: (o, n) => (o.attrs.parser === n.attrs.parser ? { sql: tsMappingSql(n, o.attrs.mappings as string[], n.attrs.mappings as string[]), hazards: [] } : null),
   },
   default_acl: {
     create: (f) => none(defaultAclSql(f, f.attrs.privs as string[])),
