@@ -711,7 +711,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   }
   step('text search configurations');
   for (const r of await q(
-    `select c.oid, c.cfgnamespace, c.cfgname, quote_ident(pn.nspname) || '.' || quote_ident(p.prsname) parser,
+    `select c.oid, c.cfgnamespace, c.cfgname, quote_ident(pn.nspname) || '.' || quote_ident(p.prsname) as prs,
             array(select tt.alias || ':' || string_agg(m.mapdict::regdictionary::text, ',' order by m.mapseqno)
                     from pg_ts_config_map m join ts_token_type(c.cfgparser) tt on tt.tokid = m.maptokentype
                    where m.mapcfg = c.oid group by tt.alias order by tt.alias)::text[] mappings
@@ -721,7 +721,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   )) {
     const s = nsName.get(Number(r.cfgnamespace))!;
     const sql = qualify(s, r.cfgname);
-    const f = mk('ts_config', `ts_config:${sql}`, { parser: r.parser, mappings: pgArray(r.mappings) }, { sql, schema: s, name: r.cfgname });
+    const f = mk('ts_config', `ts_config:${sql}`, { parser: r.prs, mappings: pgArray(r.mappings) }, { sql, schema: s, name: r.cfgname });
     objMap.set(key('pg_ts_config', r.oid), f.id);
   }
 
