@@ -3,7 +3,7 @@
  * pg_depend to turn catalog references into fact-id dependencies.
  */
 import type pg from 'pg';
-import { quoteIdent, qualify } from '../pg/quote.js';
+import { quoteIdent, quoteLiteral, qualify } from '../pg/quote.js';
 import { MigrateError } from '../errors.js';
 import type { Fact, SchemaModel, SchemaScope, UnsupportedObject, AttrValue } from './model.js';
 import { canonicalIcuLocale, versionText, viewDefForComparison } from './versions.js';
@@ -122,6 +122,8 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
 
   const facts = new Map<string, Fact>();
   const unsupported: UnsupportedObject[] = [];
+  /** catalog object → the unsupported object it is (for its dependencies on facts and facts' on it) */
+  const unsMap = new Map<string, UnsupportedObject>();
   const add = (f: Fact) => {
     facts.set(f.id, f);
     return f;
@@ -246,7 +248,10 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
       if (r.rngmultitypid) objMap.set(key('pg_type', r.rngmultitypid), f.id);
       if (r.mrarray) objMap.set(key('pg_type', r.mrarray), f.id);
     } else {
-      unsupported.push({ kind: 'type', identity: sql, reason: `${r.typtype === 'b' ? 'base' : 'pseudo'} types (written in C) are not handled`, def: r.typname });
+      const u: UnsupportedObject = { kind: 'type', identity: sql, reason: `${r.typtype === 'b' ? 'base' : 'pseudo'} types (written in C) are not handled`, def: r.typname };
+      unsupported.push(u);
+      unsMap.set(key('pg_type', r.oid), u);
+      if (r.typarray && Number(r.typarray)) unsMap.set(key('pg_type', r.typarray), u);
       continue;
     }
     objMap.set(key('pg_type', r.oid), f.id);
@@ -258,7 +263,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   step('tables, views and sequences');
   const relRows = await q(
     `select c.oid, c.relnamespace, c.relname, c.relkind, c.relpersistence, c.reloptions, c.relrowsecurity, c.relforcerowsecurity,
-            c.relispartition, c.reltype, c.relowner, t.typarray,
+            c.relispartition, c.reltype, c.relowner, t.typarray, c.relreplident,
             case when c.relkind = 'p' then pg_get_partkeydef(c.oid) end partkey,
             case when c.relispartition then pg_get_expr(c.relpartbound, c.oid) end partbound,
             case when c.relkind in ('v','m') then pg_get_viewdef(c.oid) end viewdef,
@@ -272,6 +277,8 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
     [nsOids],
   );
   const relFact = new Map<number, Fact>();
+  /** tables whose REPLICA IDENTITY is not DEFAULT (f, n, i), by oid */
+  const replIdent = new Map<number, string>();
   const tableOids: number[] = [];
   const colRelOids: number[] = [...compositeByRel.keys()];
   for (const r of relRows) {
@@ -306,10 +313,13 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
       f = mk('sequence', `sequence:${sql}`, {}, meta);
       aclTargets.push({ cls: 'pg_class', oid: Number(r.oid), sub: 0, factId: f.id, objType: 'SEQUENCE', objSql: sql });
     } else {
-      unsupported.push({ kind: 'foreign table', identity: sql, reason: 'foreign tables are not handled', def: sql });
+      const u: UnsupportedObject = { kind: 'foreign table', identity: sql, reason: 'foreign tables are not handled', def: sql };
+      unsupported.push(u);
+      unsMap.set(key('pg_class', r.oid), u);
       continue;
     }
     relFact.set(Number(r.oid), f);
+    if (f.kind === 'table' && r.relreplident !== 'd') replIdent.set(Number(r.oid), r.relreplident);
     objMap.set(key('pg_class', r.oid), f.id);
     if (r.reltype && Number(r.reltype)) objMap.set(key('pg_type', r.reltype), f.id);
     if (r.typarray && Number(r.typarray)) objMap.set(key('pg_type', r.typarray), f.id);
@@ -357,7 +367,12 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   step('columns');
   const colRows = await q(
     `select a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod) typ, a.attnotnull, a.attidentity, a.attgenerated,
-            a.attislocal, a.attinhcount,
+            a.attislocal, a.attinhcount, a.attoptions, nullif(a.attstattarget::int, -1) stattarget, a.attstorage, t.typstorage,
+            ${serverVersion >= 140000 ? 'a.attcompression::text' : "''"} compression,
+            (select pg_get_expr(pd.adbin, pd.adrelid) from pg_inherits h join pg_attribute pa on pa.attrelid = h.inhparent and pa.attname = a.attname
+               left join pg_attrdef pd on pd.adrelid = pa.attrelid and pd.adnum = pa.attnum where h.inhrelid = a.attrelid order by h.inhseqno limit 1) pdef,
+            (select bool_or(pa.attnotnull) from pg_inherits h join pg_attribute pa on pa.attrelid = h.inhparent and pa.attname = a.attname where h.inhrelid = a.attrelid) pnotnull,
+            (select h.inhparent from pg_inherits h join pg_attribute pa on pa.attrelid = h.inhparent and pa.attname = a.attname where h.inhrelid = a.attrelid order by h.inhseqno limit 1) pparent,
             case when a.attcollation <> t.typcollation then
               (select quote_ident(cn.nspname) || '.' || quote_ident(co.collname) from pg_collation co join pg_namespace cn on cn.oid = co.collnamespace where co.oid = a.attcollation) end coll,
             pg_get_expr(d.adbin, d.adrelid) defexpr, d.oid defoid, a.attacl is not null hasacl,
@@ -374,6 +389,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   );
   const relIsPartition = new Set(relRows.filter((r) => r.relispartition).map((r) => Number(r.oid)));
   const colFact = new Map<string, Fact>();
+  const viewCols = new Map<string, { rel: Fact; name: string }>();
   for (const r of colRows) {
     const relid = Number(r.attrelid);
     const comp = compositeByRel.get(relid);
@@ -387,11 +403,25 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
     if (rel.kind === 'view' || rel.kind === 'matview') {
       (rel.attrs.columns as string[]).push(`${quoteIdent(r.attname)} ${r.typ}`);
       objMap.set(key('pg_class', relid, r.attnum), rel.id);
+      viewCols.set(`${relid}.${r.attnum}`, { rel, name: r.attname });
       continue;
     }
     if (!r.attislocal || relIsPartition.has(relid)) {
-      // inherited from a parent: the parent's column fact covers it
+      // inherited from a parent: the parent's column fact covers it, except what the child sets for itself (a default
+      // other than its parent's, NOT NULL where the parent has none): a child_column fact
       objMap.set(key('pg_class', relid, r.attnum), rel.id);
+      const parentRel = relFact.get(Number(r.pparent));
+      const ownDefault = !r.attgenerated && (r.defexpr ?? null) !== (r.pdef ?? null);
+      const ownNotNull = r.attnotnull && !r.pnotnull;
+      if (parentRel && (ownDefault || ownNotNull)) {
+        const sql = quoteIdent(r.attname);
+        const cf = mk('child_column', `child_column:${rel.meta.sql}.${sql}`, {
+          ...(ownDefault ? { default: r.defexpr ?? null } : {}),
+          ...(ownNotNull ? { notnull: true } : {}),
+        }, { table: rel.meta.sql as string, column: sql, parentTable: parentRel.meta.sql as string }, rel.id);
+        cf.deps.push(rel.id);
+        if (ownDefault && r.defoid) objMap.set(key('pg_attrdef', r.defoid), cf.id);
+      }
       continue;
     }
     const sql = quoteIdent(r.attname);
@@ -405,7 +435,12 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
       generated: r.attgenerated === 's' || r.attgenerated === 'v' ? r.defexpr : null,
       // PostgreSQL 18's virtual generated columns (computed when read); stored ones carry no such attribute
       ...(r.attgenerated === 'v' ? { virtual: true } : {}),
-    }, { sql, name: r.attname, table: rel.meta.sql as string, pos: Number(r.attnum) }, rel.id);
+      // per-column settings, only where they are not the default (models without them read the same)
+      ...(pgArray(r.attoptions).length ? { options: pgArray(r.attoptions).sort(sortStr) } : {}),
+      ...(r.stattarget !== null && r.stattarget !== undefined ? { statistics: Number(r.stattarget) } : {}),
+      ...(r.attstorage !== r.typstorage ? { storage: r.attstorage } : {}),
+      ...(r.compression ? { compression: r.compression } : {}),
+    }, { sql, name: r.attname, table: rel.meta.sql as string, pos: Number(r.attnum), typstorage: r.typstorage }, rel.id);
     f.deps.push(rel.id);
     objMap.set(key('pg_class', relid, r.attnum), f.id);
     colFact.set(`${relid}.${r.attnum}`, f);
@@ -450,6 +485,13 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
     }
   }
   for (const f of relFact.values()) delete f.meta.partbound;
+  // a child's own setting comes after its link to the parent and after the parent's default (which recurses to it)
+  for (const f of facts.values()) {
+    if (f.kind !== 'child_column') continue;
+    for (const x of facts.values()) if ((x.kind === 'partition' || x.kind === 'inherit') && x.parent === f.parent) f.deps.push(x.id);
+    const pd = `default:${f.meta.parentTable}.${f.meta.column}`;
+    if (facts.has(pd)) f.deps.push(pd);
+  }
 
   // ---------- constraints
   // NOT NULL is the column's (domain's) notnull on every version; PostgreSQL 18 also records it as a constraint
@@ -502,16 +544,67 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
     objMap.set(key('pg_class', r.indexrelid), f.id);
   }
 
-  // ---------- rewrite rules (views' _RETURN rules map to the view; others are unsupported)
+  // ---------- REPLICA IDENTITY (not DEFAULT) and CLUSTER ON: facts of the table, naming their index
+  step('replica identity and clustering');
+  const idxRows = await q(
+    `select i.indrelid, i.indexrelid, ic.relname, i.indisreplident, i.indisclustered from pg_index i join pg_class ic on ic.oid = i.indexrelid
+      where i.indrelid = any($1::oid[]) and (i.indisreplident or i.indisclustered)`,
+    [tableOids],
+  );
+  for (const [oid, ident] of replIdent) {
+    const rel = relFact.get(oid)!;
+    const ix = ident === 'i' ? idxRows.find((x) => Number(x.indrelid) === oid && x.indisreplident) : undefined;
+    if (ident === 'i' && !ix) continue; // its index was dropped: PostgreSQL then behaves as NOTHING… but prints nothing to recreate
+    const f = mk('replica_identity', `replica_identity:${rel.meta.sql}`, { identity: ident, index: ix ? ix.relname : null }, { table: rel.meta.sql as string }, rel.id);
+    f.deps.push(rel.id);
+    const ixFact = ix ? objMap.get(key('pg_class', ix.indexrelid)) : undefined;
+    if (ixFact) f.deps.push(ixFact);
+  }
+  for (const ix of idxRows) {
+    if (!ix.indisclustered) continue;
+    const rel = relFact.get(Number(ix.indrelid));
+    if (!rel || rel.kind !== 'table') continue;
+    const f = mk('cluster', `cluster:${rel.meta.sql}`, { index: ix.relname }, { table: rel.meta.sql as string }, rel.id);
+    f.deps.push(rel.id);
+    const ixFact = objMap.get(key('pg_class', ix.indexrelid));
+    if (ixFact) f.deps.push(ixFact);
+  }
+
+  // ---------- rewrite rules (views' _RETURN rules map to the view)
   step('rules');
   for (const r of await q(
-    `select rw.oid, rw.ev_class, rw.rulename, case when rw.rulename <> '_RETURN' then pg_get_ruledef(rw.oid) end def from pg_rewrite rw where rw.ev_class = any($1::oid[])`,
+    `select rw.oid, rw.ev_class, rw.rulename, rw.ev_enabled, case when rw.rulename <> '_RETURN' then pg_get_ruledef(rw.oid) end def from pg_rewrite rw where rw.ev_class = any($1::oid[])`,
     [tableOids],
   )) {
     const rel = relFact.get(Number(r.ev_class));
     if (!rel) continue;
-    if (r.rulename === '_RETURN' && (rel.kind === 'view' || rel.kind === 'matview')) objMap.set(key('pg_rewrite', r.oid), rel.id);
-    else unsupported.push({ kind: 'rule', identity: `${quoteIdent(r.rulename)} ON ${rel.meta.sql}`, reason: 'rewrite rules are not handled', def: r.def });
+    if (r.rulename === '_RETURN' && (rel.kind === 'view' || rel.kind === 'matview')) {
+      objMap.set(key('pg_rewrite', r.oid), rel.id);
+      continue;
+    }
+    const f = mk('rule', `rule:${rel.meta.sql}.${quoteIdent(r.rulename)}`, { def: String(r.def).replace(/;\s*$/, ''), enabled: r.ev_enabled }, { table: rel.meta.sql as string, name: r.rulename }, rel.id);
+    f.deps.push(rel.id);
+    objMap.set(key('pg_rewrite', r.oid), f.id);
+  }
+
+  // ---------- extended statistics objects (CREATE STATISTICS)
+  step('statistics objects');
+  for (const r of await q(
+    `select s.oid, s.stxnamespace, s.stxname, s.stxrelid, pg_get_statisticsobjdef(s.oid) def, nullif(s.stxstattarget::int, -1) target
+       from pg_statistic_ext s where s.stxnamespace = any($1::oid[]) and ${EXT('pg_statistic_ext', 's.oid')}`,
+    [nsOids],
+  )) {
+    const rel = relFact.get(Number(r.stxrelid));
+    const sql = qualify(nsName.get(Number(r.stxnamespace))!, r.stxname);
+    if (!rel || rel.kind !== 'table') {
+      const u: UnsupportedObject = { kind: 'statistics', identity: sql, reason: 'statistics objects on a relation outside the scope are not handled', def: r.def };
+      unsupported.push(u);
+      unsMap.set(key('pg_statistic_ext', r.oid), u);
+      continue;
+    }
+    const f = mk('statistics', `statistics:${sql}`, { def: r.def, ...(r.target !== null && r.target !== undefined ? { target: Number(r.target) } : {}) }, { sql, table: rel.meta.sql as string }, rel.id);
+    f.deps.push(rel.id);
+    objMap.set(key('pg_statistic_ext', r.oid), f.id);
   }
 
   // ---------- triggers
@@ -551,8 +644,14 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   for (const r of await q(
     `select p.oid, p.pronamespace, p.proname, p.prokind, pg_get_function_identity_arguments(p.oid) idargs,
             pg_get_function_arguments(p.oid) args, pg_get_function_result(p.oid) result,
-            case when p.prokind <> 'a' then pg_get_functiondef(p.oid) end def
-       from pg_proc p where p.pronamespace = any($1::oid[]) and ${EXT('pg_proc', 'p.oid')}
+            case when p.prokind <> 'a' then pg_get_functiondef(p.oid) end def,
+            p.proparallel, ag.aggkind, (select string_agg(format_type(x.t, null), ', ' order by x.o) from unnest(p.proargtypes) with ordinality x(t, o)) plainargs, nullif(ag.aggtransfn::text, '-') sfunc, format_type(ag.aggtranstype, null) stype, ag.aggtransspace,
+            nullif(ag.aggfinalfn::text, '-') finalfunc, ag.aggfinalextra, ag.aggfinalmodify, nullif(ag.aggcombinefn::text, '-') combinefunc,
+            nullif(ag.aggserialfn::text, '-') serialfunc, nullif(ag.aggdeserialfn::text, '-') deserialfunc, ag.agginitval,
+            nullif(ag.aggmtransfn::text, '-') msfunc, nullif(ag.aggminvtransfn::text, '-') minvfunc, case when ag.aggmtranstype <> 0 then format_type(ag.aggmtranstype, null) end mstype,
+            ag.aggmtransspace, nullif(ag.aggmfinalfn::text, '-') mfinalfunc, ag.aggmfinalextra, ag.aggmfinalmodify, ag.aggminitval,
+            case when ag.aggsortop <> 0 then (select 'OPERATOR(' || quote_ident(on3.nspname) || '.' || o.oprname || ')' from pg_operator o join pg_namespace on3 on on3.oid = o.oprnamespace where o.oid = ag.aggsortop) end sortop
+       from pg_proc p left join pg_aggregate ag on ag.aggfnoid = p.oid where p.pronamespace = any($1::oid[]) and ${EXT('pg_proc', 'p.oid')}
         and not exists (select 1 from pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'i')`,
     [nsOids],
   )) {
@@ -566,7 +665,29 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
     }
     const sql = `${qualify(s, r.proname)}(${r.idargs})`;
     if (r.prokind === 'a') {
-      unsupported.push({ kind: 'aggregate', identity: sql, reason: 'aggregates are not handled', def: sql });
+      // CREATE AGGREGATE from pg_aggregate (support functions and types are names qualified by inspection's empty
+      // search_path); its dependencies on them come from pg_depend like any function's
+      const MODIFY: Record<string, string> = { r: 'READ_ONLY', s: 'SHAREABLE', w: 'READ_WRITE' };
+      const parts = [`SFUNC = ${r.sfunc}`, `STYPE = ${r.stype}`];
+      if (Number(r.aggtransspace)) parts.push(`SSPACE = ${Number(r.aggtransspace)}`);
+      if (r.finalfunc) parts.push(`FINALFUNC = ${r.finalfunc}`, ...(r.aggfinalextra ? ['FINALFUNC_EXTRA'] : []), `FINALFUNC_MODIFY = ${MODIFY[r.aggfinalmodify]}`);
+      if (r.combinefunc) parts.push(`COMBINEFUNC = ${r.combinefunc}`);
+      if (r.serialfunc) parts.push(`SERIALFUNC = ${r.serialfunc}`);
+      if (r.deserialfunc) parts.push(`DESERIALFUNC = ${r.deserialfunc}`);
+      if (r.agginitval !== null) parts.push(`INITCOND = ${quoteLiteral(r.agginitval)}`);
+      if (r.msfunc) {
+        parts.push(`MSFUNC = ${r.msfunc}`, `MINVFUNC = ${r.minvfunc}`, `MSTYPE = ${r.mstype}`);
+        if (Number(r.aggmtransspace)) parts.push(`MSSPACE = ${Number(r.aggmtransspace)}`);
+        if (r.mfinalfunc) parts.push(`MFINALFUNC = ${r.mfinalfunc}`, ...(r.aggmfinalextra ? ['MFINALFUNC_EXTRA'] : []), `MFINALFUNC_MODIFY = ${MODIFY[r.aggmfinalmodify]}`);
+        if (r.aggminitval !== null) parts.push(`MINITCOND = ${quoteLiteral(r.aggminitval)}`);
+      }
+      if (r.sortop) parts.push(`SORTOP = ${r.sortop}`);
+      if (r.proparallel !== 'u') parts.push(`PARALLEL = ${r.proparallel === 's' ? 'SAFE' : 'RESTRICTED'}`);
+      if (r.aggkind === 'h') parts.push('HYPOTHETICAL');
+      const f = mk('aggregate', `aggregate:${sql}`, { def: `CREATE AGGREGATE ${qualify(s, r.proname)}(${r.args}) (\n    ${parts.join(',\n    ')}\n)` }, { sql, schema: s, name: r.proname, fnSql: `${qualify(s, r.proname)}(${r.plainargs ?? ''})` });
+      objMap.set(key('pg_proc', r.oid), f.id);
+      // GRANT … ON FUNCTION names an ordered-set aggregate by its plain argument list (no ORDER BY)
+      aclTargets.push({ cls: 'pg_proc', oid: Number(r.oid), sub: 0, factId: f.id, objType: 'FUNCTION', objSql: f.meta.fnSql as string });
       continue;
     }
     const kind = r.prokind === 'p' ? 'procedure' : 'function';
@@ -575,18 +696,48 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
     aclTargets.push({ cls: 'pg_proc', oid: Number(r.oid), sub: 0, factId: f.id, objType: kind === 'procedure' ? 'PROCEDURE' : 'FUNCTION', objSql: sql });
   }
 
+  // ---------- text search dictionaries and configurations (parsers and templates are C: not handled)
+  step('text search dictionaries');
+  for (const r of await q(
+    `select d.oid, d.dictnamespace, d.dictname, quote_ident(tn.nspname) || '.' || quote_ident(t.tmplname) tmpl, d.dictinitoption
+       from pg_ts_dict d join pg_ts_template t on t.oid = d.dicttemplate join pg_namespace tn on tn.oid = t.tmplnamespace
+      where d.dictnamespace = any($1::oid[]) and ${EXT('pg_ts_dict', 'd.oid')}`,
+    [nsOids],
+  )) {
+    const s = nsName.get(Number(r.dictnamespace))!;
+    const sql = qualify(s, r.dictname);
+    const f = mk('ts_dictionary', `ts_dictionary:${sql}`, { template: r.tmpl, options: r.dictinitoption ?? null }, { sql, schema: s, name: r.dictname });
+    objMap.set(key('pg_ts_dict', r.oid), f.id);
+  }
+  step('text search configurations');
+  for (const r of await q(
+    `select c.oid, c.cfgnamespace, c.cfgname, quote_ident(pn.nspname) || '.' || quote_ident(p.prsname) as prs,
+            array(select tt.alias || ':' || string_agg(m.mapdict::regdictionary::text, ',' order by m.mapseqno)
+                    from pg_ts_config_map m join ts_token_type(c.cfgparser) tt on tt.tokid = m.maptokentype
+                   where m.mapcfg = c.oid group by tt.alias order by tt.alias)::text[] mappings
+       from pg_ts_config c join pg_ts_parser p on p.oid = c.cfgparser join pg_namespace pn on pn.oid = p.prsnamespace
+      where c.cfgnamespace = any($1::oid[]) and ${EXT('pg_ts_config', 'c.oid')}`,
+    [nsOids],
+  )) {
+    const s = nsName.get(Number(r.cfgnamespace))!;
+    const sql = qualify(s, r.cfgname);
+    const f = mk('ts_config', `ts_config:${sql}`, { parser: r.prs, mappings: pgArray(r.mappings) }, { sql, schema: s, name: r.cfgname });
+    objMap.set(key('pg_ts_config', r.oid), f.id);
+  }
+
   // ---------- other unsupported objects (reported, never silently dropped)
   step('objects it does not handle');
   for (const r of await q(
-    `select 'operator' k, o.oid::regoperator::text ident, o.oprcode::text def from pg_operator o where o.oprnamespace = any($1::oid[]) and ${EXT('pg_operator', 'o.oid')}
-     union all select 'statistics', quote_ident(n.nspname) || '.' || quote_ident(s.stxname), pg_get_statisticsobjdef(s.oid) from pg_statistic_ext s join pg_namespace n on n.oid = s.stxnamespace where s.stxnamespace = any($1::oid[]) and ${EXT('pg_statistic_ext', 's.oid')}
-     union all select 'text search configuration', c.oid::regconfig::text, c.cfgparser::text from pg_ts_config c where c.cfgnamespace = any($1::oid[]) and ${EXT('pg_ts_config', 'c.oid')}
-     union all select 'default privileges', coalesce(n.nspname, '') || ':' || pg_get_userbyid(d.defaclrole) || ':' || d.defaclobjtype::text, d.defaclacl::text from pg_default_acl d left join pg_namespace n on n.oid = d.defaclnamespace where d.defaclnamespace = 0 or d.defaclnamespace = any($1::oid[])
-     union all select 'event trigger', quote_ident(e.evtname), e.evtevent::text || ':' || e.evtfoid::regproc::text from pg_event_trigger e where ${EXT('pg_event_trigger', 'e.oid')}
-     union all select 'publication', quote_ident(p.pubname), p.pubname from pg_publication p`,
+    `select 'operator' k, o.oid::regoperator::text ident, o.oprcode::text def, 'pg_operator' cls, o.oid from pg_operator o where o.oprnamespace = any($1::oid[]) and ${EXT('pg_operator', 'o.oid')}
+     union all select 'text search parser', p.oid::text, p.prsname::text, 'pg_ts_parser', p.oid from pg_ts_parser p where p.prsnamespace = any($1::oid[]) and ${EXT('pg_ts_parser', 'p.oid')}
+     union all select 'text search template', t.oid::text, t.tmplname::text, 'pg_ts_template', t.oid from pg_ts_template t where t.tmplnamespace = any($1::oid[]) and ${EXT('pg_ts_template', 't.oid')}
+     union all select 'event trigger', quote_ident(e.evtname), e.evtevent::text || ':' || e.evtfoid::regproc::text, 'pg_event_trigger', e.oid from pg_event_trigger e where ${EXT('pg_event_trigger', 'e.oid')}
+     union all select 'publication', quote_ident(p.pubname), p.pubname, 'pg_publication', p.oid from pg_publication p`,
     [nsOids],
   )) {
-    unsupported.push({ kind: r.k, identity: r.ident, reason: `${r.k} objects are not handled by the schema engine`, def: r.def ?? '' });
+    const u: UnsupportedObject = { kind: r.k, identity: r.ident, reason: `${r.k} objects are not handled by the schema engine`, def: r.def ?? '' };
+    unsupported.push(u);
+    unsMap.set(key(r.cls, r.oid), u);
   }
 
   // ---------- grants
@@ -630,11 +781,55 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
     }
   }
 
+  // ---------- default privileges (ALTER DEFAULT PRIVILEGES): per role, schema (or all schemas), object type and
+  // grantee, what differs from the built-in defaults (which apply where no entry exists: the owner's privileges and
+  // PUBLIC's EXECUTE / USAGE for all schemas, nothing for one schema). Entries for all schemas are read whatever the scope.
+  step('default privileges');
+  const DEFACL_TYPE: Record<string, string> = { r: 'TABLES', S: 'SEQUENCES', f: 'FUNCTIONS', T: 'TYPES', n: 'SCHEMAS' };
+  const defacl = new Map<string, { role: string; schema: string | null; type: string; cur: Map<string, string[]>; imp: Map<string, string[]> }>();
+  for (const r of await q(
+    `select d.oid, d.defaclrole, n.nspname, d.defaclobjtype::text t, 'c' src, x.grantee, x.privilege_type, x.is_grantable
+       from pg_default_acl d left join pg_namespace n on n.oid = d.defaclnamespace cross join lateral aclexplode(d.defaclacl) x
+      where d.defaclnamespace = 0 or d.defaclnamespace = any($1::oid[])
+     union all
+     select d.oid, d.defaclrole, null, d.defaclobjtype::text, 'i', x.grantee, x.privilege_type, x.is_grantable
+       from pg_default_acl d cross join lateral aclexplode(acldefault((case d.defaclobjtype when 'S' then 's' else d.defaclobjtype end)::"char", d.defaclrole)) x
+      where d.defaclnamespace = 0`,
+    [nsOids],
+  )) {
+    const k = String(r.oid);
+    let e = defacl.get(k);
+    if (!e) defacl.set(k, (e = { role: roleName.get(Number(r.defaclrole)) ?? String(r.defaclrole), schema: r.nspname ?? null, type: DEFACL_TYPE[r.t] ?? r.t, cur: new Map(), imp: new Map() }));
+    if (r.src === 'c' && r.nspname) e.schema = r.nspname;
+    const g = Number(r.grantee) === 0 ? 'PUBLIC' : roleName.get(Number(r.grantee)) ?? String(r.grantee);
+    const m = r.src === 'c' ? e.cur : e.imp;
+    m.set(g, [...(m.get(g) ?? []), r.privilege_type + (r.is_grantable ? '*' : '')]);
+  }
+  for (const e of defacl.values()) {
+    for (const g of [...new Set([...e.cur.keys(), ...e.imp.keys()])].sort(sortStr)) {
+      const privs = (e.cur.get(g) ?? []).sort(sortStr);
+      const implicit = (e.imp.get(g) ?? []).sort(sortStr);
+      if (JSON.stringify(privs) === JSON.stringify(implicit)) continue;
+      const f = mk('default_acl', `default_acl:${quoteIdent(e.role)}:${e.schema === null ? '*' : quoteIdent(e.schema)}:${e.type}:${g === 'PUBLIC' ? 'PUBLIC' : quoteIdent(g)}`, { privs }, {
+        role: e.role, objType: e.type, grantee: g, implicit: implicit.join(','), ...(e.schema !== null ? { schema: e.schema } : {}),
+      });
+      if (e.schema !== null) f.deps.push(`schema:${quoteIdent(e.schema)}`);
+    }
+  }
+
   // ---------- comments
   step('comments');
   for (const r of await q(
     `select d.classoid::regclass::text cls, d.objoid, d.objsubid, d.description from pg_description d where d.objoid >= 16384`,
   )) {
+    const vc = r.cls === 'pg_class' && Number(r.objsubid) ? viewCols.get(`${r.objoid}.${r.objsubid}`) : undefined;
+    if (vc) {
+      // a view's (materialized view's) column: COMMENT ON COLUMN view.column
+      const col = quoteIdent(vc.name);
+      const f = mk('comment', `comment:${vc.rel.id}.${col}`, { text: r.description }, { on: `COLUMN ${vc.rel.meta.sql}.${col}` }, vc.rel.id);
+      f.deps.push(vc.rel.id);
+      continue;
+    }
     const id = objMap.get(key(r.cls, r.objoid, r.objsubid));
     if (!id) continue;
     const target = facts.get(id)!;
@@ -661,6 +856,14 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   };
   for (const r of depRows) {
     const src = objMap.get(key(r.cls, r.objid, r.objsubid)) ?? (Number(r.objsubid) ? objMap.get(key(r.cls, r.objid, 0)) : undefined);
+    // objects not handled: what depends on them and what they depend on (the planner never creates or drops around them)
+    const srcU = unsMap.get(key(r.cls, r.objid));
+    const refU = unsMap.get(key(r.refcls, r.refobjid));
+    if (srcU && srcU !== refU) {
+      const ref = resolve(r.refcls, Number(r.refobjid), Number(r.refobjsubid));
+      if (ref) (srcU.dependsOn ??= []).push(ref);
+    }
+    if (src && refU && refU !== srcU) (refU.dependents ??= []).push(src);
     if (!src) continue;
     const ref = resolve(r.refcls, Number(r.refobjid), Number(r.refobjsubid));
     if (!ref || ref === src) continue;
@@ -677,6 +880,10 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
     f.deps = [...new Set(f.deps)].filter((d) => d !== f.id).sort(sortStr);
   }
   list.sort((a, b) => sortStr(a.id, b.id));
+  for (const u of unsupported) {
+    if (u.dependsOn) u.dependsOn = [...new Set(u.dependsOn)].sort(sortStr);
+    if (u.dependents) u.dependents = [...new Set(u.dependents)].sort(sortStr);
+  }
   unsupported.sort((a, b) => sortStr(a.kind + a.identity, b.kind + b.identity));
   return { format: 'nself-schema/1', serverVersion, roles, facts: list, unsupported, availableExtensions };
 }

@@ -27,6 +27,10 @@ export interface UnsupportedObject {
   reason: string;
   /** A rendering of its definition, to tell whether both sides agree. */
   def: string;
+  /** Facts it depends on (pg_depend); not part of the fingerprint. */
+  dependsOn?: string[];
+  /** Facts that depend on it (pg_depend); not part of the fingerprint. */
+  dependents?: string[];
 }
 
 export interface SchemaModel {

@@ -54,9 +54,9 @@ interface Node {
 
 const TYPE_LIKE = new Set(['enum', 'domain', 'composite', 'range', 'collation']);
 /** Kinds whose drop is implied by dropping their parent. */
-const CHILD_KINDS = new Set(['column', 'default', 'constraint', 'index', 'trigger', 'policy', 'acl', 'comment', 'seq_owned', 'inherit', 'partition', 'domain_constraint']);
+const CHILD_KINDS = new Set(['column', 'default', 'constraint', 'index', 'trigger', 'policy', 'acl', 'comment', 'seq_owned', 'inherit', 'partition', 'domain_constraint', 'child_column', 'replica_identity', 'cluster', 'rule', 'statistics']);
 /** Kinds that block ALTER COLUMN TYPE and must be dropped and recreated around it. */
-const RETYPE_BLOCKERS = new Set(['view', 'matview', 'policy', 'trigger', 'default']);
+const RETYPE_BLOCKERS = new Set(['view', 'matview', 'policy', 'trigger', 'default', 'rule', 'statistics']);
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const s = (v: unknown) => String(v);
@@ -95,6 +95,94 @@ function columnDef(col: Fact, def: Fact | undefined): string {
   if (a.notnull) sql += ' NOT NULL';
   if (def) sql += ` DEFAULT ${s(def.attrs.expr)}`;
   return sql;
+}
+
+const STORAGE: Record<string, string> = { p: 'PLAIN', e: 'EXTERNAL', x: 'EXTENDED', m: 'MAIN' };
+const COMPRESSION: Record<string, string> = { p: 'pglz', l: 'lz4' };
+
+/**
+ * A column's own settings (attribute options such as n_distinct, statistics target, storage, compression): the
+ * ALTERs that take the column from `o` (undefined: a new column with the defaults) to `n`.
+ */
+function columnSettings(n: Fact, o: Fact | undefined, retyped = false): string[] {
+  const a = o?.attrs ?? {};
+  const b = n.attrs;
+  const pre = `ALTER TABLE ${n.meta.table} ALTER COLUMN ${n.meta.sql}`;
+  const sql: string[] = [];
+  const oOpts = (a.options as string[] | undefined) ?? [];
+  const nOpts = (b.options as string[] | undefined) ?? [];
+  if (JSON.stringify(oOpts) !== JSON.stringify(nOpts)) {
+    const gone = optionKeys(oOpts).filter((k) => !optionKeys(nOpts).includes(k));
+    if (gone.length) sql.push(`${pre} RESET (${gone.join(', ')})`);
+    if (nOpts.length) sql.push(`${pre} SET (${nOpts.join(', ')})`);
+  }
+  if ((a.statistics ?? null) !== (b.statistics ?? null)) sql.push(`${pre} SET STATISTICS ${Number(b.statistics ?? -1)}`);
+  // a type change resets the storage to the new type's
+  if ((a.storage ?? null) !== (b.storage ?? null) || (retyped && b.storage !== undefined)) {
+    const st = STORAGE[s(b.storage ?? n.meta.typstorage ?? 'x')];
+    if (st) sql.push(`${pre} SET STORAGE ${st}`);
+  }
+  if ((a.compression ?? null) !== (b.compression ?? null)) sql.push(`${pre} SET COMPRESSION ${COMPRESSION[s(b.compression)] ?? 'default'}`);
+  return sql;
+}
+
+/** A text search configuration's mappings (`token:dict1,dict2`) from `from` to `to`. */
+function tsMappingSql(f: Fact, from: string[], to: string[]): string[] {
+  const split = (m: string) => [m.slice(0, m.indexOf(':')), m.slice(m.indexOf(':') + 1)] as const;
+  const old = new Map(from.map(split));
+  const neu = new Map(to.map(split));
+  const pre = `ALTER TEXT SEARCH CONFIGURATION ${f.meta.sql}`;
+  const out: string[] = [];
+  for (const [tok] of old) if (!neu.has(tok)) out.push(`${pre} DROP MAPPING FOR ${quoteIdent(tok)}`);
+  for (const [tok, dicts] of neu) {
+    if (old.get(tok) === dicts) continue;
+    out.push(`${pre} ${old.has(tok) ? 'ALTER' : 'ADD'} MAPPING FOR ${quoteIdent(tok)} WITH ${dicts}`);
+  }
+  return out;
+}
+
+/** ALTER DEFAULT PRIVILEGES giving the grantee exactly `privs` (`*`: with grant option). */
+function defaultAclSql(f: Fact, privs: string[]): string[] {
+  const pre = `ALTER DEFAULT PRIVILEGES FOR ROLE ${quoteIdent(s(f.meta.role))}${f.meta.schema !== undefined ? ` IN SCHEMA ${quoteIdent(s(f.meta.schema))}` : ''}`;
+  const on = `ON ${s(f.meta.objType)}`;
+  const to = grantee(s(f.meta.grantee));
+  const plain = privs.filter((p) => !p.endsWith('*'));
+  const withOpt = privs.filter((p) => p.endsWith('*')).map((p) => p.slice(0, -1));
+  const out = [`${pre} REVOKE ALL ${on} FROM ${to}`];
+  if (plain.length) out.push(`${pre} GRANT ${plain.join(', ')} ${on} TO ${to}`);
+  if (withOpt.length) out.push(`${pre} GRANT ${withOpt.join(', ')} ${on} TO ${to} WITH GRANT OPTION`);
+  return out;
+}
+
+/** The default a child column follows when it has none of its own: its parent's, in the source. */
+function parentDefault(f: Fact, ctx: Ctx): string | null {
+  const pt = s(f.meta.parentTable);
+  const c = s(f.meta.column);
+  const d = ctx.source.get(`default:${pt}.${c}`);
+  if (d) return s(d.attrs.expr);
+  const cc = ctx.source.get(`child_column:${pt}.${c}`);
+  if (cc && cc.attrs.default !== undefined) return cc.attrs.default === null ? null : s(cc.attrs.default);
+  return null;
+}
+
+/** What a child (partition, inheritance child) sets on an inherited column for itself: from `o` to `n`. */
+function childColumnSql(n: Fact, o: Fact | undefined, ctx: Ctx): string[] {
+  const pre = `ALTER TABLE ${n.meta.table} ALTER COLUMN ${n.meta.column}`;
+  const sql: string[] = [];
+  // always (re)set an own default: the parent's SET / DROP DEFAULT recurses to its children
+  if (n.attrs.default !== undefined) sql.push(n.attrs.default === null ? `${pre} DROP DEFAULT` : `${pre} SET DEFAULT ${s(n.attrs.default)}`);
+  else if (o && o.attrs.default !== undefined) {
+    const pd = parentDefault(n, ctx);
+    sql.push(pd === null ? `${pre} DROP DEFAULT` : `${pre} SET DEFAULT ${pd}`);
+  }
+  if (n.attrs.notnull && !o?.attrs.notnull) sql.push(`${pre} SET NOT NULL`);
+  if (!n.attrs.notnull && o?.attrs.notnull && !ctx.source.get(`column:${s(n.meta.parentTable)}.${s(n.meta.column)}`)?.attrs.notnull) sql.push(`${pre} DROP NOT NULL`);
+  return sql;
+}
+
+/** Is this table still a partition or inheritance child in the source? */
+function stillChild(f: Fact, ctx: Ctx): boolean {
+  return (ctx.childrenOf.get(`table:${s(f.meta.table)}`) ?? []).some((k) => k.kind === 'partition' || k.kind === 'inherit');
 }
 
 const INT_RANK: Record<string, number> = { smallint: 1, integer: 2, bigint: 3 };
@@ -151,6 +239,9 @@ function objRef(f: Fact): string {
     case 'policy': return `POLICY ${quoteIdent(s(m.name))} ON ${m.table}`;
     case 'function': return `FUNCTION ${m.sql}`;
     case 'procedure': return `PROCEDURE ${m.sql}`;
+    case 'rule': return `RULE ${quoteIdent(s(m.name))} ON ${m.table}`;
+    case 'ts_dictionary': return `TEXT SEARCH DICTIONARY ${m.sql}`;
+    case 'ts_config': return `TEXT SEARCH CONFIGURATION ${m.sql}`;
     default: return `${f.kind.toUpperCase()} ${m.sql}`;
   }
 }
@@ -209,7 +300,7 @@ const none = (sql: string[]): { sql: string[]; hazards: Hazard[] } => ({ sql, ha
 
 function revokeDefaultPublic(f: Fact, ctx: Ctx, objType: string): string[] {
   const has = ctx.source.has(`acl:${f.id}:PUBLIC`);
-  return has ? [] : [`REVOKE ALL ON ${objType} ${f.meta.sql} FROM PUBLIC`];
+  return has ? [] : [`REVOKE ALL ON ${objType} ${f.meta.fnSql ?? f.meta.sql} FROM PUBLIC`];
 }
 
 function tableCreate(f: Fact, ctx: Ctx, folded: Fact[]): string[] {
@@ -233,6 +324,7 @@ function tableCreate(f: Fact, ctx: Ctx, folded: Fact[]): string[] {
   if (a.am) sql += ` USING ${quoteIdent(s(a.am))}`;
   if ((a.options as string[]).length) sql += ` WITH (${(a.options as string[]).join(', ')})`;
   const out = [sql];
+  for (const c of cols) out.push(...columnSettings(c, undefined));
   if (a.rls) out.push(`ALTER TABLE ${f.meta.sql} ENABLE ROW LEVEL SECURITY`);
   if (a.rlsForce) out.push(`ALTER TABLE ${f.meta.sql} FORCE ROW LEVEL SECURITY`);
   return out;
@@ -394,7 +486,7 @@ const RULES: Record<string, Rule> = {
       const def = (ctx.childrenOf.get(f.id) ?? []).find((d) => d.kind === 'default');
       const hazards: Hazard[] = [];
       if (f.attrs.generated || f.attrs.identity) hazards.push(tableHazard('rewrites_table', `adds ${f.attrs.generated ? 'generated' : 'identity'} column ${s(f.meta.name)} (table rewrite)`, s(f.meta.table), s(f.meta.name)));
-      return { sql: [`ALTER TABLE ${f.meta.table} ADD COLUMN ${columnDef(f, def)}`], hazards };
+      return { sql: [`ALTER TABLE ${f.meta.table} ADD COLUMN ${columnDef(f, def)}`, ...columnSettings(f, undefined)], hazards };
     },
     drop: (f) => ({ sql: [`ALTER TABLE ${f.meta.table} DROP COLUMN ${f.meta.sql}`], hazards: f.attrs.generated ? [] : [tableHazard('deletes_data', `drops column ${disp(`${s(f.meta.table)}.${s(f.meta.sql)}`)}`, s(f.meta.table), s(f.meta.name))] }),
     alter: (o, n) => {
@@ -427,6 +519,7 @@ const RULES: Record<string, Rule> = {
         const o = s(b.identityOptions).replace(/(START WITH|INCREMENT BY|MINVALUE|MAXVALUE|CACHE) (-?\d+)/g, 'SET $1 $2').replace(/(NO CYCLE|(?<!NO )CYCLE)$/, 'SET $1');
         sql.push(`${pre} ${o}`);
       }
+      sql.push(...columnSettings(n, o, retype));
       if (!retype && sql.length === 0) retype = true; // only dependencies changed (type object replaced)
       return { sql, hazards, retype };
     },
@@ -435,6 +528,66 @@ const RULES: Record<string, Rule> = {
     create: (f) => none([`ALTER TABLE ${f.meta.table} ALTER COLUMN ${f.meta.column} SET DEFAULT ${s(f.attrs.expr)}`]),
     drop: (f) => none([`ALTER TABLE ${f.meta.table} ALTER COLUMN ${f.meta.column} DROP DEFAULT`]),
     alter: (o, n) => (o.attrs.expr === n.attrs.expr ? null : { sql: [`ALTER TABLE ${n.meta.table} ALTER COLUMN ${n.meta.column} SET DEFAULT ${s(n.attrs.expr)}`], hazards: [] }),
+  },
+  child_column: {
+    create: (f, ctx) => none(childColumnSql(f, undefined, ctx)),
+    // the child follows its parent again (nothing to do when it is no longer a child: its columns are its own then)
+    drop: (f, ctx) => none(stillChild(f, ctx) ? childColumnSql({ ...f, attrs: {} }, f, ctx) : []),
+    alter: (o, n, ctx) => ({ sql: childColumnSql(n, o, ctx), hazards: [] }),
+  },
+  replica_identity: {
+    create: (f) => none([`ALTER TABLE ${f.meta.table} REPLICA IDENTITY ${f.attrs.identity === 'f' ? 'FULL' : f.attrs.identity === 'n' ? 'NOTHING' : `USING INDEX ${quoteIdent(s(f.attrs.index))}`}`]),
+    drop: (f) => none([`ALTER TABLE ${f.meta.table} REPLICA IDENTITY DEFAULT`]),
+    alter: (_o, n) => ({ sql: [`ALTER TABLE ${n.meta.table} REPLICA IDENTITY ${n.attrs.identity === 'f' ? 'FULL' : n.attrs.identity === 'n' ? 'NOTHING' : `USING INDEX ${quoteIdent(s(n.attrs.index))}`}`], hazards: [] }),
+  },
+  cluster: {
+    create: (f) => none([`ALTER TABLE ${f.meta.table} CLUSTER ON ${quoteIdent(s(f.attrs.index))}`]),
+    drop: (f) => none([`ALTER TABLE ${f.meta.table} SET WITHOUT CLUSTER`]),
+    alter: (_o, n) => ({ sql: [`ALTER TABLE ${n.meta.table} CLUSTER ON ${quoteIdent(s(n.attrs.index))}`], hazards: [] }),
+  },
+  rule: {
+    create: (f) => {
+      const sql = [s(f.attrs.def)];
+      if (f.attrs.enabled !== 'O') sql.push(`ALTER TABLE ${f.meta.table} ${TRIGGER_ENABLE[s(f.attrs.enabled)]} RULE ${quoteIdent(s(f.meta.name))}`);
+      return none(sql);
+    },
+    drop: (f) => none([`DROP RULE ${quoteIdent(s(f.meta.name))} ON ${f.meta.table}`]),
+    alter: (o, n) => {
+      if (JSON.stringify(o.deps) !== JSON.stringify(n.deps)) return null;
+      const sql: string[] = [];
+      if (o.attrs.def !== n.attrs.def) sql.push(s(n.attrs.def).replace(/^CREATE RULE /, 'CREATE OR REPLACE RULE '));
+      if (o.attrs.enabled !== n.attrs.enabled) sql.push(`ALTER TABLE ${n.meta.table} ${TRIGGER_ENABLE[s(n.attrs.enabled)]} RULE ${quoteIdent(s(n.meta.name))}`);
+      return { sql, hazards: [] };
+    },
+  },
+  statistics: {
+    create: (f) => none([s(f.attrs.def), ...(f.attrs.target !== undefined ? [`ALTER STATISTICS ${f.meta.sql} SET STATISTICS ${Number(f.attrs.target)}`] : [])]),
+    drop: (f) => none([`DROP STATISTICS ${f.meta.sql}`]),
+    alter: (o, n) =>
+      o.attrs.def === n.attrs.def && JSON.stringify(o.deps) === JSON.stringify(n.deps)
+        ? { sql: [`ALTER STATISTICS ${n.meta.sql} SET STATISTICS ${Number(n.attrs.target ?? -1)}`], hazards: [] }
+        : null,
+  },
+  ts_dictionary: {
+    create: (f) => none([`CREATE TEXT SEARCH DICTIONARY ${f.meta.sql} (TEMPLATE = ${s(f.attrs.template)}${f.attrs.options !== null ? `, ${s(f.attrs.options)}` : ''})`]),
+    drop: (f) => none([`DROP TEXT SEARCH DICTIONARY ${f.meta.sql}`]),
+    // other options or template: recreated, with the configurations using it
+  },
+  ts_config: {
+    create: (f) => none([`CREATE TEXT SEARCH CONFIGURATION ${f.meta.sql} (PARSER = ${s(f.attrs.parser)})`, ...tsMappingSql(f, [], f.attrs.mappings as string[])]),
+    drop: (f) => none([`DROP TEXT SEARCH CONFIGURATION ${f.meta.sql}`]),
+    alter: (o, n) => (o.attrs.parser === n.attrs.parser ? { sql: tsMappingSql(n, o.attrs.mappings as string[], n.attrs.mappings as string[]), hazards: [] } : null),
+  },
+  default_acl: {
+    create: (f) => none(defaultAclSql(f, f.attrs.privs as string[])),
+    // back to the built-in defaults
+    drop: (f) => none(defaultAclSql(f, s(f.meta.implicit) ? s(f.meta.implicit).split(',') : [])),
+    alter: (_o, n) => ({ sql: defaultAclSql(n, n.attrs.privs as string[]), hazards: [] }),
+  },
+  aggregate: {
+    // no in-place change: dropped and recreated, together with what uses it (views…)
+    create: (f, ctx) => none([s(f.attrs.def), ...revokeDefaultPublic(f, ctx, 'FUNCTION')]),
+    drop: (f) => none([`DROP AGGREGATE ${f.meta.sql}`]),
   },
   inherit: {
     create: (f) => none([`ALTER TABLE ${f.meta.child} INHERIT ${f.meta.parent}`]),
@@ -521,9 +674,10 @@ const RULES: Record<string, Rule> = {
     alter: (_o, n) => ({ sql: [revokeSql(n), ...grantSql(n)], hazards: [] }),
   },
   comment: {
-    create: (f, ctx) => none([`COMMENT ON ${objRef(ctx.source.get(f.parent!)!)} IS ${quoteLiteral(s(f.attrs.text))}`]),
-    drop: (f, ctx) => none([`COMMENT ON ${objRef(ctx.target.get(f.parent!)!)} IS NULL`]),
-    alter: (_o, n, ctx) => ({ sql: [`COMMENT ON ${objRef(ctx.source.get(n.parent!)!)} IS ${quoteLiteral(s(n.attrs.text))}`], hazards: [] }),
+    // meta.on: a part of the parent with no fact of its own (a view's column)
+    create: (f, ctx) => none([`COMMENT ON ${f.meta.on ?? objRef(ctx.source.get(f.parent!)!)} IS ${quoteLiteral(s(f.attrs.text))}`]),
+    drop: (f, ctx) => none([`COMMENT ON ${f.meta.on ?? objRef(ctx.target.get(f.parent!)!)} IS NULL`]),
+    alter: (_o, n, ctx) => ({ sql: [`COMMENT ON ${n.meta.on ?? objRef(ctx.source.get(n.parent!)!)} IS ${quoteLiteral(s(n.attrs.text))}`], hazards: [] }),
   },
 };
 
@@ -591,8 +745,10 @@ function nameKey(f: Fact): string | undefined {
     case 'constraint':
       if ('pux'.includes(s(f.attrs.type))) return `rel:${quoteIdent(splitName(s(f.meta.table)).schema)}.${quoteIdent(s(f.meta.name))}`;
       return undefined;
-    case 'function': case 'procedure':
+    case 'function': case 'procedure': case 'aggregate':
       return `fn:${f.meta.sql}`;
+    case 'statistics':
+      return `stx:${f.meta.sql}`;
     default:
       return undefined;
   }
@@ -666,6 +822,27 @@ export function planSchema(sourceModel: SchemaModel, targetModel: SchemaModel, o
   }
   if (absorbed.size) removed.splice(0, removed.length, ...removed.filter((f) => !absorbed.has(f.id)));
   if (viaDetach.size) added.splice(0, added.length, ...added.filter((f) => !viaDetach.has(f.id)));
+
+  // a parent's SET / DROP DEFAULT recurses to its partitions and children: their own defaults are set again after it
+  const parentDefaults = new Set<string>();
+  for (const f of [...added, ...removed, ...changed.map((c) => c[1])]) {
+    if (f.kind === 'default') parentDefaults.add(`${s(f.meta.table)}.${s(f.meta.column)}`);
+    if (f.kind === 'child_column') parentDefaults.add(`${s(f.meta.table)}.${s(f.meta.column)}`);
+  }
+  if (parentDefaults.size) {
+    const isChanged = new Set(changed.map((c) => c[1].id));
+    for (let grew = true; grew;) {
+      grew = false;
+      for (const f of source.facts) {
+        if (f.kind !== 'child_column' || f.attrs.default === undefined || isChanged.has(f.id) || !T.has(f.id)) continue;
+        if (!parentDefaults.has(`${s(f.meta.parentTable)}.${s(f.meta.column)}`)) continue;
+        changed.push([T.get(f.id)!, f]);
+        isChanged.add(f.id);
+        parentDefaults.add(`${s(f.meta.table)}.${s(f.meta.column)}`);
+        grew = true;
+      }
+    }
+  }
 
   for (const f of [...added, ...removed, ...changed.map((c) => c[1])]) {
     if (!RULES[f.kind]) notHandled.push({ kind: f.kind, identity: f.id, reason: `no rule for ${f.kind} objects` });
@@ -984,6 +1161,21 @@ export function planSchema(sourceModel: SchemaModel, targetModel: SchemaModel, o
       }
     }
   }
+  // a child's own column settings come after its parent's (SET / DROP DEFAULT and NOT NULL recurse to children)
+  for (const f of source.facts) {
+    if (f.kind !== 'child_column') continue;
+    const pt = s(f.meta.parentTable);
+    const c = s(f.meta.column);
+    for (const n of [createNode.get(f.id), alterNode.get(f.id)]) {
+      if (!n || n.fact.id !== f.id) continue;
+      for (const x of [`default:${pt}.${c}`, `column:${pt}.${c}`, `child_column:${pt}.${c}`]) {
+        edge(dropNode.get(x), n);
+        edge(alterNode.get(x), n);
+        edge(createNode.get(x), n);
+      }
+    }
+  }
+
   // names: a drop frees a name a create may need
   const dropByName = new Map<string, Node[]>();
   for (const id of dropped) {
@@ -1024,8 +1216,30 @@ export function planSchema(sourceModel: SchemaModel, targetModel: SchemaModel, o
     if (f.kind === 'acl' && f.meta.grantee !== 'PUBLIC' && !roles.has(s(f.meta.grantee))) {
       errors.push(`grant on ${f.meta.objSql} to role ${quoteIdent(s(f.meta.grantee))}, which does not exist on the target (roles are never created by a migration)`);
     }
+    if (f.kind === 'default_acl') {
+      for (const r of [s(f.meta.role), s(f.meta.grantee)]) if (r !== 'PUBLIC' && !roles.has(r)) errors.push(`default privileges for role ${quoteIdent(s(f.meta.role))} on ${s(f.meta.objType).toLowerCase()} name role ${quoteIdent(r)}, which does not exist on the target (roles are never created by a migration)`);
+    }
     if (f.kind === 'policy') {
       for (const r of f.attrs.roles as string[]) if (r !== 'PUBLIC' && !roles.has(r)) errors.push(`policy ${quoteIdent(s(f.meta.name))} on ${f.meta.table} names role ${quoteIdent(r)}, which does not exist on the target`);
+    }
+  }
+
+  // ------------------------------------------------ errors: objects not handled are never created or dropped around
+  const what = (f: Fact) => `${f.kind.replace('_', ' ')} ${disp(f.id.slice(f.id.indexOf(':') + 1))}`;
+  for (const u of source.unsupported) {
+    const t = unsT.get(u.kind + '\u0000' + u.identity);
+    if (t && t.def === u.def) continue;
+    for (const d of u.dependents ?? []) {
+      const f = S.get(d);
+      if (!f || !created.has(d)) continue;
+      errors.push(`${what(f)} depends on ${u.kind} ${u.identity}, which is not handled and ${t ? 'differs on the target' : 'does not exist on the target'}: the plan cannot create ${what(f)}`);
+    }
+  }
+  for (const u of target.unsupported) {
+    for (const d of u.dependsOn ?? []) {
+      const f = T.get(d);
+      if (!f || !(dropped.has(d) || retype.has(d))) continue;
+      errors.push(`${u.kind} ${u.identity} on the target depends on ${what(f)}, which the plan would ${dropped.has(d) ? 'drop' : 'change the type of'}; ${u.kind} objects are not handled, so the plan cannot go around it`);
     }
   }
 

@@ -226,7 +226,8 @@ function unquote(sql: string): string {
 
 /**
  * Plan errors for objects the plan would create or change on the target that its PostgreSQL cannot hold: virtual
- * generated columns before 18, the builtin collation provider before 17, ICU tailoring rules before 16, and extension
+ * generated columns before 18, the builtin collation provider before 17, ICU tailoring rules before 16, a column's
+ * compression method before 14, and extension
  * versions the target server has no scripts for (pg_available_extension_versions). Reported before anything runs.
  */
 export function targetVersionErrors(written: Fact[], changed: [Fact, Fact][], target: SchemaModel): string[] {
@@ -237,6 +238,9 @@ export function targetVersionErrors(written: Fact[], changed: [Fact, Fact][], ta
   for (const f of written) {
     if (f.kind === 'column' && f.attrs.virtual && tv < 180000) {
       errors.push(`column ${f.meta.table}.${f.meta.sql} is a virtual generated column (PostgreSQL 18+) and ${on}, which has only stored ones: make it GENERATED ALWAYS AS (…) STORED on the source to migrate it`);
+    }
+    if (f.kind === 'column' && f.attrs.compression && tv < 140000) {
+      errors.push(`column ${f.meta.table}.${f.meta.sql} sets a compression method (PostgreSQL 14+) and ${on}: reset it on the source (ALTER COLUMN … SET COMPRESSION default) to migrate it`);
     }
     if (f.kind === 'collation' && f.attrs.provider === 'b' && tv < 170000) {
       errors.push(`collation ${f.meta.sql} uses the builtin locale provider (PostgreSQL 17+) and ${on}: use an ICU or libc collation on the source`);
@@ -279,10 +283,11 @@ export function comparableModels(source: SchemaModel, target: SchemaModel): [Sch
   const strip = (m: SchemaModel): SchemaModel => ({
     ...m,
     facts: m.facts.flatMap((f) => {
-      if (f.kind !== 'acl') return [f];
+      if (f.kind !== 'acl' && f.kind !== 'default_acl') return [f];
       const privs = (f.attrs.privs as string[]).filter((p) => !drop.has(p));
       if (privs.length === (f.attrs.privs as string[]).length) return [f];
-      return privs.length ? [{ ...f, attrs: { ...f.attrs, privs } }] : [];
+      // default privileges with none left still say "none" (they differ from the built-in defaults)
+      return privs.length || f.kind === 'default_acl' ? [{ ...f, attrs: { ...f.attrs, privs } }] : [];
     }),
   });
   return [strip(source), strip(target)];
