@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { MigrateError } from '../src/errors.ts';
 import { appendEntries, formatValue, parseEnvDocument, serialize, setValue } from '../src/env/envfile.ts';
 import { canonicalEnvName, loadEnvironment } from '../src/env/resolve.ts';
-import { isSecretKey, maskJson, maskText, maskUrl, maskValue, secretValuesOf } from '../src/env/secrets.ts';
+import { isSecretKey, maskJson, scrubText, maskUrl, maskValue, secretValuesOf } from '../src/env/secrets.ts';
 
 function values(text: string, inherited?: Map<string, string>): Record<string, string> {
   const doc = parseEnvDocument(text, '/p/.env', { inherited });
@@ -207,7 +207,7 @@ describe('environments', () => {
     assert.equal(env.production, false);
     const v = (k: string) => env.vars.get(k)?.value;
     assert.deepEqual([v('A'), v('B'), v('C'), v('REF')], ['dev', 'local', 'dotenv', 'base-local']);
-    assert.deepEqual(env.vars.get('C'), { key: 'C', value: 'dotenv', file: join(dir, '.env'), line: 1 });
+    assert.deepEqual(env.vars.get('C'), { key: 'C', value: 'dotenv', file: join(dir, '.env'), line: 1, secret: false });
     assert.equal(env.ownFile, join(dir, '.env.local'));
     assert.deepEqual(env.files, ['.env.dev', '.env.local', '.env'].map((f) => join(dir, f)));
     assert.equal(env.server, undefined);
@@ -318,9 +318,9 @@ describe('secrets', () => {
     assert.equal(maskValue('APP', 'visible'), 'visible');
   });
 
-  test('maskText scrubs known secrets, encoded forms and URL passwords', () => {
-    const out = maskText('auth failed for p@ss! (p%40ss!) at postgres://x:other@h/db and s3cr3t', ['p@ss!', 's3cr3t', '']);
-    assert.equal(out, 'auth failed for **** (****) at postgres://x:****@h/db and ****');
+  test('scrubText scrubs known secrets long enough to be unique, and URL passwords', () => {
+    const out = scrubText('auth failed for p@ss!w0rd (p%40ss!w0rd) at postgres://x:other@h/db and s3cr3t', ['p@ss!w0rd', 'p%40ss!w0rd', 's3cr3t', '']);
+    assert.equal(out, 'auth failed for **** (****) at postgres://x:****@h/db and s3cr3t');
   });
 
   test('secretValuesOf and maskJson', () => {
@@ -329,6 +329,7 @@ describe('secrets', () => {
       { key: 'JWT_SECRET', value: 'jwt' },
       { key: 'APP', value: 'x' },
       { key: 'EMPTY_TOKEN', value: '' },
+      { key: 'TOKEN_TTL', value: '900' },
     ]);
     assert.deepEqual(vals.sort(), ['jwt', 'p%40w', 'p@w']);
     assert.deepEqual(maskJson({ a: 1, secret: 'x', nested: { api_token: 't', url: 'https://u:p@h' }, list: ['ok'] }), {

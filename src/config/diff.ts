@@ -1,9 +1,10 @@
 /**
  * diffConfig: what differs between two environments' effective configuration, masked and with provenance.
- * Values are compared after expansion (what the application sees).
+ * Values are compared after expansion (what the application sees). A secret's value is never shown (a credential
+ * URL shows everything but its password, unless it expands a secret); a value expanding a secret is a secret.
  */
 import { relative } from 'node:path';
-import { isSecretKey, maskJson, maskValue, urlHasCredentials } from '../env/secrets.js';
+import { isSecretVar, maskJson, maskVar, urlHasCredentials } from '../env/secrets.js';
 import type { EnvVar, Environment, ServerConfig } from '../env/types.js';
 import { environmentSpecific, IDENTITY_FIELDS } from './rules.js';
 import type { ConfigDiff, ConfigKeyDiff, ConfigSide, ServerFieldDiff } from './types.js';
@@ -27,8 +28,13 @@ export function canonicalJson(v: unknown): string {
 
 function side(env: Environment, v: EnvVar, show: boolean): ConfigSide {
   const s: ConfigSide = { file: relPath(env.projectDir, v.file), line: v.line };
-  if (show) s.value = maskValue(v.key, v.value);
+  if (show) s.value = maskVar(v);
   return s;
+}
+
+/** A credential URL that may be shown with its password masked (not when it expands a secret: then it is hidden). */
+function maskedUrlShown(v: EnvVar): boolean {
+  return !(v.taint && v.taint.length > 0) && urlHasCredentials(v.value);
 }
 
 /** Masked server.json field value; the SSH `key` field is a file path, shown as is. */
@@ -66,21 +72,19 @@ export function diffConfig(source: Environment, target: Environment): ConfigDiff
     const b = target.vars.get(key);
     if (a && b) {
       if (a.value === b.value) continue;
-      const secret = isSecretKey(key, a.value) || isSecretKey(key, b.value);
+      const secret = isSecretVar(a) || isSecretVar(b);
       // A credential URL may be shown masked, unless masking hides the only difference (the password).
       let show = !secret;
-      if (secret && urlHasCredentials(a.value) && urlHasCredentials(b.value)) {
-        show = maskValue(key, a.value) !== maskValue(key, b.value);
-      }
+      if (secret && maskedUrlShown(a) && maskedUrlShown(b)) show = maskVar(a) !== maskVar(b);
       const expected = environmentSpecific(key) ?? (secret ? 'secrets differ between environments and are never copied' : undefined);
       changed.push({ key, status: 'differs', secret, source: side(source, a, show), target: side(target, b, show), ...(expected ? { expected } : {}) });
     } else if (a) {
-      const secret = isSecretKey(key, a.value);
+      const secret = isSecretVar(a);
       const expected = environmentSpecific(key);
-      onlyInSource.push({ key, status: 'only_in_source', secret, source: side(source, a, !secret || urlHasCredentials(a.value)), ...(expected ? { expected } : {}) });
+      onlyInSource.push({ key, status: 'only_in_source', secret, source: side(source, a, !secret || maskedUrlShown(a)), ...(expected ? { expected } : {}) });
     } else if (b) {
-      const secret = isSecretKey(key, b.value);
-      onlyInTarget.push({ key, status: 'only_in_target', secret, target: side(target, b, !secret || urlHasCredentials(b.value)), expected: 'keys only in the target are kept by a migration' });
+      const secret = isSecretVar(b);
+      onlyInTarget.push({ key, status: 'only_in_target', secret, target: side(target, b, !secret || maskedUrlShown(b)), expected: 'keys only in the target are kept by a migration' });
     }
   }
   const fields = diffServer(source.server, target.server);

@@ -6,7 +6,8 @@
  * - A key the source has and the target's effective cascade lacks → add; a value that differs → update.
  * - Never copied (listed in `skipped` with the reason): environment-specific keys (ENV, NSELF_ENV, BASE_DOMAIN,
  *   PROJECT_NAME, POSTGRES_DB/HOST/PORT/USER, DATABASE_URL, *_DOMAIN, *_URL, *_ROUTE, *_CORS_DOMAIN, SSL_*, DEBUG,
- *   LOG_LEVEL, *_DEV_MODE, *_ENABLE_CONSOLE) and secrets. A secret the target lacks becomes an empty placeholder
+ *   LOG_LEVEL, *_DEV_MODE, *_ENABLE_CONSOLE) and secrets — by name and value, or by taint: a value that expands a
+ *   secret (`JWT_CONF=${HASURA_GRAPHQL_JWT_SECRET}`) is one. A secret the target lacks becomes an empty placeholder
  *   (`KEY=`, action 'placeholder', listed in `needsValue`) — never the source's value.
  * - A key defined through references (`${…}`) with the very same definition on both sides differs only because
  *   the referenced variables differ: skipped ('same_definition'), as copying the expansion would freeze it.
@@ -26,7 +27,7 @@ import { readFileSync } from 'node:fs';
 import { MigrateError } from '../errors.js';
 import { documentValues, parseEnvDocument } from '../env/envfile.js';
 import { readCascade } from '../env/resolve.js';
-import { isSecretKey, jsonHasSecrets, maskValue } from '../env/secrets.js';
+import { isSecretVar, jsonHasSecrets, maskVar } from '../env/secrets.js';
 import type { Environment } from '../env/types.js';
 import { canonicalJson, relPath } from './diff.js';
 import { environmentSpecific, IDENTITY_FIELDS } from './rules.js';
@@ -76,12 +77,14 @@ export function planConfig(source: Environment, target: Environment): ConfigPlan
       skipped.push({ key, kind: 'environment_specific', reason: `${why}: never copied` });
       continue;
     }
-    if (isSecretKey(key, sv.value) || (tv && isSecretKey(key, tv.value))) {
+    if (isSecretVar(sv) || (tv && isSecretVar(tv))) {
       if (!tv) {
         edits.push({ action: 'placeholder', key, value: '', from });
         needsValue.push(key);
       } else {
-        skipped.push({ key, kind: 'secret', reason: `secret: never copied; the values differ, set it by hand in ${relPath(tdir, tv.file)}:${tv.line} if needed` });
+        const taint = [...(sv.taint ?? []), ...(tv.taint ?? [])];
+        const what = taint.length > 0 ? `expands the secret ${[...new Set(taint)].join(', ')}` : 'secret';
+        skipped.push({ key, kind: 'secret', reason: `${what}: never copied; the values differ, set it by hand in ${relPath(tdir, tv.file)}:${tv.line} if needed` });
       }
       continue;
     }
@@ -95,7 +98,7 @@ export function planConfig(source: Environment, target: Environment): ConfigPlan
       edits.push({ action: 'add', key, value: sv.value, from });
       continue;
     }
-    const current = { file: relPath(tdir, tv.file), line: tv.line, value: maskValue(key, tv.value) };
+    const current = { file: relPath(tdir, tv.file), line: tv.line, value: maskVar(tv) };
     if (tv.file !== ownAbs && rank(tv.file) > ownRank) {
       conflicts.push({
         key,
@@ -134,7 +137,7 @@ export function planConfig(source: Environment, target: Environment): ConfigPlan
     }
   }
 
-  const targetHasSecrets = [...target.vars.values()].some((v) => isSecretKey(v.key, v.value));
+  const targetHasSecrets = [...target.vars.values()].some((v) => isSecretVar(v));
   return {
     source: source.name,
     target: target.name,

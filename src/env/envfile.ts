@@ -39,6 +39,8 @@ export interface EnvEntry {
   suffix: string;
   /** true when the value contains a `$` reference (unquoted or double-quoted). */
   hasReference: boolean;
+  /** The variables whose (non-empty) values went into `value` through references, in order. */
+  references: string[];
 }
 
 export interface EnvDocument {
@@ -99,7 +101,11 @@ type Lookup = (name: string) => string | undefined;
  * Read a reference at s[pos] === '$'. Returns the expansion and the index after it, or undefined when
  * the `$` is literal (not followed by a name or a well-formed `${…}`).
  */
-function readReference(s: string, pos: number, lookup: Lookup): { text: string; end: number } | undefined {
+function readReference(s: string, pos: number, lookup: Lookup, refs: string[]): { text: string; end: number } | undefined {
+  const used = (name: string, v: string | undefined) => {
+    if (v) refs.push(name);
+    return v ?? '';
+  };
   const next = s[pos + 1];
   if (next === '{') {
     const close = s.indexOf('}', pos + 2);
@@ -108,23 +114,24 @@ function readReference(s: string, pos: number, lookup: Lookup): { text: string; 
     const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)(.*))?$/s.exec(body);
     if (!m) return undefined;
     const v = lookup(m[1]);
-    let text = v ?? '';
-    if (m[2] === ':-' && (v === undefined || v === '')) text = expandUnquoted(m[3], lookup);
-    else if (m[2] === '-' && v === undefined) text = expandUnquoted(m[3], lookup);
+    let text: string;
+    if (m[2] === ':-' && (v === undefined || v === '')) text = expandUnquoted(m[3], lookup, refs);
+    else if (m[2] === '-' && v === undefined) text = expandUnquoted(m[3], lookup, refs);
+    else text = used(m[1], v);
     return { text, end: close + 1 };
   }
   const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(s.slice(pos + 1));
   if (!m) return undefined;
-  return { text: lookup(m[0]) ?? '', end: pos + 1 + m[0].length };
+  return { text: used(m[0], lookup(m[0])), end: pos + 1 + m[0].length };
 }
 
-function expandUnquoted(s: string, lookup: Lookup): string {
+function expandUnquoted(s: string, lookup: Lookup, refs: string[]): string {
   let out = '';
   let i = 0;
   while (i < s.length) {
     const c = s[i];
     if (c === '$') {
-      const r = readReference(s, i, lookup);
+      const r = readReference(s, i, lookup, refs);
       if (r) {
         out += r.text;
         i = r.end;
@@ -170,7 +177,8 @@ export function parseEnvDocument(text: string, file: string, opts: ParseOptions 
     const valueStart = eq + 1 + ws.length;
     const prefix = content.slice(0, valueStart);
     const v = content.slice(valueStart);
-    let entry: Omit<EnvEntry, 'key' | 'line' | 'startLine' | 'export' | 'file' | 'prefix'>;
+    let entry: Omit<EnvEntry, 'key' | 'line' | 'startLine' | 'export' | 'file' | 'prefix' | 'references'>;
+    const references: string[] = [];
 
     if (v.startsWith("'")) {
       const close = v.indexOf("'", 1);
@@ -202,7 +210,7 @@ export function parseEnvDocument(text: string, file: string, opts: ParseOptions 
             break;
           }
           if (c === '$') {
-            const r = readReference(cur, pos, lookup);
+            const r = readReference(cur, pos, lookup, references);
             if (r) {
               hasReference = true;
               out += r.text;
@@ -238,10 +246,10 @@ export function parseEnvDocument(text: string, file: string, opts: ParseOptions 
         rawEnd = m ? m.index : v.length;
       }
       const rawValue = v.slice(0, rawEnd).replace(/[ \t]+$/, '');
-      entry = { rawValue, value: expandUnquoted(rawValue, lookup), quote: '', endLine: lineNo, suffix: v.slice(rawValue.length), hasReference: /\$(\{|[A-Za-z_])/.test(rawValue) };
+      entry = { rawValue, value: expandUnquoted(rawValue, lookup, references), quote: '', endLine: lineNo, suffix: v.slice(rawValue.length), hasReference: /\$(\{|[A-Za-z_])/.test(rawValue) };
       i++;
     }
-    const e: EnvEntry = { key, line: lineNo, startLine: lineNo, export: isExport, file, prefix, ...entry };
+    const e: EnvEntry = { key, line: lineNo, startLine: lineNo, export: isExport, file, prefix, ...entry, references };
     entries.push(e);
     local.set(key, e.value);
   }
