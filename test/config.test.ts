@@ -173,7 +173,7 @@ describe('planConfig + applyConfig + verifyConfig', () => {
         '',
         '# added by nself migrate local → staging (test-1)',
         'FEATURE_X=off',
-        'NEW_FLAG=yes please',
+        "NEW_FLAG='yes please'",
         'POSTGRES_PASSWORD=',
         'STRIPE_KEY=',
         'TIMEOUT=60',
@@ -223,7 +223,7 @@ describe('planConfig + applyConfig + verifyConfig', () => {
     assert.ok(!JSON.stringify(plan).includes('zzz'));
     const res = await applyConfig(plan, dir, { label: 'staging → prod (cp-2)' });
     assert.deepEqual(res, { written: ['.environments/prod/.env', '.environments/prod/server.json'], created: [] });
-    assert.equal(r('.environments/prod/.env'), 'A=1\r\n# c\r\nB=new\r\nexport D="x" # keep\r\n\r\n# added by nself migrate staging → prod (cp-2)\r\nC="costs \\$5"\r\nE=line1\\nline2\r\n');
+    assert.equal(r('.environments/prod/.env'), 'A=1\r\n# c\r\nB=new\r\nexport D="x" # keep\r\n\r\n# added by nself migrate staging → prod (cp-2)\r\nC=\'costs $5\'\r\nE=\'line1\\nline2\'\r\n');
     assert.equal(r('.environments/prod/server.json'), '{\n  "name": "prod",\n  "host": "10.0.0.9",\n  "backup": {\n    "keep": 7\n  },\n  "extra": 1,\n  "monitoring": true\n}\n');
     const reloaded = loadEnvironment(dir, 'prod');
     assert.equal(reloaded.vars.get('C')?.value, 'costs $5');
@@ -236,7 +236,7 @@ describe('planConfig + applyConfig + verifyConfig', () => {
     const plan = planConfig(loadEnvironment(dir, 'local'), loadEnvironment(dir, 'staging'));
     assert.deepEqual(plan.edits.map((e) => [e.key, e.value]), [['A', 'p$th "x" '], ['B', '$HOME']]);
     await applyConfig(plan, dir, { label: 'x' });
-    assert.equal(r('.env.staging'), 'B="\\$HOME"\n\n# added by nself migrate x\nA="p\\$th \\"x\\" "\n');
+    assert.equal(r('.env.staging'), "B='$HOME'\n\n# added by nself migrate x\nA='p$th \"x\" '\n");
     assert.deepEqual(verifyConfig(plan, loadEnvironment(dir, 'staging')), { ok: true, missing: [] });
   });
 

@@ -123,7 +123,7 @@ describe('env document editing', () => {
     assert.equal(setValue(doc, 'NOPE', 'x'), false);
     assert.equal(
       serialize(doc),
-      '# head\r\nexport A="new value" # keep me\r\n\r\nB="it\'s"\r\nC=x y   # c\r\nD="one"\r\nE="has \\$dollar"',
+      '# head\r\nexport A="new value" # keep me\r\n\r\nB="it\'s"\r\nC=\'x y\'   # c\r\nD="one"\r\nE=\'has $dollar\'',
     );
     const v = Object.fromEntries(doc.entries.map((e) => [e.key, e.value]));
     assert.deepEqual(v, { A: 'new value', B: "it's", C: 'x y', D: 'one', E: 'has $dollar' });
@@ -138,7 +138,7 @@ describe('env document editing', () => {
   test('appendEntries: missing final newline, blank separator, comment, quoting only when needed', () => {
     const doc = parseEnvDocument('A=1', 'f');
     appendEntries(doc, [{ key: 'B', value: 'simple' }, { key: 'C', value: 'two words # x' }, { key: 'D', value: '' }, { key: 'E', value: 'a\nb"c' }], 'added by test');
-    assert.equal(serialize(doc), 'A=1\n\n# added by test\nB=simple\nC="two words # x"\nD=\nE="a\\nb\\"c"\n');
+    assert.equal(serialize(doc), 'A=1\n\n# added by test\nB=simple\nC=\'two words # x\'\nD=\nE="a\nb\\"c"\n');
     const v = Object.fromEntries(doc.entries.map((e) => [e.key, e.value]));
     assert.deepEqual(v, { A: '1', B: 'simple', C: 'two words # x', D: '', E: 'a\nb"c' });
   });

@@ -9,11 +9,13 @@
  *   LOG_LEVEL, *_DEV_MODE, *_ENABLE_CONSOLE) and secrets — by name and value, or by taint: a value that expands a
  *   secret (`JWT_CONF=${HASURA_GRAPHQL_JWT_SECRET}`) is one. A secret the target lacks becomes an empty placeholder
  *   (`KEY=`, action 'placeholder', listed in `needsValue`) — never the source's value.
+ * - A value that a shell and the env-file parser would read differently (a NUL byte, CR LF) is not written ('unwritable').
  * - A key defined through references (`${…}`) with the very same definition on both sides differs only because
  *   the referenced variables differ: skipped ('same_definition'), as copying the expansion would freeze it.
  * - The value written is the source's EXPANDED value, quoted so that it parses back to exactly that value
- *   (a `$` is escaped, never re-expanded): after the write the target's effective value equals the source's,
- *   which is what verifyConfig checks. Updates keep the line's quoting style when it can hold the value; new keys
+ *   (a `$` is escaped, never re-expanded) and a shell sourcing the file reads the same and runs nothing
+ *   (envfile.ts formatValue): after the write the target's effective value equals the source's, which is what
+ *   verifyConfig checks. Updates keep the line's quoting style when it can hold the value; new keys
  *   are unquoted unless they need double quotes.
  * - An update of a key whose effective value comes from a file with HIGHER precedence than the own file (e.g.
  *   `.env.secrets`, or `.env` over `.env.local`) would have no effect: it is a conflict, not an edit. A key that
@@ -25,7 +27,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { MigrateError } from '../errors.js';
-import { documentValues, parseEnvDocument } from '../env/envfile.js';
+import { documentValues, isWritableValue, parseEnvDocument } from '../env/envfile.js';
 import { readCascade } from '../env/resolve.js';
 import { isSecretVar, jsonHasSecrets, maskVar } from '../env/secrets.js';
 import type { Environment } from '../env/types.js';
@@ -86,6 +88,10 @@ export function planConfig(source: Environment, target: Environment): ConfigPlan
         const what = taint.length > 0 ? `expands the secret ${[...new Set(taint)].join(', ')}` : 'secret';
         skipped.push({ key, kind: 'secret', reason: `${what}: never copied; the values differ, set it by hand in ${relPath(tdir, tv.file)}:${tv.line} if needed` });
       }
+      continue;
+    }
+    if (!isWritableValue(sv.value)) {
+      skipped.push({ key, kind: 'unwritable', reason: 'the value holds a NUL byte or a carriage return before a line feed, which a shell and an env-file parser read differently: set it by hand' });
       continue;
     }
     const se = srcEntries.get(key);

@@ -79,7 +79,7 @@ export interface ConfigEdit {
 
 export interface ConfigSkip {
   key: string;
-  kind: 'environment_specific' | 'secret' | 'same_definition' | 'server';
+  kind: 'environment_specific' | 'secret' | 'same_definition' | 'server' | 'unwritable';
   reason: string;
 }
 
