@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startCluster, type TestCluster } from '../test/support/pg.ts';
 import { makeProject, ROOT } from '../test/support/cli.ts';
+import { startAll } from '../test/support/prereq.ts';
 
 const STAGING_SCHEMA = `
 CREATE TYPE order_status AS ENUM ('pending', 'paid', 'shipped');
@@ -68,7 +69,8 @@ const clusters: TestCluster[] = [];
 const project = makeProject();
 try {
   console.log('starting throwaway PostgreSQL servers for local, staging and prod…');
-  const [local, staging, prod] = await Promise.all([startCluster(), startCluster(), startCluster()]);
+  // startAll: if one fails to start, the others are stopped before the error is thrown.
+  const [local, staging, prod] = await startAll([startCluster(), startCluster(), startCluster()]);
   clusters.push(local, staging, prod);
   for (const c of clusters) await c.createDatabase('shop');
   await local.sql(LOCAL_SCHEMA, 'shop');

