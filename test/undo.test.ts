@@ -186,8 +186,13 @@ test('a data-only migration blocked by another session’s lock fails within --l
     await holder.end();
     p.remove();
   }
-  const zero = await makeProject().run(['migrate', 'local', 'staging', '--lock-timeout', '0ms']);
-  assert.equal(zero.code, 64, zero.stderr);
+  const empty = makeProject();
+  try {
+    const zero = await empty.run(['migrate', 'local', 'staging', '--lock-timeout', '0ms']);
+    assert.equal(zero.code, 64, zero.stderr);
+  } finally {
+    empty.remove();
+  }
 });
 
 test('kill -9 at 23 points of a schema + data + config migration: after the next command, all-old or all-new', PG_DUMP, async () => {
