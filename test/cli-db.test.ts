@@ -176,7 +176,7 @@ describe('schema + data + config through the real CLI', () => {
     try {
       const r = await p.run(['migrate', 'local', 'prod', '--data-only']);
       assert.equal(r.code, 3, r.stderr);
-      assert.match(r.stderr, /replaces the rows of 3 table\(s\)/);
+      assert.match(r.stderr, /replaces the rows of 3 tables \(deletes 0 rows of prod, writes 1,000 rows\)/);
       assert.match(r.stderr, /--force/);
       assert.deepEqual(await state(prod, db), before);
       assert.equal(p.exists('.nself'), false);

@@ -14,6 +14,8 @@ import { startSshd, type TestSshd } from './support/sshd.ts';
 import { have, needs, startAll } from './support/prereq.ts';
 import { connectionSettings, describeConnection } from '../src/env/connection.ts';
 import { knownHostsPath } from '../src/env/ssh.ts';
+import { globMatch, knownHostKeys, readSshConfig } from '../src/env/openssh.ts';
+import { runBin, makeProject } from './support/cli.ts';
 import { openDatabase, type DbHandle } from '../src/pg/connect.ts';
 import { advisoryLockKey, lockTarget, lockTargetSession, unlockTargetSession } from '../src/pg/lock.ts';
 import { MigrateError } from '../src/errors.ts';
@@ -46,6 +48,16 @@ function makeEnv(name: string, dir: string, vars: Record<string, string>, server
   };
 }
 
+/** staging through the test sshd (server.json names host, port, user and key). */
+const sshEnv = (dir: string, server: Partial<ServerConfig> = {}, vars: Record<string, string> = {}) =>
+  makeEnv('staging', dir, { POSTGRES_HOST: 'postgres', POSTGRES_PORT: String(cluster.port), POSTGRES_DB: 'app', POSTGRES_PASSWORD: PASSWORD, ...vars }, {
+    host: sshd.host,
+    port: sshd.port,
+    user: sshd.user,
+    key: sshd.clientKey,
+    ...server,
+  });
+
 async function rejectsWith(p: Promise<unknown>, code: string): Promise<MigrateError> {
   try {
     const v = await p;
@@ -64,7 +76,21 @@ async function rejectsWith(p: Promise<unknown>, code: string): Promise<MigrateEr
 let cluster: TestCluster;
 let sshd: TestSshd;
 
+// Every test runs with a HOME of its own: the user's ~/.ssh/config and ~/.ssh/known_hosts never take part.
+const savedHome = process.env.HOME;
+const savedAgent = process.env.SSH_AUTH_SOCK;
+/** A fresh empty HOME (with .ssh/) made the current one. */
+function freshHome(): string {
+  const h = mkdtempSync(join(tmpdir(), 'nself-home-'));
+  tmpDirs.push(h);
+  mkdirSync(join(h, '.ssh'), { mode: 0o700 });
+  process.env.HOME = h;
+  return h;
+}
+
 before(async () => {
+  freshHome();
+  delete process.env.SSH_AUTH_SOCK;
   // startAll: if one fails, the other is stopped before the error is thrown. sshd only where it is installed.
   let s: TestSshd | undefined;
   [cluster, s] = await startAll([startCluster({ password: PASSWORD }), have('sshd') ? startSshd() : undefined]);
@@ -76,6 +102,9 @@ before(async () => {
 after(async () => {
   await Promise.allSettled([cluster?.stop(), sshd?.stop()]);
   for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
+  if (savedHome === undefined) delete process.env.HOME;
+  else process.env.HOME = savedHome;
+  if (savedAgent !== undefined) process.env.SSH_AUTH_SOCK = savedAgent;
 });
 
 describe('connectionSettings', () => {
@@ -212,14 +241,6 @@ describe('direct connections', () => {
 });
 
 describe('SSH tunnel (real sshd)', { skip: needs('sshd') }, () => {
-  const sshEnv = (dir: string, server: Partial<ServerConfig> = {}, vars: Record<string, string> = {}) =>
-    makeEnv('staging', dir, { POSTGRES_HOST: 'postgres', POSTGRES_PORT: String(cluster.port), POSTGRES_DB: 'app', POSTGRES_PASSWORD: PASSWORD, ...vars }, {
-      host: sshd.host,
-      port: sshd.port,
-      user: sshd.user,
-      key: sshd.clientKey,
-      ...server,
-    });
 
   test('queries through the tunnel, several clients; TOFU pins the host key once', async () => {
     const dir = projectDir();
@@ -337,6 +358,234 @@ describe('SSH tunnel (real sshd)', { skip: needs('sshd') }, () => {
     // The key trusted in memory by the dry run earlier in this process is also enforced.
     await rejectsWith(openDatabase(sshEnv(dry), { persistHostKeys: false }), 'ssh_host_key_changed');
     assert.equal(existsSync(join(dry, '.nself')), false);
+  });
+});
+
+describe('OpenSSH files: ~/.ssh/config and ~/.ssh/known_hosts (temp HOME)', () => {
+  /** `SHA256:…` of the test server's host key as OpenSSH's ssh-keygen -l prints it. */
+  const opensshFingerprint = (): string => {
+    const f = join(projectDir(), 'host.pub');
+    writeFileSync(f, sshd.hostPublicKey() + '\n');
+    const out = execFileSync('ssh-keygen', ['-l', '-f', f], { encoding: 'utf8' }); // "256 SHA256:… test-host (ED25519)"
+    return /(SHA256:\S+)/.exec(out)![1]!;
+  };
+  const hostLine = (hosts: string) => {
+    const [type, key] = sshd.hostPublicKey().split(/\s+/);
+    return `${hosts} ${type} ${key}`;
+  };
+  /** An environment whose server.json names only `host` (and what `server` adds): the rest comes from ~/.ssh/config. */
+  const aliasEnv = (dir: string, server: Partial<ServerConfig> = {}) =>
+    makeEnv('staging', dir, { POSTGRES_HOST: '127.0.0.1', POSTGRES_PORT: String(cluster.port), POSTGRES_DB: 'app', POSTGRES_PASSWORD: PASSWORD }, { host: 'stg-db', ...server });
+
+  test('glob and Host patterns as ssh reads them (cross-checked with ssh -G)', () => {
+    assert.ok(globMatch('*.example.com', 'db.EXAMPLE.com', true) && !globMatch('*.example.com', 'db.EXAMPLE.com'));
+    assert.ok(globMatch('db?', 'db1') && !globMatch('db?', 'db12'));
+    assert.ok(globMatch('[10.0.0.*]:2222', '[10.0.0.7]:2222') && !globMatch('[10.0.0.*]:2222', '[10.0.0.7]:22'));
+    const home = freshHome();
+    const cfg = join(home, '.ssh', 'config');
+    writeFileSync(
+      cfg,
+      [
+        '# comment',
+        'Host stg-* !stg-skip',
+        '  HostName 10.1.2.3',
+        '  Port 2200',
+        'Host stg-db',
+        '  HostName 10.9.9.9          # not used: the first value wins',
+        '  User deploy',
+        'Host *.internal',
+        '  HostName %h.example.net',
+        'Host *',
+        '  User=fallback',
+        '  Port 22',
+        '',
+      ].join('\n'),
+    );
+    const cases: [string, { hostName?: string; user?: string; port?: number }][] = [
+      ['stg-db', { hostName: '10.1.2.3', user: 'deploy', port: 2200 }],
+      ['stg-other', { hostName: '10.1.2.3', user: 'fallback', port: 2200 }],
+      ['STG-other', { user: 'fallback', port: 22 }], // Host patterns are case-sensitive in ssh
+      ['stg-skip', { user: 'fallback', port: 22 }],
+      ['a.internal', { hostName: 'a.internal.example.net', user: 'fallback', port: 22 }],
+    ];
+    for (const [host, want] of cases) {
+      const got = readSshConfig(host);
+      assert.deepEqual({ hostName: got.hostName, user: got.user, port: got.port }, { hostName: undefined, ...want }, host);
+      // OpenSSH itself resolves the same file to the same values
+      const g = execFileSync('ssh', ['-G', '-F', cfg, host], { encoding: 'utf8' });
+      const field = (k: string) => new RegExp(`^${k} (.*)$`, 'm').exec(g)?.[1];
+      assert.equal(field('hostname'), want.hostName ?? host.toLowerCase(), `ssh -G ${host} hostname`);
+      assert.equal(field('user'), want.user, `ssh -G ${host} user`);
+      assert.equal(field('port'), String(want.port), `ssh -G ${host} port`);
+    }
+  });
+
+  test('IdentityFile (~, tokens, several), Include, Match all, quoted values; a bad Port names file:line', () => {
+    const home = freshHome();
+    mkdirSync(join(home, '.ssh', 'conf.d'));
+    writeFileSync(join(home, '.ssh', 'conf.d', '10-stg'), 'Host stg-db\n  IdentityFile ~/.ssh/keys/%h_%r\n');
+    writeFileSync(join(home, '.ssh', 'conf.d', '.hidden'), 'Host *\n  User hidden\n');
+    writeFileSync(
+      join(home, '.ssh', 'config'),
+      'Include conf.d/*\nHost stg-db\n  User "deploy"\n  IdentityFile "%d/.ssh/second key"\n  IdentityFile none\nMatch host stg-db\n  Port 1111\nMatch all\n  Port 2222\n',
+    );
+    const got = readSshConfig('stg-db');
+    assert.deepEqual(got.identityFiles, [join(home, '.ssh/keys/stg-db_deploy'), join(home, '.ssh/second key')]);
+    assert.equal(got.user, 'deploy');
+    assert.equal(got.port, 2222, 'Match other than "all" is not evaluated');
+    assert.equal(got.applied, true);
+    assert.equal(readSshConfig('other').applied, true); // Match all
+    writeFileSync(join(home, '.ssh', 'config'), 'Host x\n  Port twenty\n');
+    assert.throws(() => readSshConfig('x'), (e: unknown) => e instanceof MigrateError && e.code === 'ssh_config_invalid' && e.message.startsWith(`${join(home, '.ssh', 'config')}:2: Port "twenty"`));
+    rmSync(join(home, '.ssh', 'config'));
+    assert.deepEqual(readSshConfig('x'), { identityFiles: [], file: join(home, '.ssh', 'config'), applied: false });
+  });
+
+  test('known_hosts entries: plain, [host]:port, wildcards, negation, hashed by ssh-keygen -H, @revoked, @cert-authority', () => {
+    const home = freshHome();
+    const kh = join(home, '.ssh', 'known_hosts');
+    writeFileSync(
+      kh,
+      [
+        'db.example.com,10.0.0.5 ssh-ed25519 AAAAplain',
+        '[db.example.com]:2222 ssh-ed25519 AAAAport',
+        '*.example.com,!evil.example.com ecdsa-sha2-nistp256 AAAAwild',
+        '@revoked old.example.net ssh-rsa AAAArevoked',
+        '@cert-authority *.example.com ssh-ed25519 AAAAca',
+        '[hashed.example.org]:2200 ssh-ed25519 AAAAhashed',
+        '',
+      ].join('\n'),
+    );
+    execFileSync('ssh-keygen', ['-H', '-f', kh], { stdio: 'ignore' }); // OpenSSH hashes every name
+    assert.match(readFileSync(kh, 'utf8'), /^\|1\|/m);
+    const keys = (host: string, port: number) => knownHostKeys(kh, host, port).map((k) => k.key);
+    // after hashing, wildcard lines are kept as they were (ssh-keygen cannot hash patterns)
+    assert.deepEqual(keys('db.example.com', 22), ['AAAAplain', 'AAAAwild']);
+    assert.deepEqual(keys('10.0.0.5', 22), ['AAAAplain']);
+    assert.deepEqual(keys('db.example.com', 2222), ['AAAAport']);
+    assert.deepEqual(keys('evil.example.com', 22), []);
+    assert.deepEqual(keys('HASHED.example.org', 2200), ['AAAAhashed']);
+    assert.deepEqual(keys('hashed.example.org', 22), []);
+    const revoked = knownHostKeys(kh, 'old.example.net', 22);
+    assert.deepEqual(revoked.map((k) => [k.key, k.revoked]), [['AAAArevoked', true]]);
+  });
+
+  test('connectionSettings: a Host alias of ~/.ssh/config; server.json fields win', () => {
+    const home = freshHome();
+    writeFileSync(join(home, '.ssh', 'id_stg'), 'x');
+    writeFileSync(join(home, '.ssh', 'config'), `Host stg-*\n  HostName 10.1.2.3\n  Port 2200\n  User deploy\n  IdentityFile ~/.ssh/id_missing\n  IdentityFile ~/.ssh/id_stg\n`);
+    const dir = projectDir();
+    const s = connectionSettings(aliasEnv(dir)).ssh!;
+    assert.deepEqual(s, { host: '10.1.2.3', alias: 'stg-db', port: 2200, user: 'deploy', serverFile: join(dir, '.environments/staging/server.json'), sshConfig: join(home, '.ssh', 'config'), identities: [{ file: join(home, '.ssh/id_stg'), from: '~/.ssh/config' }] });
+    assert.equal(describeConnection(connectionSettings(aliasEnv(dir))), `postgres@127.0.0.1:${cluster.port}/app via ssh deploy@10.1.2.3:2200 (Host stg-db)`);
+    const t = connectionSettings(aliasEnv(dir, { port: 22, user: 'root', key: 'k' })).ssh!;
+    assert.deepEqual([t.host, t.port, t.user, t.key, t.identities], ['10.1.2.3', 22, 'root', join(dir, 'k'), undefined]);
+  });
+
+  test('real sshd through a Host alias (HostName, Port, User, IdentityFile); the new key is pinned and its fingerprint told', { skip: needs('sshd') }, async () => {
+    const home = freshHome();
+    execFileSync('cp', [sshd.clientKey, join(home, '.ssh', 'id_test')]);
+    writeFileSync(join(home, '.ssh', 'config'), `Host stg-*\n  HostName ${sshd.host}\n  Port ${sshd.port}\n  User ${sshd.user}\n  IdentityFile ~/.ssh/id_test\n`);
+    const dir = projectDir();
+    const notes: string[] = [];
+    const db = await openDatabase(aliasEnv(dir), { persistHostKeys: true, notice: (m) => notes.push(m) });
+    try {
+      assert.equal(db.label, `postgres@127.0.0.1:${cluster.port}/app via ssh ${sshd.user}@127.0.0.1:${sshd.port} (Host stg-db)`);
+      const c = await db.connect();
+      assert.equal((await c.query('SELECT count(*)::int AS n FROM t')).rows[0].n, 3);
+    } finally {
+      await db.close();
+    }
+    assert.deepEqual(notes, [
+      `trusted the SSH host key of staging (${sshd.user}@127.0.0.1:${sshd.port} (Host stg-db)) on first use: ED25519 key fingerprint is ${opensshFingerprint()}; recorded in .nself/known_hosts`,
+    ]);
+    // pinned under the real host name, as OpenSSH would
+    assert.deepEqual(readFileSync(knownHostsPath(dir), 'utf8').split('\n').filter((l) => l && !l.startsWith('#')), [hostLine(`[127.0.0.1]:${sshd.port}`)]);
+    // known now: no second note
+    const again: string[] = [];
+    await (await openDatabase(aliasEnv(dir), { persistHostKeys: true, notice: (m) => again.push(m) })).close();
+    assert.deepEqual(again, []);
+    // a dry run says the key is trusted for this run only
+    const dry: string[] = [];
+    await (await openDatabase(aliasEnv(projectDir()), { persistHostKeys: false, notice: (m) => dry.push(m) })).close();
+    assert.match(dry[0] ?? '', /on first use: ED25519 key fingerprint is SHA256:\S+; for this run only/);
+  });
+
+  test('a key in ~/.ssh/known_hosts (hashed or [host]:port) is accepted silently; nothing is written to .nself', { skip: needs('sshd') }, async () => {
+    for (const hash of [false, true]) {
+      const home = freshHome();
+      const kh = join(home, '.ssh', 'known_hosts');
+      writeFileSync(kh, `other.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherOtherOtherOtherOtherOtherOtherOtherOth\n${hostLine(`[127.0.0.1]:${sshd.port}`)}\n`);
+      if (hash) execFileSync('ssh-keygen', ['-H', '-f', kh], { stdio: 'ignore' });
+      const dir = projectDir();
+      const notes: string[] = [];
+      await (await openDatabase(sshEnv(dir), { persistHostKeys: true, notice: (m) => notes.push(m) })).close();
+      assert.deepEqual(notes, [], `hashed: ${hash}`);
+      assert.equal(existsSync(join(dir, '.nself')), false);
+    }
+  });
+
+  test('a different key for the host in ~/.ssh/known_hosts → ssh_host_key_changed; @revoked → ssh_host_key_revoked', { skip: needs('sshd') }, async () => {
+    const home = freshHome();
+    const other = join(home, 'other');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other], { stdio: 'ignore' });
+    const [type, key] = readFileSync(other + '.pub', 'utf8').trim().split(/\s+/);
+    writeFileSync(join(home, '.ssh', 'known_hosts'), `# mine\n[127.0.0.*]:${sshd.port} ${type} ${key}\n`);
+    const dir = projectDir();
+    const e = await rejectsWith(openDatabase(sshEnv(dir), { persistHostKeys: true }), 'ssh_host_key_changed');
+    assert.match(e.message, /~\/\.ssh\/known_hosts:2 has a different key/);
+    assert.match(e.hint ?? '', new RegExp(`remove line 2 of ~/\\.ssh/known_hosts \\(ssh-keygen -R '\\[127\\.0\\.0\\.1\\]:${sshd.port}'\\)`));
+    assert.equal(existsSync(join(dir, '.nself')), false);
+    writeFileSync(join(home, '.ssh', 'known_hosts'), `@revoked ${hostLine(`[127.0.0.1]:${sshd.port}`)}\n`);
+    const r = await rejectsWith(openDatabase(sshEnv(dir), { persistHostKeys: true }), 'ssh_host_key_revoked');
+    assert.match(r.message, /is marked @revoked in ~\/\.ssh\/known_hosts:1/);
+  });
+
+  test('an IdentityFile protected by a passphrase: refused without an agent, passed over when the agent has a key', { skip: needs('sshd') }, async (t) => {
+    const home = freshHome();
+    const locked = join(home, '.ssh', 'id_locked');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'pass phrase', '-f', locked], { stdio: 'ignore' });
+    writeFileSync(join(home, '.ssh', 'config'), `Host stg-db\n  HostName ${sshd.host}\n  Port ${sshd.port}\n  User ${sshd.user}\n  IdentityFile ${locked}\n`);
+    const e = await rejectsWith(openDatabase(aliasEnv(projectDir()), { persistHostKeys: false }), 'ssh_key_unreadable');
+    assert.match(e.message, /protected by a passphrase/);
+    assert.match(e.hint ?? '', /ssh-agent/);
+    try {
+      execFileSync('sh', ['-c', 'command -v ssh-agent && command -v ssh-add'], { stdio: 'ignore' });
+    } catch {
+      t.skip('ssh-agent not installed (package openssh-client)');
+      return;
+    }
+    const sock = join(home, 'agent.sock');
+    const agent: ChildProcess = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+      execFileSync('ssh-add', [sshd.clientKey], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+      process.env.SSH_AUTH_SOCK = sock;
+      const db = await openDatabase(aliasEnv(projectDir()), { persistHostKeys: false });
+      await db.close();
+    } finally {
+      delete process.env.SSH_AUTH_SOCK;
+      agent.kill();
+    }
+  });
+
+  test('the CLI prints the fingerprint of a first-seen host key as a note (OpenSSH\'s SHA256 form)', { skip: needs('sshd') }, async () => {
+    const home = freshHome();
+    const p = makeProject({
+      '.env.local': `DATABASE_URL=${cluster.url('app')}\n`,
+      '.env.staging': `POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=${cluster.port}\nPOSTGRES_DB=app\nPOSTGRES_PASSWORD=${PASSWORD}\n`,
+      '.environments/staging/server.json': JSON.stringify({ host: 'stg-db' }),
+    });
+    tmpDirs.push(p.dir);
+    execFileSync('cp', [sshd.clientKey, join(home, '.ssh', 'id_test')]);
+    writeFileSync(join(home, '.ssh', 'config'), `Host stg-db\n  HostName ${sshd.host}\n  Port ${sshd.port}\n  User ${sshd.user}\n  IdentityFile ~/.ssh/id_test\n`);
+    const r = await runBin(['migrate', 'diff', 'local', 'staging', '--schema-only'], { cwd: p.dir, env: { HOME: home } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(
+      r.stderr.includes(`note: trusted the SSH host key of staging (${sshd.user}@127.0.0.1:${sshd.port} (Host stg-db)) on first use: ED25519 key fingerprint is ${opensshFingerprint()}; for this run only`),
+      r.stderr,
+    );
+    assert.equal(existsSync(join(p.dir, '.nself')), false);
   });
 });
 

@@ -8,7 +8,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MigrateError } from '../src/errors.ts';
-import { appendEntries, formatValue, parseEnvDocument, serialize, setValue } from '../src/env/envfile.ts';
+import { appendEntries, decodeEnvBytes, encodeEnvText, formatValue, parseEnvDocument, serialize, setValue } from '../src/env/envfile.ts';
 import { canonicalEnvName, loadEnvironment } from '../src/env/resolve.ts';
 import { isSecretKey, maskJson, scrubText, maskUrl, maskValue, secretValuesOf } from '../src/env/secrets.ts';
 
@@ -162,6 +162,40 @@ describe('env document editing', () => {
   });
 });
 
+describe('bytes that are not UTF-8', () => {
+  const bytes = (...parts: Array<string | number[]>) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p))));
+
+  test('decode → encode gives back exactly the same bytes, valid UTF-8 or not', () => {
+    const samples = [
+      bytes('A=caf', [0xe9], '\n'), // latin1 é
+      bytes('# ', [0xff, 0xfe], ' comment\nB=1\n'),
+      bytes([0xef, 0xbb, 0xbf], 'A=bom kept\n'),
+      bytes('C=', [0xed, 0xa0, 0x80], ' (an encoded surrogate is not UTF-8)\n'),
+      bytes('D=', [0xf0, 0x9d, 0x84], '\n'), // a truncated 4-byte sequence
+      bytes('E=ok ☃ 𝄞 \uFFFD\n'),
+    ];
+    for (let b = 0; b < 256; b++) samples.push(Buffer.from([0x41, b, 0x0a]));
+    for (const buf of samples) assert.ok(encodeEnvText(decodeEnvBytes(buf)).equals(buf), buf.toString('hex'));
+    assert.equal(decodeEnvBytes(bytes('E=ok ☃ 𝄞 \uFFFD\n')), 'E=ok ☃ 𝄞 \uFFFD\n', 'valid UTF-8 (a real U+FFFD too) decodes as usual');
+  });
+
+  test('a value that is not valid UTF-8 is refused with file:line and key, never shown', () => {
+    const parse = (buf: Buffer) => parseEnvDocument(decodeEnvBytes(buf), '/abs/.env.local', { display: '.env.local' });
+    const refused = (buf: Buffer, re: RegExp) =>
+      assert.throws(() => parse(buf), (e: unknown) => e instanceof MigrateError && e.code === 'env_parse' && e.exitCode === 1 && re.test(e.message) && /UTF-8/.test(e.hint ?? '') && !/caf/.test(e.message));
+    refused(bytes('A=1\n# ok\nKEY=caf', [0xe9], '\n'), /^\.env\.local:3: the value of KEY is not valid UTF-8$/);
+    refused(bytes("K='caf", [0xe9], "'\n"), /^\.env\.local:1: the value of K is not valid UTF-8$/);
+    refused(bytes('K="line one\ncaf', [0xe9], '"\n'), /^\.env\.local:2: the value of K is not valid UTF-8$/, );
+    // bytes outside values are no one's business: a comment, or the comment after a value
+    const doc = parse(bytes('# caf', [0xe9], '\nA=1 # caf', [0xe9], '\nB="x" # ', [0xff], '\n'));
+    assert.deepEqual(doc.entries.map((e) => [e.key, e.value]), [['A', '1'], ['B', 'x']]);
+    setValue(doc, 'A', 'né');
+    appendEntries(doc, [{ key: 'C', value: 'ü' }]);
+    // (written shell-safe: only ASCII-plain values go unquoted)
+    assert.ok(encodeEnvText(serialize(doc)).equals(bytes('# caf', [0xe9], "\nA='né' # caf", [0xe9], '\nB="x" # ', [0xff], "\n\nC='ü'\n")));
+  });
+});
+
 describe('environments', () => {
   let dir: string;
   const w = (rel: string, text: string) => {
@@ -229,9 +263,23 @@ describe('environments', () => {
     assert.equal(env.name, 'prod');
     assert.equal(env.production, true);
     const v = (k: string) => env.vars.get(k)?.value;
-    assert.deepEqual([v('A'), v('B'), v('C'), v('D')], ['prod', 'production', 'productiondir', 'dev']);
+    // nself: production is built on staging's settings (.env.staging is in its cascade)
+    assert.deepEqual([v('A'), v('B'), v('C'), v('D')], ['prod', 'production', 'productiondir', 'staging']);
     assert.equal(env.ownFile, join(dir, '.environments/production/.env'));
     assert.equal(env.serverFile, join(dir, '.environments/production/server.json'));
+  });
+
+  test('prod without its own env file is not configured, even with .env.staging in its cascade', () => {
+    const d = mkdtempSync(join(tmpdir(), 'nself-env-'));
+    try {
+      writeFileSync(join(d, '.env.staging'), 'A=1\n');
+      assert.throws(() => loadEnvironment(d, 'prod'), (e: unknown) => e instanceof MigrateError && e.code === 'env_not_configured' && e.message.includes('.env.prod, .env.production, .env.secrets, .environments/prod/.env'));
+      writeFileSync(join(d, '.env.secrets'), 'S_TOKEN=x\n'); // production's secrets: prod's own
+      assert.equal(loadEnvironment(d, 'prod').vars.get('A')?.value, '1');
+      assert.equal(loadEnvironment(d, 'prod').ownFile, join(d, '.env.prod'));
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 
   test('other named environment; own file .env.<name>', () => {
@@ -286,7 +334,11 @@ describe('environments', () => {
       assert.throws(() => loadEnvironment(d, 'staging'), (e: unknown) => e instanceof MigrateError && /"port" must be a number/.test(e.message));
       writeFileSync(join(d, '.environments', 'staging', 'server.json'), '[1]');
       assert.throws(() => loadEnvironment(d, 'staging'), (e: unknown) => e instanceof MigrateError && /must hold a JSON object/.test(e.message));
+      writeFileSync(join(d, '.environments', 'staging', 'server.json'), Buffer.from([...Buffer.from('{"host": "h\u00e9'), 0xe9, ...Buffer.from('"}')]));
+      assert.throws(() => loadEnvironment(d, 'staging'), (e: unknown) => e instanceof MigrateError && e.code === 'server_config_invalid' && e.message === '.environments/staging/server.json is not valid UTF-8');
       writeFileSync(join(d, '.environments', 'staging', 'server.json'), '{"host": "h", "port": 2222}');
+      writeFileSync(join(d, '.environments', 'staging', '.env'), Buffer.from([...Buffer.from('A=1\nPASSWORD=p'), 0xe4, 0x0a]));
+      assert.throws(() => loadEnvironment(d, 'staging'), (e: unknown) => e instanceof MigrateError && e.code === 'env_parse' && e.message === '.environments/staging/.env:2: the value of PASSWORD is not valid UTF-8');
       writeFileSync(join(d, '.environments', 'staging', '.env'), 'A=1\nB C\n');
       assert.throws(() => loadEnvironment(d, 'staging'), (e: unknown) => e instanceof MigrateError && e.code === 'env_parse' && e.message.startsWith('.environments/staging/.env:2: '));
     } finally {
@@ -339,4 +391,46 @@ describe('secrets', () => {
       list: ['ok'],
     });
   });
+});
+
+/**
+ * The cascade table of the README, one test per environment: every file any environment could read exists, each
+ * setting its own key and a key they all set (WHO); the environment reads exactly its row, in that order.
+ */
+describe('the cascade table (nself order)', () => {
+  let dir: string;
+  const ALL = [
+    '.env.dev', '.env.local', '.env', '.env.staging', '.env.prod', '.env.production', '.env.secrets', '.env.qa',
+    '.environments/staging/.env', '.environments/staging/.env.secrets',
+    '.environments/prod/.env', '.environments/prod/.env.secrets',
+    '.environments/qa/.env', '.environments/qa/.env.secrets',
+  ];
+  const tag = (f: string) => f.replace(/[^A-Za-z0-9]+/g, '_').toUpperCase();
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'nself-cascade-'));
+    for (const f of ALL) {
+      mkdirSync(join(dir, f, '..'), { recursive: true });
+      writeFileSync(join(dir, f), `WHO=${f}\nFILE${tag(f)}=1\n`);
+    }
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const rows: [string, string[]][] = [
+    ['local', ['.env.dev', '.env.local', '.env']],
+    ['staging', ['.env.dev', '.env.staging', '.environments/staging/.env', '.environments/staging/.env.secrets']],
+    ['prod', ['.env.dev', '.env.staging', '.env.prod', '.env.production', '.env.secrets', '.environments/prod/.env', '.environments/prod/.env.secrets']],
+    ['qa', ['.env.dev', '.env.qa', '.environments/qa/.env', '.environments/qa/.env.secrets']],
+  ];
+  for (const [name, files] of rows) {
+    test(`${name}: ${files.join(' → ')}`, () => {
+      const env = loadEnvironment(dir, name);
+      assert.deepEqual(env.files, files.map((f) => join(dir, f)));
+      assert.deepEqual(env.lookedFor, files.map((f) => join(dir, f)));
+      // the last file wins
+      assert.deepEqual(env.vars.get('WHO'), { key: 'WHO', value: files.at(-1), file: join(dir, files.at(-1)!), line: 1, secret: false });
+      // exactly these files were read
+      const read = ALL.filter((f) => env.vars.has(`FILE${tag(f)}`));
+      assert.deepEqual(read.sort(), [...files].sort());
+    });
+  }
 });

@@ -255,7 +255,7 @@ describe('--json of diff and migrate stays valid with short secrets in the envir
     const human = await p.run(['migrate', 'diff', 'local', 'staging']);
     assert.equal(human.code, 0, human.stderr);
     assert.match(human.stdout, /"postgres"\."users"/);
-    assert.match(human.stdout, /900 \/ 1 rows/);
+    assert.match(human.stdout, /900 \/ 1 row: /);
     assert.equal((human.stdout + human.stderr).includes('k3y-0f'), false);
   });
 

@@ -195,7 +195,7 @@ test('a data-only migration blocked by another session’s lock fails within --l
   }
 });
 
-test('kill -9 at 23 points of a schema + data + config migration: after the next command, all-old or all-new', PG_DUMP, async () => {
+test('kill -9 at 24 points of a schema + data + config migration: after the next command, all-old or all-new', PG_DUMP, async () => {
   const db = 'kill9';
   const src = `CREATE TABLE users(id bigserial PRIMARY KEY, email text NOT NULL, name text);
     CREATE TABLE posts(id bigserial PRIMARY KEY, user_id bigint REFERENCES users, body text);
@@ -219,14 +219,15 @@ test('kill -9 at 23 points of a schema + data + config migration: after the next
   const seen = { old: 0, new: 0 };
   // 19 kill points spread over the run and a little past its end, one after it exited (a kill then changes nothing:
   // the target must be new — the timed points alone may all fall before COMMIT when a busy machine slows the
-  // run down), and three at named moments: during the copy, during verify (after the data step), right after the
-  // env file changed
-  const points: Array<number | 'exit' | 'copy' | 'verify' | 'config'> = [
+  // run down), and four at named moments: during the copy, during verify (after the data step), right after the
+  // env file changed (before COMMIT: all-old), and right after the checkpoint was marked applied (after COMMIT: all-new)
+  const points: Array<number | 'exit' | 'copy' | 'verify' | 'config' | 'applied'> = [
     ...Array.from({ length: 19 }, (_, i) => Math.round((span * 1.15 * (i + 0.5)) / 20)),
     'exit',
     'copy',
     'verify',
     'config',
+    'applied',
   ];
   for (const [i, point] of points.entries()) {
     await freshDb(staging, db, tgt);
@@ -239,7 +240,14 @@ test('kill -9 at 23 points of a schema + data + config migration: after the next
       const run = startBin(['migrate', 'local', 'staging', '--force'], { cwd: p.dir });
       if (typeof point === 'number') await new Promise((res) => setTimeout(res, point));
       else if (point === 'exit') assert.equal((await run.done).code, 0);
-      else if (point === 'config') {
+      else if (point === 'applied') {
+        const deadline = Date.now() + 60_000;
+        const applied = () => p.checkpoints().some((c) => !c.startsWith('.') && p.exists(`.nself/migrations/${c}/manifest.json`) && /"status": "applied"/.test(p.read(`.nself/migrations/${c}/manifest.json`)));
+        while (!applied()) {
+          assert.ok(Date.now() < deadline, 'the checkpoint was never marked applied');
+          await new Promise((res) => setTimeout(res, 1));
+        }
+      } else if (point === 'config') {
         const deadline = Date.now() + 60_000;
         while (p.read('.env.staging') === oldEnv) {
           assert.ok(Date.now() < deadline, 'the env file never changed');
@@ -263,16 +271,17 @@ test('kill -9 at 23 points of a schema + data + config migration: after the next
         assert.equal(env, newEnv, `kill point ${i}: database new but env file old`);
         const list = p.checkpoints().filter((c) => !c.startsWith('.'));
         assert.equal(list.length, 1, `kill point ${i}: one checkpoint`);
+        assert.equal(p.exists(`.nself/migrations/${list[0]}/journal.json`), false, `kill point ${i}: the journal is gone`);
         assert.match(p.read(`.nself/migrations/${list[0]}/manifest.json`), /"status": "applied"/);
         seen.new++;
-        assert.ok(typeof point === 'number' || point === 'exit', `kill point ${point}: the run was killed before COMMIT, yet the target is new`);
+        assert.ok(typeof point === 'number' || point === 'exit' || point === 'applied', `kill point ${point}: the run was killed before COMMIT, yet the target is new`);
       }
     } finally {
       await watcher.end();
       p.remove();
     }
   }
-  assert.ok(seen.old > 0 && seen.new > 0, `kill points hit both sides: ${JSON.stringify(seen)}`);
+  assert.ok(seen.old >= 3 && seen.new >= 1, `the named kill points hit both sides: ${JSON.stringify(seen)}`);
 });
 
 test('rollback --dry-run lists what it drops, restores and reloads, and what changed since the migration', async () => {
@@ -298,10 +307,10 @@ test('rollback --dry-run lists what it drops, restores and reloads, and what cha
     const dry = await p.run(['migrate', 'rollback', '--dry-run']);
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /Changed since the migration, and lost by the rollback:/);
-    assert.match(dry.stdout, /rows of public\.users changed since \(2 row\(s\) then, 3 now\)/);
+    assert.match(dry.stdout, /rows of public\.users changed since \(2 rows then, 3 now\)/);
     assert.match(dry.stdout, /table "public"\."audit" created since/);
     assert.match(dry.stdout, /\.env\.staging changed since: NEW_FLAG/);
-    assert.match(dry.stdout, /Reloads rows:\n {2}public\.users: 1 row\(s\) from the checkpoint \(3 now\)/);
+    assert.match(dry.stdout, /Reloads rows:\n {2}public\.users: 1 row from the checkpoint \(3 now\)/);
     // without a terminal the rollback (and its losses) must be confirmed with --force
     const refused = await p.run(['migrate', 'rollback']);
     assert.equal(refused.code, 3, refused.stderr);
@@ -346,11 +355,9 @@ test('after a kill: a committed run is completed (checkpoint applied), an aborte
       assert.equal(m.code, 0, m.stderr);
       const migrated = p.read('.env.staging');
       const id = await killedRun(p, committed);
-      if (committed) {
-        // killed between COMMIT and marking the checkpoint applied
-        const { readCheckpoint, updateStatus } = await import('../src/checkpoint/store.ts');
-        await updateStatus(await readCheckpoint(p.dir, id), 'pending');
-      }
+      // killed before marking the checkpoint applied: between COMMIT and that (committed), or before COMMIT
+      const { readCheckpoint, updateStatus } = await import('../src/checkpoint/store.ts');
+      await updateStatus(await readCheckpoint(p.dir, id), 'pending');
       const next = await p.run(['migrate', 'diff', 'local', 'staging', '--config-only']);
       assert.equal(next.code, 0, next.stderr);
       if (committed) {
@@ -358,7 +365,7 @@ test('after a kill: a committed run is completed (checkpoint applied), an aborte
         assert.equal(p.read('.env.staging'), migrated);
         assert.match(p.read(`.nself/migrations/${id}/manifest.json`), /"status": "applied"/);
       } else {
-        assert.match(next.stderr, /interrupted before it committed: PostgreSQL rolled the database back; restored \.env\.staging/);
+        assert.match(next.stderr, /interrupted before it completed: PostgreSQL rolled the database back; restored \.env\.staging/);
         assert.match(p.read('.env.staging'), /APP_TITLE=Shop \(staging\)/);
         assert.equal(p.exists(`.nself/migrations/${id}`), false);
       }

@@ -92,6 +92,11 @@ export async function restoreFiles(projectDir: string, backups: FileBackup[], ba
     const copy = await insideDir(backupDir, b.copy, `backup.config[${i}].copy`, { final: true });
     actions.push(async () => {
       const bytes = await readFile(copy);
+      // Already as it was (e.g. the write that failed never got to its rename): nothing to do — and nothing that
+      // could fail again for the reason the write did (a full disk).
+      const now = await readFile(abs).catch(() => undefined);
+      const mode = await stat(abs).then((s) => s.mode & 0o7777, () => undefined);
+      if (now !== undefined && now.equals(bytes) && mode === (b.mode ?? 0o644)) return;
       await mkdir(dirname(abs), { recursive: true });
       await writeFileAtomic(abs, bytes, b.mode ?? 0o644);
     });

@@ -12,7 +12,7 @@
 import { randomBytes, createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { EXIT, MigrateError, refusedError } from '../errors.js';
 import { ensureStateDir, insideDir, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, sha256File, tightenTree, writeFileAtomic } from '../util/fs.js';
@@ -131,7 +131,7 @@ export async function beginCheckpoint(projectDir: string, id = newCheckpointId()
   const notices = await removeAbandonedDrafts(projectDir);
   const dir = join(root, `.tmp-${id}`);
   await mkdir(dir, { mode: PRIVATE_DIR_MODE });
-  await writeFile(join(dir, OWNER_FILE), JSON.stringify({ pid: process.pid, hostname: hostname(), started_at: new Date().toISOString() }) + '\n', { mode: PRIVATE_FILE_MODE });
+  await writeFileAtomic(join(dir, OWNER_FILE), JSON.stringify({ pid: process.pid, hostname: hostname(), started_at: new Date().toISOString() }) + '\n', PRIVATE_FILE_MODE, { replaceLink: true });
   await mkdir(join(dir, 'backup'), { mode: PRIVATE_DIR_MODE });
   const createdAt = new Date().toISOString();
   return {

@@ -5,6 +5,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { usageError } from '../errors.js';
 import { ALL_COMPONENTS, type ComponentName } from '../migrate/types.js';
+import { parseTablePattern } from '../data/scope.js';
+import { keyGlobProblem } from '../config/rules.js';
 
 export type CommandName = 'migrate' | 'diff' | 'sync' | 'rollback' | 'help' | 'version';
 
@@ -24,6 +26,9 @@ export interface ParsedArgs {
   excludeSchemas: string[];
   tables: string[];
   excludeTables: string[];
+  /** --key / --exclude-key: config keys (globs; server.json fields as server.json:<path>). */
+  keys: string[];
+  excludeKeys: string[];
   lockTimeoutMs: number;
   /** rollback: the checkpoint to undo (id or unique prefix). */
   checkpointId?: string;
@@ -31,6 +36,10 @@ export interface ParsedArgs {
   list: boolean;
   /** migrate --keep: checkpoints kept per target. */
   keep?: number;
+  /** sync --watch: poll instead of streaming; the polling / comparing period; keep the slot at a clean stop. */
+  poll: boolean;
+  intervalMs: number;
+  keepSlot: boolean;
 }
 
 const collect = (v: string, prev: string[]) => prev.concat(v);
@@ -56,23 +65,28 @@ function parser(): Command {
     .option('--exclude-schema <name>', 'skip this PostgreSQL schema (repeatable)', collect, [])
     .option('--table <glob>', 'data: only tables matching schema.table glob (repeatable)', collect, [])
     .option('--exclude-table <glob>', 'data: skip tables matching glob (repeatable)', collect, [])
+    .option('--key <glob>', 'config: only keys matching the glob (repeatable)', collect, [])
+    .option('--exclude-key <glob>', 'config: skip keys matching the glob (repeatable)', collect, [])
     .option('--lock-timeout <duration>', 'longest wait for a lock held by another session, e.g. 10s, 500ms', '10s')
     .option('--list', 'rollback: list the checkpoints')
     .option('--keep <n>', 'migrate: checkpoints kept per target (default 20)')
+    .option('--poll', 'sync --watch: poll instead of streaming')
+    .option('--interval <duration>', 'sync --watch: polling period (default 5s)')
+    .option('--keep-slot', 'sync --watch: keep the publication and replication slot at a clean stop')
     .addOption(new Option('-h, --help'))
     .addOption(new Option('-V, --version'));
   return cmd;
 }
 
 /** "10s", "500ms", "2m", "15" (seconds) → milliseconds. */
-export function parseDuration(text: string): number {
+export function parseDuration(text: string, option = '--lock-timeout'): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
-  if (!m) throw usageError(`--lock-timeout: "${text}" is not a duration`, 'use e.g. 10s, 500ms or 2m');
+  if (!m) throw usageError(`${option}: "${text}" is not a duration`, 'use e.g. 10s, 500ms or 2m');
   const n = Number(m[1]);
   const unit = m[2] ?? 's';
   const ms = Math.round(unit === 'ms' ? n : unit === 'm' ? n * 60_000 : n * 1000);
   // PostgreSQL reads lock_timeout = 0 as "wait forever": exactly what this option exists to prevent.
-  if (ms < 1) throw usageError(`--lock-timeout: "${text}" is zero; waiting forever for a lock is not offered`, 'use a positive duration, e.g. 10s, 500ms or 2m');
+  if (ms < 1) throw usageError(`${option}: "${text}" is zero; waiting forever for a lock is not offered`, 'use a positive duration, e.g. 10s, 500ms or 2m');
   return ms;
 }
 
@@ -118,10 +132,22 @@ export function parseArgs(argv: string[]): ParsedArgs {
     excludeSchemas: o.excludeSchema,
     tables: o.table,
     excludeTables: o.excludeTable,
+    keys: o.key,
+    excludeKeys: o.excludeKey,
     lockTimeoutMs: parseDuration(o.lockTimeout),
     list: !!o.list,
     ...(o.keep !== undefined ? { keep: parseKeep(o.keep) } : {}),
+    poll: !!o.poll,
+    intervalMs: o.interval === undefined ? 5000 : parseDuration(o.interval, '--interval'),
+    keepSlot: !!o.keepSlot,
   };
+  for (const p of [...base.tables, ...base.excludeTables]) parseTablePattern(p); // a malformed pattern is a usage error now, not after connecting
+  for (const [flag, globs] of [['--key', base.keys], ['--exclude-key', base.excludeKeys]] as const) {
+    for (const g of globs) {
+      const why = keyGlobProblem(g);
+      if (why) throw usageError(`${flag}: ${JSON.stringify(g)} is not a key glob`, why);
+    }
+  }
   if (o.help) return { ...base, command: 'help' };
   if (o.version) return { ...base, command: 'version' };
 
@@ -155,10 +181,17 @@ export function parseArgs(argv: string[]): ParsedArgs {
     throw usageError(`unexpected argument "${envs[2]}"`, `usage: nself migrate ${command === 'migrate' ? '' : command + ' '}<source> <target> [options]`);
   }
   if (base.watch && command !== 'sync') throw usageError('--watch only applies to `nself migrate sync`', 'use `nself migrate sync <source> <target> --watch`');
+  const watchOnly = [o.poll && '--poll', o.interval !== undefined && '--interval', o.keepSlot && '--keep-slot'].filter(Boolean);
+  if (watchOnly.length > 0 && !(command === 'sync' && base.watch)) throw usageError(`${watchOnly[0]} only applies to \`nself migrate sync --watch\``, 'use `nself migrate sync <source> <target> --watch`');
+  if (base.watch && base.dryRun) throw usageError('--watch cannot be combined with --dry-run', 'use `nself migrate sync <source> <target> --dry-run` to see what a sync would do');
   if (base.exitCode && command !== 'diff') throw usageError('--exit-code only applies to `nself migrate diff`', 'use `nself migrate diff <source> <target> --exit-code`');
   if (command === 'rollback' && only.length > 0) throw usageError(`--${only[0]}-only does not apply to rollback`, 'rollback restores everything the latest migration changed');
   const dbOnly = [...base.schemas, ...base.excludeSchemas, ...base.tables, ...base.excludeTables].length > 0;
   if (dbOnly && command === 'rollback') throw usageError('--schema/--table filters do not apply to rollback', 'rollback restores everything the latest migration changed');
+  if (base.keys.length + base.excludeKeys.length > 0) {
+    if (command === 'rollback') throw usageError('--key/--exclude-key do not apply to rollback', 'rollback restores everything the latest migration changed');
+    if (!base.components.includes('config')) throw usageError(`--key/--exclude-key select configuration keys: they cannot be combined with --${only[0]}-only`, 'use them alone or with --config-only');
+  }
   if (command === 'rollback') return { ...base, command, ...(envs[0] !== undefined ? { checkpointId: envs[0] } : {}) };
   return { ...base, command, source: envs[0], target: envs[1] };
 }
@@ -168,7 +201,7 @@ export const HELP = `nself migrate — move schema, data and configuration betwe
 Usage:
   nself migrate <source> <target> [options]       migrate source → target
   nself migrate diff <source> <target> [options]  show differences
-  nself migrate sync <source> <target> [--watch]  keep in sync (not available yet)
+  nself migrate sync <source> <target> [options]  make target equal to source, writing only the rows that differ
   nself migrate rollback [<id>] [options]         undo the last migration (or checkpoint <id>)
   nself migrate rollback --list [--json]          list the checkpoints, newest first
 
@@ -189,10 +222,16 @@ Options (anywhere on the line):
   --exclude-schema <name>   skip this PostgreSQL schema (repeatable)
   --table <glob>            data: only tables matching schema.table glob (repeatable)
   --exclude-table <glob>    data: skip tables matching the glob (repeatable)
+  --key <glob>              config: only keys matching the glob, e.g. 'SMTP_*' or
+                            'server.json:backup.*' (repeatable)
+  --exclude-key <glob>      config: skip keys matching the glob (repeatable)
   --lock-timeout <dur>      longest wait for another session's lock (default 10s)
   --keep <n>                migrate: keep the n newest checkpoints per target (default 20)
   --list                    rollback: list the checkpoints instead of rolling back
-  --watch                   sync: keep syncing
+  --watch                   sync: keep following the source (logical decoding, else polling)
+  --poll                    sync --watch: poll (a delta sync every --interval) instead of streaming
+  --interval <dur>          sync --watch: polling period (default 5s)
+  --keep-slot               sync --watch: keep the publication and slot at a clean stop
   --no-color                no colour (NO_COLOR is honoured too)
   -h, --help                this help
   -V, --version             the version

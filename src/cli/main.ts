@@ -96,7 +96,7 @@ function makeConfirm(out: Output): (question: string) => Promise<boolean> {
  * The header is printed with the first successful step, and a failed step is not printed: the error line
  * says it. So bad input answers with exactly the error and its hint.
  */
-function pipelineIO(args: ParsedArgs, out: Output): PipelineIO {
+function pipelineIO(args: ParsedArgs, out: Output, signals = true): PipelineIO {
   let headerShown = false;
   const header = () => {
     if (!headerShown && !args.json) out.err(renderHeader(out, args));
@@ -114,8 +114,10 @@ function pipelineIO(args: ParsedArgs, out: Output): PipelineIO {
     cancel();
     setTimeout(() => process.exit(EXIT.interrupted), 30_000).unref();
   };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  if (signals) {
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  }
   return {
     confirm: makeConfirm(out),
     onPlan: args.json ? undefined : (plan) => out.out(renderPlan(out, plan)),
@@ -144,20 +146,48 @@ async function run(args: ParsedArgs, out: Output): Promise<number> {
     case 'version':
       out.out(`${TOOL.name} ${TOOL.version}\n`);
       return EXIT.ok;
-    case 'sync':
-      throw new MigrateError('not_implemented', '`nself migrate sync` is not available yet: continuous sync has not been built', {
-        hint: `for a one-time sync run \`nself migrate ${args.source} ${args.target}\``,
-      });
+    case 'sync': {
+      if (args.watch) return await watch(args, out);
+      const dir = projectDir(args);
+      const io = pipelineIO(args, out);
+      const { runSync } = await import('../migrate/sync.js');
+      const r = await runSync(
+        {
+          projectDir: dir,
+          source: args.source!,
+          target: args.target!,
+          components: args.components,
+          dryRun: args.dryRun,
+          force: args.force,
+          schemaScope: schemaScope(args),
+          dataScope: dataScope(args),
+          lockTimeoutMs: args.lockTimeoutMs,
+        },
+        io,
+      );
+      if (args.dryRun && !r.error) {
+        if (args.json) out.document(r.plan);
+        else out.out(out.paint('dim', 'dry run: nothing was changed\n'));
+        return EXIT.ok;
+      }
+      return finish(args, out, r.report, r.error);
+    }
     case 'diff': {
       const dir = projectDir(args);
       const io = pipelineIO(args, out);
       const { runDiff } = await import('../migrate/diff.js');
       const plan = await runDiff(
-        { projectDir: dir, source: args.source!, target: args.target!, components: args.components, schemaScope: schemaScope(args), dataScope: dataScope(args), lockTimeoutMs: args.lockTimeoutMs },
+        { projectDir: dir, source: args.source!, target: args.target!, components: args.components, schemaScope: schemaScope(args), dataScope: dataScope(args), configScope: configScope(args), lockTimeoutMs: args.lockTimeoutMs },
         io,
       );
       if (args.json) out.document(plan);
       else out.out(renderPlan(out, plan));
+      const missed = plan.notCompared?.[0];
+      if (missed) {
+        // what could be compared was shown; the run still failed
+        out.err(renderError(out, new MigrateError(missed.error.code, missed.error.message, { hint: missed.error.hint })));
+        return EXIT.failed;
+      }
       return args.exitCode && plan.summary.differences ? EXIT.differences : EXIT.ok;
     }
     case 'migrate': {
@@ -174,6 +204,7 @@ async function run(args: ParsedArgs, out: Output): Promise<number> {
           force: args.force,
           schemaScope: schemaScope(args),
           dataScope: dataScope(args),
+          configScope: configScope(args),
           lockTimeoutMs: args.lockTimeoutMs,
           ...(args.keep !== undefined ? { keep: args.keep } : {}),
         },
@@ -203,6 +234,70 @@ async function run(args: ParsedArgs, out: Output): Promise<number> {
   }
 }
 
+/**
+ * sync --watch: events as NDJSON (--json) or lines on stderr with a TTY status line. SIGINT / SIGTERM ask the
+ * watcher to stop (it finishes or rolls back the transaction in flight and drops what it created): exit 130 / 0.
+ * A second signal ends the process at once.
+ */
+async function watch(args: ParsedArgs, out: Output): Promise<number> {
+  const dir = projectDir(args);
+  const base = pipelineIO(args, out, false);
+  let signalled = false;
+  const stop = new Promise<'SIGINT' | 'SIGTERM'>((res) => {
+    const on = (sig: 'SIGINT' | 'SIGTERM') => {
+      if (signalled) process.exit(sig === 'SIGINT' ? EXIT.interrupted : EXIT.ok);
+      signalled = true;
+      if (!args.json) out.err(`\n${sig === 'SIGINT' ? 'interrupted' : 'terminated'}: stopping the watch…\n`);
+      res(sig);
+      setTimeout(() => process.exit(sig === 'SIGINT' ? EXIT.interrupted : EXIT.ok), 30_000).unref();
+    };
+    process.on('SIGINT', () => on('SIGINT'));
+    process.on('SIGTERM', () => on('SIGTERM'));
+  });
+  const { runWatch } = await import('../sync/watch.js');
+  const r = await runWatch(
+    {
+      projectDir: dir,
+      source: args.source!,
+      target: args.target!,
+      components: args.components,
+      dryRun: false,
+      force: args.force,
+      schemaScope: schemaScope(args),
+      dataScope: dataScope(args),
+      lockTimeoutMs: args.lockTimeoutMs,
+      poll: args.poll,
+      intervalMs: args.intervalMs,
+      keepSlot: args.keepSlot,
+    },
+    { ...base, onEvent: (e) => (args.json ? out.line(e) : renderWatchEvent(out, e)) },
+    { stop },
+  );
+  if (r.error) {
+    out.err(renderError(out, r.error));
+    if (args.json) out.line({ event: 'error', error: { code: r.error.code, message: r.error.message, ...(r.error.hint ? { hint: r.error.hint } : {}) } });
+  }
+  return r.exitCode;
+}
+
+function renderWatchEvent(out: Output, e: import('../sync/watch.js').WatchEvent): void {
+  switch (e.event) {
+    case 'started':
+      if (e.mode === 'stream') out.err(`watching ${e.source} → ${e.target}: streaming changes (publication and slot ${e.slot}${e.resumed ? ', resumed' : ''}); ${e.tables?.length ?? 0} table(s) streamed${e.compared?.length ? `, ${e.compared.length} without a replica identity compared every interval: ${e.compared.join(', ')}` : ''}\n`);
+      else out.err(`watching ${e.source} → ${e.target}: polling (a delta sync every interval) because ${e.reason}\n${out.paint('dim', `to stream instead: ${e.enable}`)}\n`);
+      return;
+    case 'synced':
+      out.err(`${e.initial ? 'initial sync' : 'synced'}: ${e.changes === 0 ? 'nothing differed' : `${e.changes} change(s)`}${e.checkpoint ? ` (checkpoint ${e.checkpoint})` : ''}\n`);
+      return;
+    case 'status':
+      out.progress(`${e.mode === 'stream' ? `at ${e.lsn}, ${e.transactions} transaction(s), ${e.changes} change(s)${e.lagBytes !== undefined ? `, ${e.lagBytes} byte(s) behind` : ''}` : `${e.syncs} sync(s)`} — ${e.time.slice(11, 19)}`);
+      return;
+    case 'stopped':
+      out.err(`stopped (${e.signal}): ${e.transactions} transaction(s) applied${e.dropped.length ? `; dropped ${e.dropped.join(', ')}` : ''}${e.kept.length ? `; kept ${e.kept.join(', ')}` : ''}\n`);
+      return;
+  }
+}
+
 function finish(args: ParsedArgs, out: Output, report: Report, error?: MigrateError): number {
   if (args.json) out.document(report);
   else if (report.steps.some((s) => s.status === 'ok')) out.out(renderReportSummary(out, report));
@@ -223,4 +318,8 @@ function dataScope(args: ParsedArgs) {
     ...(args.tables.length ? { tables: args.tables } : {}),
     ...(args.excludeTables.length ? { excludeTables: args.excludeTables } : {}),
   };
+}
+
+function configScope(args: ParsedArgs) {
+  return { include: args.keys, exclude: args.excludeKeys };
 }

@@ -43,6 +43,12 @@ export class Output {
     process.stdout.write(JSON.stringify(scrubJson(value, this.secrets), null, 2) + '\n');
   }
 
+  /** One line of NDJSON on stdout (sync --watch --json: one event per line). */
+  line(value: unknown): void {
+    this.clearProgress();
+    process.stdout.write(this.scrub(JSON.stringify(value)) + '\n');
+  }
+
   /** A transient progress line on a TTY stderr (nothing otherwise, nothing with --json). */
   progress(line: string): void {
     if (this.json || !process.stderr.isTTY) return;

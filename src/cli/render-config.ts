@@ -14,6 +14,9 @@ function keyLine(out: Output, d: ConfigKeyDiff, plan: Plan): string {
   let text: string;
   if (d.status === 'only_in_source') {
     text = `  ${out.paint('green', `+ ${d.key}`)}${d.secret ? ' (secret)' : `=${d.source?.value ?? ''}`}  ${out.paint('dim', `only in ${src}, ${where(d.source)}`)}`;
+  } else if (d.status === 'needs_value') {
+    const what = d.target?.value === '' ? 'empty' : 'a placeholder';
+    text = `  ${out.paint('red', `! ${d.key}`)}  needs a value in ${tgt}: ${what} at ${where(d.target)} (set in ${src}, ${where(d.source)})`;
   } else if (d.status === 'only_in_target') {
     text = `  ${out.paint('red', `- ${d.key}`)}${d.secret ? ' (secret)' : `=${d.target?.value ?? ''}`}  ${out.paint('dim', `only in ${tgt}, ${where(d.target)}`)}`;
   } else {
@@ -26,6 +29,7 @@ function keyLine(out: Output, d: ConfigKeyDiff, plan: Plan): string {
 export function renderConfigDiff(out: Output, d: ConfigDiff, plan: Plan): string[] {
   const expected = d.expected > 0 ? ` (+${d.expected} expected, not counted)` : '';
   const lines = [out.paint('bold', `Config: ${d.count === 0 ? 'no differences' : `${d.count} difference(s)`}${expected}`)];
+  if (d.rulesFile) lines.push(out.paint('dim', `  rules: ${d.rulesFile}`));
   for (const k of [...d.onlyInSource, ...d.changed, ...d.onlyInTarget]) lines.push(keyLine(out, k, plan));
   for (const f of d.server.fields) {
     const mark = f.status === 'only_in_source' ? '+' : f.status === 'only_in_target' ? '-' : '~';

@@ -3,7 +3,7 @@
  */
 import type { MigrateError } from '../errors.js';
 import type { DataProgress } from '../data/index.js';
-import { driftLines, formatCount } from '../migrate/summary.js';
+import { countOf, driftLines, formatCount } from '../migrate/summary.js';
 import type { CheckpointList, Plan, Report, RollbackPreview, StepReport } from '../migrate/types.js';
 import type { ParsedArgs } from './args.js';
 import type { Output } from './output.js';
@@ -12,7 +12,7 @@ import { renderConfigDiff, renderConfigPlan } from './render-config.js';
 export function renderHeader(out: Output, args: ParsedArgs): string {
   const dry = args.dryRun ? ' — dry run' : '';
   if (args.command === 'rollback') return out.paint('bold', `nself migrate rollback${dry}`) + '\n';
-  const verb = args.command === 'diff' ? 'diff ' : '';
+  const verb = args.command === 'diff' ? 'diff ' : args.command === 'sync' ? `sync${args.watch ? ' --watch' : ''} ` : '';
   return out.paint('bold', `nself migrate ${verb}${args.source} → ${args.target} (${args.components.join(', ')})${dry}`) + '\n';
 }
 
@@ -20,7 +20,7 @@ const SYMBOL = { create: '+', alter: '~', drop: '-' } as const;
 
 export function renderPlan(out: Output, plan: Plan): string {
   const lines: string[] = [];
-  const title = plan.command === 'diff' ? `Differences ${plan.source.name} → ${plan.target.name}` : `Plan ${plan.source.name} → ${plan.target.name}`;
+  const title = plan.command === 'diff' ? `Differences ${plan.source.name} → ${plan.target.name}` : `${plan.command === 'sync' ? 'Sync plan' : 'Plan'} ${plan.source.name} → ${plan.target.name}`;
   lines.push('', out.paint('bold', title));
   if (plan.schema) {
     const s = plan.schema;
@@ -38,21 +38,28 @@ export function renderPlan(out: Output, plan: Plan): string {
   if (plan.data?.plan) {
     const d = plan.data.plan;
     const copy = d.tables.filter((t) => t.action === 'copy');
-    lines.push('', out.paint('bold', `Data: ${copy.length === 0 ? 'all tables equal' : `${copy.length} of ${d.tables.length} table(s) to copy`}`));
+    const verb = plan.command === 'sync' ? 'to sync' : 'to copy';
+    lines.push('', out.paint('bold', `Data: ${copy.length === 0 ? 'all tables equal' : `${copy.length} of ${d.tables.length} table(s) ${verb}`}`));
     for (const t of d.tables) {
-      const rows = `${formatCount(t.targetRows)} → ${formatCount(t.sourceRows)} rows`;
-      if (t.action === 'copy') lines.push(`  ${out.paint('yellow', `~ ${t.table}`)}  ${rows}`);
-      else lines.push(out.paint('dim', `  = ${t.table}  ${t.reason ?? 'equal'} (${formatCount(t.sourceRows)} rows)`));
+      const rows = `${formatCount(t.targetRows)} → ${countOf(t.sourceRows, 'row')}`;
+      if (t.action === 'copy' && t.mode === 'delta' && t.delta) {
+        lines.push(`  ${out.paint('yellow', `~ ${t.table}`)}  ${rows}: ${formatCount(t.delta.insert)} to insert, ${formatCount(t.delta.update)} to update, ${formatCount(t.delta.delete)} to delete`);
+      } else if (t.action === 'copy') {
+        const counts = `deletes ${formatCount(t.targetRows)}, writes ${formatCount(t.sourceRows)}`;
+        const how = t.mode === 'replace' ? `: replaced whole (${(t.reason ?? '').split(': replaced whole')[0]}); ${counts}` : ` (${counts})`;
+        lines.push(`  ${out.paint('yellow', `~ ${t.table}`)}  ${rows}${how}`);
+        for (const c of t.targetOnly ?? []) if (c.values > 0) lines.push(`      ${out.paint('red', '! deletes_data')}: empties ${t.table}.${c.column}, which ${plan.source.name} lacks (${countOf(c.values, 'value')})`);
+      } else lines.push(out.paint('dim', `  = ${t.table}  ${t.reason ?? 'equal'} (${countOf(t.sourceRows, 'row')})`));
     }
-    for (const t of d.onlyInSource) lines.push(out.paint('dim', `  ? ${t}: only in ${plan.source.name} (not copied; migrate the schema first)`));
-    for (const t of d.onlyInTarget) lines.push(out.paint('dim', `  ? ${t}: only in ${plan.target.name} (left alone)`));
+    for (const t of d.onlyInSource) lines.push(out.paint('dim', plan.components.includes('schema') ? `  + ${t.table}: only in ${plan.source.name} (created by the schema step, then copied)` : `  ? ${t.table}: only in ${plan.source.name} (not copied; migrate the schema first)`));
+    for (const t of d.onlyInTarget) lines.push(out.paint('dim', `  ? ${t.table}: only in ${plan.target.name} (left alone)`));
   }
   if (plan.data?.diff) {
     const d = plan.data.diff;
     const differing = d.tables.filter((t) => !t.identical);
     lines.push('', out.paint('bold', `Data: ${differing.length === 0 && d.onlyInSource.length === 0 && d.onlyInTarget.length === 0 ? 'no differences' : `${differing.length} of ${d.tables.length} table(s) differ`}`));
     for (const t of d.tables) {
-      const counts = `${formatCount(t.sourceRows)} / ${formatCount(t.targetRows)} rows`;
+      const counts = `${formatCount(t.sourceRows)} / ${countOf(t.targetRows, 'row')}`;
       if (t.identical) {
         lines.push(out.paint('dim', `  = ${t.table}  identical (${counts})`));
         continue;
@@ -62,14 +69,15 @@ export function renderPlan(out: Output, plan: Plan): string {
         : 'no primary key: rows compared as a whole';
       lines.push(`  ${out.paint('yellow', `~ ${t.table}`)}  ${counts}: ${detail}`);
     }
-    for (const t of d.onlyInSource) lines.push(`  ${out.paint('green', `+ ${t}`)}: table only in ${plan.source.name}`);
-    for (const t of d.onlyInTarget) lines.push(`  ${out.paint('red', `- ${t}`)}: table only in ${plan.target.name}`);
+    for (const t of d.onlyInSource) lines.push(`  ${out.paint('green', `+ ${t.table}`)}: table only in ${plan.source.name}`);
+    for (const t of d.onlyInTarget) lines.push(`  ${out.paint('red', `- ${t.table}`)}: table only in ${plan.target.name}`);
   }
+  for (const n of plan.notCompared ?? []) lines.push('', out.paint('bold', `${n.component[0]!.toUpperCase()}${n.component.slice(1)}: `) + out.paint('red', `not compared — ${n.error.message}`));
   if (plan.config) {
     lines.push('', ...(plan.config.plan ? renderConfigPlan(out, plan.config.plan, plan) : renderConfigDiff(out, plan.config.diff, plan)));
   }
   lines.push('', summaryLine(out, plan));
-  if (plan.confirmation.required && plan.command === 'migrate') {
+  if (plan.confirmation.required && plan.command !== 'diff') {
     for (const r of plan.confirmation.reasons) lines.push(out.paint('yellow', `! ${r}`));
   }
   return lines.join('\n') + '\n';
@@ -80,9 +88,11 @@ function summaryLine(out: Output, plan: Plan): string {
     .map(([k, v]) => `${k} ${v}`)
     .join(', ');
   if (plan.command === 'diff') {
+    if (plan.notCompared?.length) return out.paint('red', `${plan.notCompared.map((n) => n.component).join(' and ')} not compared; ${plan.summary.changes} difference(s) in what was (${per || 'nothing'})`);
     return plan.summary.differences ? out.paint('yellow', `${plan.summary.changes} difference(s) (${per})`) : out.paint('green', `no differences (${per})`);
   }
-  return plan.summary.changes === 0 ? out.paint('green', `nothing to change: ${plan.target.name} already matches ${plan.source.name}`) : `${plan.summary.changes} change(s) to apply (${per})`;
+  if (plan.summary.changes === 0) return out.paint('green', `${plan.command === 'sync' ? 'nothing differs' : 'nothing to change'}: ${plan.target.name} already matches ${plan.source.name}`);
+  return `${plan.summary.changes} change(s) to apply (${per})`;
 }
 
 function indent(text: string, pad: string): string {
@@ -101,22 +111,23 @@ export function renderStep(out: Output, s: StepReport): string {
 export function renderReportSummary(out: Output, r: Report): string {
   const lines: string[] = [''];
   if (r.data && r.data.length > 0) {
-    lines.push(out.paint('bold', 'Data copied:'));
+    lines.push(out.paint('bold', r.command === 'sync' ? 'Data synced:' : 'Data copied:'));
     for (const t of r.data) {
       const mb = t.bytes / 1e6;
-      lines.push(`  ${t.table}: ${formatCount(t.rowsBefore)} → ${formatCount(t.rowsAfter)} rows, ${mb.toFixed(1)} MB, ${(t.ms / 1000).toFixed(2)} s`);
+      const how = t.mode === 'delta' ? `: ${formatCount(t.inserted ?? 0)} inserted, ${formatCount(t.updated ?? 0)} updated, ${formatCount(t.deleted ?? 0)} deleted` : t.mode === 'replace' ? ': replaced whole' : '';
+      lines.push(`  ${t.table}: ${formatCount(t.rowsBefore)} → ${countOf(t.rowsAfter, 'row')}${how}, ${mb.toFixed(1)} MB, ${(t.ms / 1000).toFixed(2)} s`);
     }
   }
   if (r.status === 'ok') {
-    const what = r.command === 'rollback' ? `rolled back ${r.target} to checkpoint ${r.checkpoint}` : `migrated ${r.source} → ${r.target}`;
-    const cp = r.command === 'migrate' && r.checkpoint ? ` (checkpoint ${r.checkpoint}; undo with \`nself migrate rollback\`)` : '';
+    const what = r.command === 'rollback' ? `rolled back ${r.target} to checkpoint ${r.checkpoint}` : r.command === 'sync' ? `synced ${r.source} → ${r.target}` : `migrated ${r.source} → ${r.target}`;
+    const cp = r.command !== 'rollback' && r.checkpoint ? ` (checkpoint ${r.checkpoint}; undo with \`nself migrate rollback\`)` : '';
     if (r.command === 'rollback' && r.steps.every((s) => s.name === 'validate' || s.name === 'plan')) {
       lines.push(`would roll back ${r.target} to its state before ${r.checkpoint} (${r.source} → ${r.target}): dry run, nothing was changed`);
     } else {
       lines.push(out.paint('green', `${what}${r.verified ? ', verified' : ''}${cp}`));
     }
   } else {
-    lines.push(out.paint('red', r.command === 'rollback' ? 'rollback failed: nothing was changed' : `migration ${r.status}: ${r.target} was not changed`));
+    lines.push(out.paint('red', r.command === 'rollback' ? `rollback ${r.status}: nothing was changed` : `${r.command === 'sync' ? 'sync' : 'migration'} ${r.status}: ${r.target} was not changed`));
   }
   return lines.join('\n') + '\n';
 }
@@ -159,7 +170,7 @@ export function renderProgress(p: DataProgress): string {
   const mbs = secs > 0 ? p.bytes / 1e6 / secs : 0;
   const pct = p.totalRows > 0 ? Math.min(100, Math.round((p.rows / p.totalRows) * 100)) : 0;
   const eta = p.rows > 0 && p.totalRows > p.rows ? ((p.totalRows - p.rows) * secs) / p.rows : 0;
-  return `${p.table}: ${formatCount(p.rows)}/${formatCount(p.totalRows)} rows (${pct}%), ${mbs.toFixed(1)} MB/s${eta > 0 ? `, ETA ${Math.ceil(eta)} s` : ''}`;
+  return `${p.table}: ${formatCount(p.rows)}/${countOf(p.totalRows, 'row')} (${pct}%), ${mbs.toFixed(1)} MB/s${eta > 0 ? `, ETA ${Math.ceil(eta)} s` : ''}`;
 }
 
 /** What a rollback will drop, restore and reload, and what it loses (changes made since the migration). */
@@ -172,7 +183,7 @@ export function renderRollbackPreview(out: Output, p: RollbackPreview): string {
   };
   list('Drops (created by the migration):', p.drops);
   list('Restores:', p.restores);
-  list('Reloads rows:', p.reloads.map((r) => `${r.table}: ${formatCount(r.rows)} row(s) from the checkpoint${r.rowsNow === undefined ? '' : ` (${formatCount(r.rowsNow)} now)`}`));
+  list('Reloads rows:', p.reloads.map((r) => `${r.table}: ${countOf(r.rows, 'row')} from the checkpoint${r.rowsNow === undefined ? '' : ` (${formatCount(r.rowsNow)} now)`}`));
   list('Puts back files:', p.files);
   const lost = driftLines(p);
   if (lost.length > 0) {

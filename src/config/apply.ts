@@ -1,7 +1,7 @@
 /**
  * applyConfig writes a ConfigPlan: the own env file edited line by line (every comment, blank line, order, quoting
- * style and target-only key kept; new keys appended under a comment naming the migration), server.json fields set
- * (2-space JSON + newline). Each file is replaced atomically (temp file in the same directory, fsync, rename) with
+ * style and target-only key kept; new keys appended under a comment naming the migration), server.json leaves set by
+ * editing its text in place (json.ts: every other byte kept, never re-serialised). Each file is replaced atomically (temp file in the same directory, fsync, rename) with
  * the old file's permissions (a created file gets plan.mode). Both files are checked against the sha256 recorded in
  * the plan BEFORE anything is written: a file changed since planning → MigrateError 'config_drift'.
  *
@@ -11,10 +11,11 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { MigrateError } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { appendEntries, parseEnvDocument, serialize, setValue } from '../env/envfile.js';
+import { appendEntries, decodeEnvBytes, encodeEnvText, parseEnvDocument, serialize, setValue } from '../env/envfile.js';
 import type { Environment } from '../env/types.js';
-import { canonicalJson } from './diff.js';
+import { canonicalJson, setJsonLeaf } from './json.js';
 import { readBytes, sha256 } from './plan.js';
+import { valueAt } from './server.js';
 import type { ConfigPlan } from './types.js';
 
 
@@ -55,7 +56,7 @@ export async function applyConfig(plan: ConfigPlan, projectDir: string, opts: Ap
   }
 
   if (plan.edits.length > 0) {
-    const doc = parseEnvDocument(envBytes?.toString('utf8') ?? '', envAbs, { display: plan.file });
+    const doc = parseEnvDocument(envBytes ? decodeEnvBytes(envBytes) : '', envAbs, { display: plan.file });
     const append: { key: string; value: string }[] = [];
     for (const e of plan.edits) {
       if (e.action === 'update' && setValue(doc, e.key, e.value)) continue;
@@ -63,19 +64,23 @@ export async function applyConfig(plan: ConfigPlan, projectDir: string, opts: Ap
     }
     appendEntries(doc, append, `added by nself migrate ${opts.label ?? `${plan.source} → ${plan.target}`}`);
     const mode = envBytes === undefined ? plan.mode : await modeOf(envAbs, plan.mode);
-    await writeFileAtomic(envAbs, serialize(doc), mode);
+    await writeFileAtomic(envAbs, encodeEnvText(serialize(doc)), mode); // bytes not valid UTF-8 (in comments) as they were
     (envBytes === undefined ? created : written).push(plan.file);
   }
 
   if (plan.server && plan.server.edits.length > 0) {
-    let obj: Record<string, unknown>;
+    let text = serverBytes!.toString('utf8');
     try {
-      obj = JSON.parse(serverBytes!.toString('utf8')) as Record<string, unknown>;
+      for (const e of plan.server.edits) text = setJsonLeaf(text, e.path, e.value);
     } catch (e) {
       throw new MigrateError('server_config_invalid', `${plan.server.file} is not valid JSON: ${(e as Error).message}`, { hint: `fix the JSON syntax of ${plan.server.file}` });
     }
-    for (const e of plan.server.edits) obj[e.field] = e.value;
-    await writeFileAtomic(serverAbs!, JSON.stringify(obj, null, 2) + '\n', await modeOf(serverAbs!, 0o644));
+    // what was written must read back as planned (the edit is textual)
+    const back = JSON.parse(text) as unknown;
+    for (const e of plan.server.edits) {
+      if (canonicalJson(valueAt(back, e.path)) !== canonicalJson(e.value)) throw new MigrateError('internal', `editing ${plan.server.file} did not set ${e.field}`);
+    }
+    await writeFileAtomic(serverAbs!, text, await modeOf(serverAbs!, 0o644));
     written.push(plan.server.file);
   }
   return { written, created };
@@ -90,7 +95,7 @@ export function verifyConfig(plan: ConfigPlan, reloadedTarget: Environment): { o
     else if (e.action !== 'placeholder' && v.value !== e.value) missing.push(e.key);
   }
   for (const e of plan.server?.edits ?? []) {
-    const v = reloadedTarget.server?.[e.field];
+    const v = valueAt(reloadedTarget.server, e.path);
     if (v === undefined || canonicalJson(v) !== canonicalJson(e.value)) missing.push(`server.json:${e.field}`);
   }
   return { ok: missing.length === 0, missing };

@@ -1,29 +1,26 @@
 /**
  * diffConfig: what differs between two environments' effective configuration, masked and with provenance.
- * Values are compared after expansion (what the application sees). A secret's value is never shown (a credential
- * URL shows everything but its password, unless it expands a secret); a value expanding a secret is a secret.
- */
-import { relative } from 'node:path';
-import { isSecretVar, maskJson, maskVar, urlHasCredentials } from '../env/secrets.js';
-import type { EnvVar, Environment, ServerConfig } from '../env/types.js';
-import { environmentSpecific, IDENTITY_FIELDS } from './rules.js';
-import type { ConfigDiff, ConfigKeyDiff, ConfigSide, ServerFieldDiff } from './types.js';
+  * Values are compared after expansion (what the application sees). A secret's value is never shown (a credential
+  * URL shows everything but its password, unless it expands a secret); a value expanding a secret is a secret.
+  *
+  * A difference a migration leaves alone is `expected` (shown, not counted): environment-specific keys and fields,
+  * keys and fields the project's rules keep, secrets that differ, keys only in the target, server.json identity
+  * fields. A secret the source sets that is empty or a placeholder in the target is `needs_value` and counted: the
+  * target cannot work until someone fills it in (unless the project's rules keep it in the target).
+  */
+ import { relative } from 'node:path';
+ import { isSecretVar, maskJson, maskVar, urlHasCredentials } from '../env/secrets.js';
+ import type { EnvVar, Environment } from '../env/types.js';
+ import { canonicalJson } from './json.js';
+ import { defaultRules, environmentSpecific, isPlaceholder, projectRule, selected, type ConfigRules, type RuleMatch } from './rules.js';
+ import { differingLeaves, judgeLeaf, selectedLeaves } from './server.js';
+ import type { ConfigDiff, ConfigKeyDiff, ConfigRuleRef, ConfigSide, ServerFieldDiff } from './types.js';
+ 
+ export { canonicalJson };
 
-/** server.json fields that identify the machine: they differ by design and are never copied. */
 export function relPath(projectDir: string, file: string): string {
   const r = relative(projectDir, file);
   return r && !r.startsWith('..') ? r : file;
-}
-
-/** JSON with sorted object keys: equality of JSON values independent of key order. */
-export function canonicalJson(v: unknown): string {
-  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'undefined';
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  const o = v as Record<string, unknown>;
-  return `{${Object.keys(o)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-    .join(',')}}`;
 }
 
 function side(env: Environment, v: EnvVar, show: boolean): ConfigSide {
@@ -38,35 +35,59 @@ function maskedUrlShown(v: EnvVar): boolean {
 }
 
 /** Masked server.json field value; the SSH `key` field is a file path, shown as is. */
-function showField(field: string, value: unknown): unknown {
-  return field === 'key' && typeof value === 'string' ? value : maskJson(value, field);
+function showField(path: string[], value: unknown): unknown {
+  const name = path[path.length - 1] ?? '';
+  return path.length === 1 && name === 'key' && typeof value === 'string' ? value : maskJson(value, name);
 }
 
-function diffServer(a: ServerConfig | undefined, b: ServerConfig | undefined): ServerFieldDiff[] {
+export function ruleRef(r: RuleMatch | undefined): { rule: ConfigRuleRef } | Record<string, never> {
+  return r ? { rule: { list: r.list, environment: r.environment, pattern: r.pattern } } : {};
+}
+
+function diffServer(source: Environment, target: Environment, rules: ConfigRules): ServerFieldDiff[] {
   const out: ServerFieldDiff[] = [];
-  const fa = a ?? {};
-  const fb = b ?? {};
-  const fields = [...new Set([...Object.keys(fa), ...Object.keys(fb)])].sort();
-  for (const f of fields) {
-    const inA = Object.prototype.hasOwnProperty.call(fa, f) && fa[f] !== undefined;
-    const inB = Object.prototype.hasOwnProperty.call(fb, f) && fb[f] !== undefined;
-    if (inA && inB && canonicalJson(fa[f]) === canonicalJson(fb[f])) continue;
-    const identity = IDENTITY_FIELDS.includes(f);
-    const d: ServerFieldDiff = { field: f, identity, status: inA && inB ? 'differs' : inA ? 'only_in_source' : 'only_in_target' };
-    if (identity) d.expected = 'identity fields differ between environments and are never copied';
-    else if (!inA) d.expected = 'fields only in the target are kept by a migration';
-    if (inA) d.source = showField(f, fa[f]);
-    if (inB) d.target = showField(f, fb[f]);
+  for (const leaf of selectedLeaves(differingLeaves(source.server, target.server), rules)) {
+    const v = judgeLeaf(leaf, rules);
+    const d: ServerFieldDiff = {
+      field: leaf.field,
+      path: leaf.path,
+      identity: v.kind === 'identity',
+      status: leaf.inSource && leaf.inTarget ? 'differs' : leaf.inSource ? 'only_in_source' : 'only_in_target',
+      ...(leaf.inSource ? { source: showField(leaf.path, leaf.source) } : {}),
+      ...(leaf.inTarget ? { target: showField(leaf.path, leaf.target) } : {}),
+      ...(v.expected ? { expected: v.expected } : {}),
+      ...ruleRef(v.rule),
+    };
     out.push(d);
   }
-  return out;
+  return out.sort((a, b) => (a.field < b.field ? -1 : a.field > b.field ? 1 : 0));
 }
 
-export function diffConfig(source: Environment, target: Environment): ConfigDiff {
+/**
+ * What the rules say about an env key that differs: `rule` (the project's), `expected` when a migration leaves it
+ * alone for a reason other than being a secret.
+ */
+export function judgeKey(key: string, rules: ConfigRules): { rule?: RuleMatch; keptOrSpecific?: string; kind?: 'kept' | 'environment_specific' } {
+  const rule = projectRule(rules, key);
+  if (rule?.list === 'keep') return { rule, keptOrSpecific: rule.reason, kind: 'kept' };
+  if (rule?.list === 'copy') return { rule };
+  const why = environmentSpecific(key);
+  return why ? { keptOrSpecific: why, kind: 'environment_specific' } : {};
+}
+
+/** A secret the source really sets that the target has empty or as a placeholder, and that the rules do not keep. */
+export function needsValue(a: EnvVar | undefined, b: EnvVar, rules: ConfigRules): boolean {
+  if (a === undefined || isPlaceholder(a.value) || !isPlaceholder(b.value)) return false;
+  // by name and value, or by taint (a value expanding a secret is a secret)
+  if (!(isSecretVar(a) || isSecretVar(b))) return false;
+  return projectRule(rules, b.key)?.list !== 'keep';
+}
+
+export function diffConfig(source: Environment, target: Environment, rules: ConfigRules = defaultRules(source.name, target.name)): ConfigDiff {
   const onlyInSource: ConfigKeyDiff[] = [];
   const onlyInTarget: ConfigKeyDiff[] = [];
   const changed: ConfigKeyDiff[] = [];
-  const keys = [...new Set([...source.vars.keys(), ...target.vars.keys()])].sort();
+  const keys = [...new Set([...source.vars.keys(), ...target.vars.keys()])].filter((k) => selected(rules, k)).sort();
   for (const key of keys) {
     const a = source.vars.get(key);
     const b = target.vars.get(key);
@@ -76,18 +97,24 @@ export function diffConfig(source: Environment, target: Environment): ConfigDiff
       // A credential URL may be shown masked, unless masking hides the only difference (the password).
       let show = !secret;
       if (secret && maskedUrlShown(a) && maskedUrlShown(b)) show = maskVar(a) !== maskVar(b);
-      const expected = environmentSpecific(key) ?? (secret ? 'secrets differ between environments and are never copied' : undefined);
-      changed.push({ key, status: 'differs', secret, source: side(source, a, show), target: side(target, b, show), ...(expected ? { expected } : {}) });
+      const j = judgeKey(key, rules);
+      if (needsValue(a, b, rules)) {
+        // the target's value is shown only when it is empty (a placeholder may still be something's secret)
+        changed.push({ key, status: 'needs_value', secret, source: side(source, a, show), target: side(target, b, b.value === ''), ...ruleRef(j.rule) });
+        continue;
+      }
+      const expected = j.keptOrSpecific ?? (secret ? 'secrets differ between environments and are never copied' : undefined);
+      changed.push({ key, status: 'differs', secret, source: side(source, a, show), target: side(target, b, show), ...(expected ? { expected } : {}), ...ruleRef(j.rule) });
     } else if (a) {
       const secret = isSecretVar(a);
-      const expected = environmentSpecific(key);
-      onlyInSource.push({ key, status: 'only_in_source', secret, source: side(source, a, !secret || maskedUrlShown(a)), ...(expected ? { expected } : {}) });
+      const j = judgeKey(key, rules);
+      onlyInSource.push({ key, status: 'only_in_source', secret, source: side(source, a, !secret || maskedUrlShown(a)), ...(j.keptOrSpecific ? { expected: j.keptOrSpecific } : {}), ...ruleRef(j.rule) });
     } else if (b) {
       const secret = isSecretVar(b);
       onlyInTarget.push({ key, status: 'only_in_target', secret, target: side(target, b, !secret || maskedUrlShown(b)), expected: 'keys only in the target are kept by a migration' });
     }
   }
-  const fields = diffServer(source.server, target.server);
+  const fields = diffServer(source, target, rules);
   const all = [...onlyInSource, ...onlyInTarget, ...changed, ...fields];
   const count = all.filter((d) => !d.expected).length;
   return {
@@ -108,6 +135,7 @@ export function diffConfig(source: Environment, target: Environment): ConfigDiff
     count,
     expected: all.length - count,
     identical: all.length === 0,
+    ...(rules.file ? { rulesFile: rules.file } : {}),
   };
 }
 

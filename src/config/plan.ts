@@ -2,13 +2,16 @@
  * planConfig: the edits that make the target's configuration match the source, written to the target's OWN file
  * only (and service settings of its existing server.json).
  *
- * Rules:
+ * Rules (rules.ts):
  * - A key the source has and the target's effective cascade lacks → add; a value that differs → update.
- * - Never copied (listed in `skipped` with the reason): environment-specific keys (ENV, NSELF_ENV, BASE_DOMAIN,
- *   PROJECT_NAME, POSTGRES_DB/HOST/PORT/USER, DATABASE_URL, *_DOMAIN, *_URL, *_ROUTE, *_CORS_DOMAIN, SSL_*, DEBUG,
- *   LOG_LEVEL, *_DEV_MODE, *_ENABLE_CONSOLE) and secrets — by name and value, or by taint: a value that expands a
- *   secret (`JWT_CONF=${HASURA_GRAPHQL_JWT_SECRET}`) is one. A secret the target lacks becomes an empty placeholder
- *   (`KEY=`, action 'placeholder', listed in `needsValue`) — never the source's value.
+ * - Only the keys of the run (--key / --exclude-key) are considered.
+ * - Never copied (listed in `skipped` with the reason): environment-specific keys (rules.ts DEFAULT_ENV_SPECIFIC:
+ *   where a service lives or how it is reached, `*_HOST`, `*_PORT`, `SMTP_*`, …) unless the project's
+ *   nself-migrate.json lists them under the target's `copy`; keys it lists under `keep` of the source or the target;
+ *   and secrets — by name and value, or by taint: a value that expands a secret (`JWT_CONF=${HASURA_GRAPHQL_JWT_SECRET}`)
+ *   is one. A secret the target lacks becomes an empty placeholder (`KEY=`, action 'placeholder', listed in
+ *   `needsValue`) — never the source's value; a secret the source sets that is empty or a placeholder in the target
+ *   is listed in `needsValue` too.
  * - A value that a shell and the env-file parser would read differently (a NUL byte, CR LF) is not written ('unwritable').
  * - A key defined through references (`${…}`) with the very same definition on both sides differs only because
  *   the referenced variables differ: skipped ('same_definition'), as copying the expansion would freeze it.
@@ -20,19 +23,21 @@
  * - An update of a key whose effective value comes from a file with HIGHER precedence than the own file (e.g.
  *   `.env.secrets`, or `.env` over `.env.local`) would have no effect: it is a conflict, not an edit. A key that
  *   comes from a lower-precedence file (e.g. the shared `.env.dev`) is appended to the own file, which wins.
- * - server.json: fields other than the identity fields (name, type, host, port, user, key, deploy_path,
- *   project_subdir) that the source has and that differ are copied into the target's server.json when it exists
- *   (other fields and their order kept); fields holding secrets are skipped.
+ * - server.json, leaf by leaf (server.ts): a service setting the source has and that differs is set in the target's
+ *   server.json when it exists (apply.ts edits the text in place). Never: identity fields (name, type, host, port,
+ *   user, key, deploy_path, project_subdir), secrets, fields the rules keep, and — unless the rules copy them —
+ *   environment-specific names and numeric settings (`backup.retention_days`).
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { MigrateError } from '../errors.js';
-import { documentValues, isWritableValue, parseEnvDocument } from '../env/envfile.js';
+import { asMigrateError, MigrateError } from '../errors.js';
+import { decodeEnvBytes, documentValues, isWritableValue, parseEnvDocument } from '../env/envfile.js';
 import { readCascade } from '../env/resolve.js';
-import { isSecretVar, jsonHasSecrets, maskVar } from '../env/secrets.js';
+import { isSecretVar, maskVar } from '../env/secrets.js';
 import type { Environment } from '../env/types.js';
-import { canonicalJson, relPath } from './diff.js';
-import { environmentSpecific, IDENTITY_FIELDS } from './rules.js';
+import { judgeKey, needsValue as lacksValue, relPath } from './diff.js';
+import { defaultRules, selected, type ConfigRules } from './rules.js';
+import { differingLeaves, judgeLeaf, selectedLeaves } from './server.js';
 import type { ConfigConflict, ConfigEdit, ConfigPlan, ConfigSkip, ServerEdit } from './types.js';
 
 
@@ -47,15 +52,17 @@ export function readBytes(file: string): Buffer | undefined {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    const known = asMigrateError(e, { path: file }); // permission denied, a folder where the file should be, …
+    if (known.code !== 'internal') throw known;
     throw new MigrateError('config_read', `cannot read ${file}: ${(e as Error).message}`, { hint: 'check the file permissions', cause: e });
   }
 }
 
-export function planConfig(source: Environment, target: Environment): ConfigPlan {
+export function planConfig(source: Environment, target: Environment, rules: ConfigRules = defaultRules(source.name, target.name)): ConfigPlan {
   const tdir = target.projectDir;
   const ownAbs = target.ownFile;
   const ownBytes = readBytes(ownAbs);
-  const ownDoc = parseEnvDocument(ownBytes?.toString('utf8') ?? '', ownAbs, { display: relPath(tdir, ownAbs) });
+  const ownDoc = parseEnvDocument(ownBytes ? decodeEnvBytes(ownBytes) : '', ownAbs, { display: relPath(tdir, ownAbs) });
   const ownLines = documentValues(ownDoc);
   // Precedence of a file in the target cascade (its index in lookedFor; the own file is always listed there).
   const rank = (file: string) => target.lookedFor.indexOf(file);
@@ -69,14 +76,20 @@ export function planConfig(source: Environment, target: Environment): ConfigPlan
   const conflicts: ConfigConflict[] = [];
   const needsValue: string[] = [];
 
-  for (const key of [...source.vars.keys()].sort()) {
+  for (const key of [...source.vars.keys()].filter((k) => selected(rules, k)).sort()) {
     const sv = source.vars.get(key)!;
     const tv = target.vars.get(key);
     if (tv && tv.value === sv.value) continue;
     const from = { file: relPath(source.projectDir, sv.file), line: sv.line };
-    const why = environmentSpecific(key);
-    if (why) {
-      skipped.push({ key, kind: 'environment_specific', reason: `${why}: never copied` });
+    const j = judgeKey(key, rules);
+    if (tv && lacksValue(sv, tv, rules)) {
+      // never copied, but said: the target cannot work without it
+      needsValue.push(key);
+      skipped.push({ key, kind: 'secret', reason: `secret: never copied; ${tv.value === '' ? 'empty' : 'a placeholder'} in ${relPath(tdir, tv.file)}:${tv.line}: set its value by hand` });
+      continue;
+    }
+    if (j.kind) {
+      skipped.push({ key, kind: j.kind, reason: `${j.keptOrSpecific}: never copied` });
       continue;
     }
     if (isSecretVar(sv) || (tv && isSecretVar(tv))) {
@@ -118,22 +131,21 @@ export function planConfig(source: Environment, target: Environment): ConfigPlan
     edits.push({ action: 'update', key, value: sv.value, ...(inOwn ? { line: inOwn.line } : {}), from, current });
   }
 
-  // server.json service settings.
+  // server.json service settings, leaf by leaf.
   let server: ConfigPlan['server'];
   if (source.server) {
     const sedits: ServerEdit[] = [];
-    for (const field of Object.keys(source.server)) {
-      const value = source.server[field];
-      if (value === undefined || IDENTITY_FIELDS.includes(field)) continue;
-      const tvalue = target.server?.[field];
-      if (tvalue !== undefined && canonicalJson(tvalue) === canonicalJson(value)) continue;
-      const name = `server.json:${field}`;
-      if (jsonHasSecrets(value, field)) {
-        skipped.push({ key: name, kind: 'secret', reason: 'holds a secret: never copied' });
+    for (const leaf of selectedLeaves(differingLeaves(source.server, target.server), rules)) {
+      if (!leaf.inSource) continue; // only in the target: kept
+      const v = judgeLeaf(leaf, rules);
+      const name = `server.json:${leaf.field}`;
+      if (v.kind === 'identity') continue;
+      if (v.kind) {
+        skipped.push({ key: name, kind: v.kind, reason: `${v.expected}${v.kind === 'secret' ? '' : ': never copied'}` });
       } else if (!target.server) {
         skipped.push({ key: name, kind: 'server', reason: `${relPath(tdir, target.serverFile)} does not exist: create it first (with the target's host)` });
       } else {
-        sedits.push({ field, action: tvalue === undefined ? 'add' : 'update', value });
+        sedits.push({ field: leaf.field, path: leaf.path, action: leaf.inTarget ? 'update' : 'add', value: leaf.source });
       }
     }
     if (sedits.length > 0) {

@@ -14,29 +14,50 @@ export interface ConfigSide extends Provenance {
   value?: string;
 }
 
+/** A rule of the project's nself-migrate.json that decided about a key or server.json field. */
+export interface ConfigRuleRef {
+  list: 'keep' | 'copy';
+  environment: string;
+  pattern: string;
+}
+
 export interface ConfigKeyDiff {
   key: string;
-  status: 'only_in_source' | 'only_in_target' | 'differs';
+  /**
+   * `needs_value`: a secret the source sets that is empty or a placeholder (`changeme`, …) in the target — the target
+   * cannot work until someone fills it in; counted until then (a migration never copies secrets).
+   */
+  status: 'only_in_source' | 'only_in_target' | 'differs' | 'needs_value';
   secret: boolean;
   source?: ConfigSide;
   target?: ConfigSide;
   /**
-   * Set when the difference is expected and a migration leaves it alone (environment-specific key, secret,
-   * key only in the target): the reason. Expected differences are shown but not counted.
+   * Set when the difference is expected and a migration leaves it alone (environment-specific key, key kept by the
+   * project's rules, secret, key only in the target): the reason. Expected differences are shown but not counted.
    */
   expected?: string;
+  /** The project rule (nself-migrate.json) that decided, if one did. */
+  rule?: ConfigRuleRef;
 }
 
+/** One differing leaf of server.json (objects are compared field by field; arrays and other values whole). */
 export interface ServerFieldDiff {
+  /** Dotted path of the leaf: `backup.retention_days`. */
   field: string;
-  /** Identity fields (host, port, user, key, …) are expected to differ and are never copied. */
+  /** The same path as its segments (a segment may itself hold a dot). */
+  path: string[];
+  /** Identity fields (host, port, user, key, … at the top level) are expected to differ and are never copied. */
   identity: boolean;
   status: 'only_in_source' | 'only_in_target' | 'differs';
   /** Masked values (secret-named fields '****', credential URLs without password). */
   source?: unknown;
   target?: unknown;
-  /** As for keys: identity fields and target-only fields are expected differences. */
+  /**
+   * As for keys: identity fields, secrets, environment-specific and numeric service settings (unless the project's
+   * rules copy them), fields kept by the rules, and target-only fields are expected differences.
+   */
   expected?: string;
+  rule?: ConfigRuleRef;
 }
 
 export interface ConfigDiff {
@@ -61,6 +82,8 @@ export interface ConfigDiff {
   expected: number;
   /** No difference at all, expected ones included. */
   identical: boolean;
+  /** The project's rules file when it exists (project-relative). */
+  rulesFile?: string;
 }
 
 export interface ConfigEdit {
@@ -79,7 +102,9 @@ export interface ConfigEdit {
 
 export interface ConfigSkip {
   key: string;
-  kind: 'environment_specific' | 'secret' | 'same_definition' | 'server' | 'unwritable';
+  /** kept: the project's rules keep it in the source or the target environment.
+   *  unwritable: a value no shell and the parser would read alike (set it by hand). */
+  kind: 'environment_specific' | 'kept' | 'secret' | 'same_definition' | 'server' | 'unwritable';
   reason: string;
 }
 
@@ -92,7 +117,9 @@ export interface ConfigConflict {
 }
 
 export interface ServerEdit {
+  /** Dotted path of the leaf set (`backup.enabled`); `path` holds its segments. */
   field: string;
+  path: string[];
   action: 'add' | 'update';
   value: unknown;
 }
@@ -109,10 +136,13 @@ export interface ConfigPlan {
   /** Permissions of a created file: 0o600 when the target has secrets, else 0o644. */
   mode: number;
   edits: ConfigEdit[];
-  /** Secrets added as empty placeholders: someone must set them. */
+  /**
+   * Secrets the target will lack a value for after the migration: placeholders it adds (`KEY=`), and secrets the
+   * source sets that are already empty or a placeholder in the target. Someone must set them.
+   */
   needsValue: string[];
   skipped: ConfigSkip[];
   conflicts: ConfigConflict[];
-  /** server.json service settings copied into the target's existing server.json. */
+  /** server.json service settings set in the target's existing server.json (its text edited in place). */
   server?: { file: string; sha256: string; edits: ServerEdit[] };
 }

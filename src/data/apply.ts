@@ -5,21 +5,22 @@
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { MigrateError } from '../errors.js';
-import { qualify, quoteIdent } from '../pg/quote.js';
+import { displayName, qualify, quoteIdent, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type TableInfo } from './catalog.js';
 import { replaceRows } from './load.js';
-import { pairColumns } from './plan.js';
+import { applyDeltaTable, type DeltaState } from './delta.js';
+import { pairColumns, pairTables } from './plan.js';
 import { checksum, withPinned, wrapError } from './session.js';
 import { cancelBackend, pump, RowCounter } from './stream.js';
-import type { DataPlan, DataProgress, DataTablePlan, DataTableResult } from './types.js';
+import type { DataPlan, DataProgress, DataScope, DataTablePlan, DataTableResult } from './types.js';
 
 interface Item { plan: DataTablePlan; src: TableInfo; tgt: TableInfo; format: 'binary' | 'text' }
 
 async function resolve(source: pg.ClientBase, target: pg.ClientBase, tables: DataTablePlan[]): Promise<Item[]> {
   const [s, t] = await Promise.all([listTables(source), listTables(target)]);
   return tables.map((p) => {
-    const src = s.get(p.table);
-    const tgt = t.get(p.table);
+    const src = s.get(relationKey(p.schema, p.name));
+    const tgt = t.get(relationKey(p.schema, p.name));
     if (!src || !tgt) {
       throw new MigrateError('data_table_missing', `table ${p.table} no longer exists in the ${src ? 'target' : 'source'}`, { hint: 'plan again (the schema changed after the plan was computed)' });
     }
@@ -29,12 +30,32 @@ async function resolve(source: pg.ClientBase, target: pg.ClientBase, tables: Dat
 
 const PROGRESS_EVERY_MS = 200;
 
-export async function applyData(source: pg.ClientBase, target: pg.ClientBase, plan: DataPlan, opts: { onProgress?: (p: DataProgress) => void } = {}): Promise<DataTableResult[]> {
+/**
+ * `opts.delta` (sync): the tables prepared by prepareDelta get only their differing rows written (in place, not
+ * emptied); the others are replaced whole. Both inside one foreign-key / trigger scope (load.ts).
+ */
+export async function applyData(source: pg.ClientBase, target: pg.ClientBase, plan: DataPlan, opts: { onProgress?: (p: DataProgress) => void; delta?: DeltaState } = {}): Promise<DataTableResult[]> {
   const copy = plan.tables.filter((t) => t.action === 'copy');
   if (copy.length === 0) return [];
+  const deltaOf = (it: Item) => opts.delta?.get(relationKey(it.plan.schema, it.plan.name));
   return withPinned([source, target], async () => {
     const items = await resolve(source, target, copy);
-    const results = await replaceRows(target, items.map((it) => ({ ...it, oid: it.tgt.oid, schema: it.tgt.schema, name: it.tgt.name, relkind: it.tgt.relkind })), (it) => copyTable(source, target, it, opts.onProgress));
+    const results = await replaceRows(
+      target,
+      items.map((it) => ({ ...it, oid: it.tgt.oid, schema: it.tgt.schema, name: it.tgt.name, relkind: it.tgt.relkind })),
+      async (it): Promise<DataTableResult> => {
+        const d = deltaOf(it);
+        if (!d) {
+          const r = await copyTable(source, target, it, opts.onProgress);
+          return opts.delta ? { ...r, mode: 'replace' } : r;
+        }
+        const t0 = performance.now();
+        const n = await applyDeltaTable(target, d);
+        const rowsAfter = d.rowsBefore + n.inserted - n.deleted;
+        return { table: it.plan.table, rowsBefore: d.rowsBefore, rowsAfter, bytes: d.bytes, ms: Math.round(performance.now() - t0), mode: 'delta', ...n };
+      },
+      { keep: (it) => !!deltaOf(it) },
+    );
     try {
       await copySequences(source, target, items);
     } catch (e) {
@@ -87,7 +108,7 @@ async function copyTable(source: pg.ClientBase, target: pg.ClientBase, it: Item,
 async function copySequences(source: pg.ClientBase, target: pg.ClientBase, items: Item[]): Promise<void> {
   const [ss, ts] = await Promise.all([ownedSequences(source, items.map((i) => i.src.oid)), ownedSequences(target, items.map((i) => i.tgt.oid))]);
   if (ss.length === 0 || ts.length === 0) return;
-  const keyOf = (byOid: Map<number, Item>, oid: number, col: string) => `${byOid.get(oid)!.plan.table}\u0000${col}`;
+  const keyOf = (byOid: Map<number, Item>, oid: number, col: string) => `${relationKey(byOid.get(oid)!.plan.schema, byOid.get(oid)!.plan.name)}\u0000${col}`;
   const srcByOid = new Map(items.map((i) => [i.src.oid, i]));
   const tgtByOid = new Map(items.map((i) => [i.tgt.oid, i]));
   const srcStates = await readSequences(source, ss);
@@ -97,6 +118,16 @@ async function copySequences(source: pg.ClientBase, target: pg.ClientBase, items
     return v ? [{ schema: t.schema, name: t.name, lastValue: v.lastValue, isCalled: v.isCalled }] : [];
   });
   await writeSequences(target, writes);
+}
+
+/**
+ * sync --watch: the sequences owned by the columns of the in-scope tables (serial, identity) take the source's
+ * values. Outside any transaction of ours (setval is not transactional anyway).
+ */
+export async function followSequences(source: pg.ClientBase, target: pg.ClientBase, scope?: DataScope): Promise<void> {
+  const { pairs } = await pairTables(source, target, scope);
+  const items: Item[] = pairs.map((p) => ({ plan: { table: p.display, schema: p.src.schema, name: p.src.name, columns: p.columns, sourceRows: 0, targetRows: 0, equal: false, action: 'copy' }, src: p.src, tgt: p.tgt, format: p.format }));
+  if (items.length > 0) await copySequences(source, target, items);
 }
 
 /** After loading: every copied table's count + checksum in the target equals the source snapshot's. */
@@ -127,4 +158,38 @@ export async function verifyData(source: pg.ClientBase, target: pg.ClientBase, p
       });
     }
   });
+}
+
+/**
+ * Materialized views over tables whose rows were replaced would be stale: refresh (in the caller's transaction)
+ * every populated one that depends on them, directly or through other materialized views, dependencies first.
+ * Returns their display names.
+ */
+export async function refreshDependentMatviews(target: pg.ClientBase, tables: Array<{ schema: string; name: string }>): Promise<string[]> {
+  if (tables.length === 0) return [];
+  const r = await target.query<{ schema: string; name: string; depth: number }>(
+    `WITH RECURSIVE dep(oid, depth) AS (
+       SELECT to_regclass(x)::oid, 0 FROM unnest($1::text[]) AS x
+       UNION
+       SELECT m.oid, dep.depth + 1
+         FROM dep
+         JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = dep.oid AND d.classid = 'pg_rewrite'::regclass
+         JOIN pg_rewrite rw ON rw.oid = d.objid
+         JOIN pg_class m ON m.oid = rw.ev_class AND m.relkind = 'm' AND m.oid <> dep.oid
+        WHERE dep.depth < 50
+     )
+     SELECT n.nspname AS schema, c.relname AS name, max(dep.depth)::int AS depth
+       FROM dep JOIN pg_class c ON c.oid = dep.oid AND c.relkind = 'm' AND c.relispopulated
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+      GROUP BY 1, 2 ORDER BY 3, 1, 2`,
+    [tables.map((t) => qualify(t.schema, t.name))],
+  );
+  for (const m of r.rows) {
+    try {
+      await target.query(`REFRESH MATERIALIZED VIEW ${qualify(m.schema, m.name)}`);
+    } catch (e) {
+      throw wrapError('data_refresh_failed', `refreshing the materialized view ${displayName(m.schema, m.name)} over the copied tables`, e, 'nothing was changed: the target transaction is rolled back');
+    }
+  }
+  return r.rows.map((m) => displayName(m.schema, m.name));
 }

@@ -17,7 +17,7 @@ import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { MigrateError } from '../errors.js';
 import { sha256File } from '../util/fs.js';
-import { qualify, quoteIdent } from '../pg/quote.js';
+import { qualify, quoteIdent, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type SequenceState, type TableInfo } from './catalog.js';
 import { emptyTables, replaceRows } from './load.js';
 import { checksum, withPinned, wrapError } from './session.js';
@@ -35,7 +35,19 @@ export interface DataBackupTable {
   sha256: string;
   rows: number;
   checksum: string;
+  /**
+   * 'rows' (sync): `file` holds only the rows the sync updated or deleted, by primary key `key`; `inserted` the
+   * keys of the rows it inserted. Restore: delete the inserted keys, put the saved rows back. `rows`/`checksum`
+   * are still the whole table's (what the restore is verified against). Absent: the whole table.
+   */
+  mode?: 'rows';
+  key?: string[];
+  saved?: number;
+  inserted?: { file: string; bytes: number; sha256: string; rows: number };
 }
+
+/** A table backed up by key: its primary key, the temp table of keys that change, the temp table of staged rows. */
+export interface KeyedBackup { key: string[]; old: string; stage: string }
 
 export interface DataBackupMeta {
   version: 1;
@@ -67,14 +79,14 @@ export async function backupData(target: pg.ClientBase, plan: DataPlan, dir: str
  * here is backed up through its partitioned root (its rows travel with the root's). Tables that do not exist
  * are skipped (nothing to lose).
  */
-export async function backupTables(target: pg.ClientBase, wanted: Array<{ schema: string; name: string }>, dir: string): Promise<DataBackupMeta> {
+export async function backupTables(target: pg.ClientBase, wanted: Array<{ schema: string; name: string }>, dir: string, opts: { byKey?: Map<string, KeyedBackup> } = {}): Promise<DataBackupMeta> {
   await mkdir(dir, { recursive: true });
   return withPinned([target], async () => {
     const all = await listTables(target);
     const tables: TableInfo[] = [];
     const seen = new Set<number>();
     for (const w of wanted) {
-      let t = all.get(`${w.schema}.${w.name}`);
+      let t = all.get(relationKey(w.schema, w.name));
       if (!t) {
         const root = await target.query<{ schema: string; name: string }>(
           `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -82,7 +94,7 @@ export async function backupTables(target: pg.ClientBase, wanted: Array<{ schema
           [qualify(w.schema, w.name)],
         );
         const r = root.rows[0];
-        t = r ? all.get(`${r.schema}.${r.name}`) : undefined;
+        t = r ? all.get(relationKey(r.schema, r.name)) : undefined;
       }
       if (t && !seen.has(t.oid)) {
         seen.add(t.oid);
@@ -107,20 +119,38 @@ export async function backupTables(target: pg.ClientBase, wanted: Array<{ schema
       const file = `${String(i + 1).padStart(4, '0')}.copy.gz`;
       try {
         const sum = await checksum(target, fromItem(t), columns);
-        const gz = createGzip({ level: 3 });
-        const h = hasher();
-        const written = pipeline(gz, h, createWriteStream(join(dir, file), { mode: 0o600 }));
-        written.catch(() => {}); // awaited below; pump reports the failure first
-        const src = target.query(copyStreams.to(`COPY (SELECT ${columns.map(quoteIdent).join(', ')} FROM ${fromItem(t)}) TO STDOUT (FORMAT ${format})`));
-        await pump(src, gz, { abortSource: () => cancelBackend(target) });
-        await written;
-        out.push({ table: t.key, schema: t.schema, name: t.name, columns, format, file, bytes: h.bytes, sha256: h.digest(), rows: sum.rows, checksum: sum.sum });
+        const keyed = opts.byKey?.get(t.id);
+        const list = columns.map(quoteIdent).join(', ');
+        if (keyed) {
+          // Only the rows that change, and the keys that the sync inserts.
+          const on = (a: string, b: string) => keyed.key.map((k) => `${a}.${quoteIdent(k)} = ${b}.${quoteIdent(k)}`).join(' AND ');
+          const saved = await copyToFile(target, `SELECT ${columns.map((c) => `x.${quoteIdent(c)}`).join(', ')} FROM ${fromItem(t)} AS x WHERE EXISTS (SELECT 1 FROM ${quoteIdent(keyed.old)} AS o WHERE ${on('o', 'x')})`, format, join(dir, file));
+          const kfile = `${String(i + 1).padStart(4, '0')}.keys.gz`;
+          const only = t.relkind === 'r' ? 'ONLY ' : '';
+          const ins = await copyToFile(target, `SELECT ${keyed.key.map((k) => `s.${quoteIdent(k)}`).join(', ')} FROM ${quoteIdent(keyed.stage)} AS s WHERE NOT EXISTS (SELECT 1 FROM ${only}${qualify(t.schema, t.name)} AS x WHERE ${on('x', 's')})`, 'text', join(dir, kfile));
+          out.push({ table: t.display, schema: t.schema, name: t.name, columns, format, file, bytes: saved.bytes, sha256: saved.sha256, rows: sum.rows, checksum: sum.sum, mode: 'rows', key: keyed.key, saved: saved.rows, inserted: { file: kfile, ...ins } });
+          continue;
+        }
+        const w = await copyToFile(target, `SELECT ${list} FROM ${fromItem(t)}`, format, join(dir, file));
+        out.push({ table: t.display, schema: t.schema, name: t.name, columns, format, file, bytes: w.bytes, sha256: w.sha256, rows: sum.rows, checksum: sum.sum });
       } catch (e) {
-        throw wrapError('data_backup_failed', `backing up the rows of ${t.key} to ${join(dir, file)}`, e);
+        throw wrapError('data_backup_failed', `backing up the rows of ${t.display} to ${join(dir, file)}`, e);
       }
     }
     return { version: 1, tables: out, sequences };
   });
+}
+
+/** COPY (query) TO STDOUT → gzip → file (0600): its bytes and SHA-256 (of the gzip file), and the rows copied. */
+async function copyToFile(client: pg.ClientBase, query: string, format: 'binary' | 'text', path: string): Promise<{ bytes: number; sha256: string; rows: number }> {
+  const gz = createGzip({ level: 3 });
+  const h = hasher();
+  const written = pipeline(gz, h, createWriteStream(path, { mode: 0o600 }));
+  written.catch(() => {}); // awaited below; pump reports the failure first
+  const src = client.query(copyStreams.to(`COPY (${query}) TO STDOUT (FORMAT ${format})`));
+  await pump(src, gz, { abortSource: () => cancelBackend(client) });
+  await written;
+  return { bytes: h.bytes, sha256: h.digest(), rows: (src as unknown as { rowCount: number }).rowCount ?? 0 };
 }
 
 /** The backed-up tables as (schema, name) pairs. */
@@ -144,8 +174,13 @@ function parseMeta(meta: unknown): DataBackupMeta {
  */
 export async function emptyBackedUpTables(target: pg.ClientBase, meta: unknown): Promise<void> {
   const m = parseMeta(meta);
+  const keyed = m.tables.find((t) => t.mode === 'rows');
+  if (keyed) {
+    // A sync with schema changes backs up whole tables; rows by key never come with a schema rollback.
+    throw new MigrateError('data_backup_invalid', `the backup of ${keyed.table} holds only some rows, so the table cannot be emptied for a schema rollback`, { hint: 'the checkpoint was edited by hand or written by another version; nothing was changed' });
+  }
   const all = await listTables(target);
-  const tables = m.tables.flatMap((b) => all.get(b.table) ?? []);
+  const tables = m.tables.flatMap((b) => all.get(relationKey(b.schema, b.name)) ?? []);
   try {
     await emptyTables(target, tables);
   } catch (e) {
@@ -157,30 +192,62 @@ export async function restoreData(target: pg.ClientBase, dir: string, meta: unkn
   const m = parseMeta(meta);
   // Check every file before touching anything.
   for (const t of m.tables) {
-    const path = join(dir, t.file);
-    const ok = await stat(path).then((s) => s.isFile(), () => false);
-    if (!ok) throw new MigrateError('data_backup_missing', `the backup of ${t.table} is missing: ${path}`, { hint: 'the checkpoint directory is incomplete; nothing was changed' });
-    if ((await sha256File(path)).sha256 !== t.sha256) throw new MigrateError('data_backup_corrupt', `the backup of ${t.table} does not match its checksum: ${path}`, { hint: 'the file was changed or truncated; nothing was changed' });
+    for (const f of [{ file: t.file, sha256: t.sha256 }, ...(t.mode === 'rows' ? [t.inserted ?? { file: '', sha256: '' }] : [])]) {
+      const path = join(dir, f.file);
+      const ok = f.file !== '' && (await stat(path).then((s) => s.isFile(), () => false));
+      if (!ok) throw new MigrateError('data_backup_missing', `the backup of ${t.table} is missing: ${path}`, { hint: 'the checkpoint directory is incomplete; nothing was changed' });
+      if ((await sha256File(path)).sha256 !== f.sha256) throw new MigrateError('data_backup_corrupt', `the backup of ${t.table} does not match its checksum: ${path}`, { hint: 'the file was changed or truncated; nothing was changed' });
+    }
+    if (t.mode === 'rows' && (!Array.isArray(t.key) || t.key.length === 0 || !t.key.every((k) => t.columns.includes(k)))) {
+      throw new MigrateError('data_backup_invalid', `the backup of ${t.table} names no usable primary key`, { hint: 'the checkpoint was edited by hand or written by another version; nothing was changed' });
+    }
   }
   await withPinned([target], async () => {
     const all = await listTables(target);
     const items = m.tables.map((b) => {
-      const t = all.get(b.table);
+      const t = all.get(relationKey(b.schema, b.name));
       if (!t) throw new MigrateError('data_table_missing', `table ${b.table} no longer exists in the target; its rows cannot be restored`, { hint: 'restore the schema first (roll back schema and data together)' });
       return { ...b, info: t, oid: t.oid, relkind: t.relkind };
     });
-    await replaceRows(target, items, async (b) => {
-      const rs = createReadStream(join(dir, b.file));
+    const load = async (file: string, into: string, columns: string[], format: 'binary' | 'text', table: string) => {
+      const rs = createReadStream(join(dir, file));
       const gunzip = createGunzip();
       rs.on('error', (e) => gunzip.destroy(e));
       rs.pipe(gunzip);
-      const sink = target.query(copyStreams.from(`COPY ${qualify(b.schema, b.name)} (${b.columns.map(quoteIdent).join(', ')}) FROM STDIN (FORMAT ${b.format})`));
+      const sink = target.query(copyStreams.from(`COPY ${into} (${columns.map(quoteIdent).join(', ')}) FROM STDIN (FORMAT ${format})`));
       try {
         await pump(gunzip, sink, { abortSource: () => { rs.destroy(); gunzip.destroy(); } });
       } catch (e) {
-        throw wrapError('data_restore_failed', `restoring the rows of ${b.table}`, e, 'nothing was changed: the target transaction is rolled back');
+        throw wrapError('data_restore_failed', `restoring the rows of ${table}`, e, 'nothing was changed: the target transaction is rolled back');
       }
-    });
+    };
+    await replaceRows(
+      target,
+      items,
+      async (b) => {
+        if (b.mode !== 'rows') return load(b.file, qualify(b.schema, b.name), b.columns, b.format, b.table);
+        // Rows by key: the keys the sync inserted go, the rows it updated or deleted come back.
+        const t = qualify(b.schema, b.name);
+        const only = b.relkind === 'r' ? 'ONLY ' : '';
+        const key = b.key!;
+        const on = (a: string, c: string) => key.map((k) => `${a}.${quoteIdent(k)} = ${c}.${quoteIdent(k)}`).join(' AND ');
+        const keys = quoteIdent(`nself_restore_keys_${b.oid}`);
+        const saved = quoteIdent(`nself_restore_rows_${b.oid}`);
+        try {
+          await target.query(`CREATE TEMP TABLE ${keys} ON COMMIT DROP AS SELECT ${key.map(quoteIdent).join(', ')} FROM ${only}${t} WITH NO DATA;
+            CREATE TEMP TABLE ${saved} ON COMMIT DROP AS SELECT ${b.columns.map(quoteIdent).join(', ')} FROM ${only}${t} WITH NO DATA`);
+          await load(b.inserted!.file, keys, key, 'text', b.table);
+          await load(b.file, saved, b.columns, b.format, b.table);
+          await target.query(`DELETE FROM ${only}${t} AS x USING ${keys} AS k WHERE ${on('x', 'k')}`);
+          await target.query(`DELETE FROM ${only}${t} AS x USING ${saved} AS r WHERE ${on('x', 'r')}`);
+          await target.query(`INSERT INTO ${t} (${b.columns.map(quoteIdent).join(', ')}) OVERRIDING SYSTEM VALUE SELECT ${b.columns.map(quoteIdent).join(', ')} FROM ${saved}`);
+          await target.query(`DROP TABLE ${keys}, ${saved}`);
+        } catch (e) {
+          throw wrapError('data_restore_failed', `restoring the rows of ${b.table} by key`, e, 'nothing was changed: the target transaction is rolled back');
+        }
+      },
+      { keep: (b) => b.mode === 'rows' },
+    );
     await writeSequences(target, m.sequences);
     const bad: string[] = [];
     for (const b of items) {
@@ -205,7 +272,7 @@ export async function sumTables(client: pg.ClientBase, tables: Array<{ schema: s
     const all = await listTables(client);
     const out: TableSum[] = [];
     for (const w of tables) {
-      const t = all.get(`${w.schema}.${w.name}`);
+      const t = all.get(relationKey(w.schema, w.name));
       if (!t) continue;
       const have = t.columns.filter((c) => !c.generated).map((c) => c.name);
       const columns = w.columns ?? have;

@@ -2,11 +2,13 @@
  * Catalog reads for the data engine. Every function is one (batched) query per database.
  */
 import type pg from 'pg';
-import { qualify } from '../pg/quote.js';
+import { displayName, qualify, relationKey } from '../pg/quote.js';
 
 export interface ColumnInfo {
   name: string;
   generated: boolean;
+  /** GENERATED ALWAYS AS IDENTITY: an UPDATE may not set it. */
+  identityAlways?: boolean;
   typeOid: number;
   /** format_type(): a type name that resolves in this session's search_path (for casts). */
   typeSql: string;
@@ -22,8 +24,10 @@ export interface TableInfo {
   oid: number;
   schema: string;
   name: string;
-  /** schema.name, display form. */
-  key: string;
+  /** relationKey(schema, name): the identity, as a map key. */
+  id: string;
+  /** displayName(schema, name): `public.users`, `"public.a".b`. */
+  display: string;
   relkind: 'r' | 'p';
   reltuples: number;
   columns: ColumnInfo[];
@@ -36,6 +40,7 @@ SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::te
   coalesce((SELECT json_agg(json_build_object(
       'name', a.attname,
       'generated', a.attgenerated <> '',
+      'identityAlways', a.attidentity = 'a',
       'typeOid', a.atttypid::int8,
       'typeSql', format_type(a.atttypid, a.atttypmod),
       'typeId', tn.nspname || '.' || t.typname || '(' || a.atttypmod::text || ')',
@@ -90,7 +95,7 @@ SELECT w.root::int8 AS oid,
 FROM walk w JOIN pg_type ty ON ty.oid = w.t
 GROUP BY w.root`;
 
-/** All user tables of a database (partition roots, not partitions), keyed by "schema.name". */
+/** All user tables of a database (partition roots, not partitions), keyed by relationKey(schema, name). */
 export async function listTables(client: pg.ClientBase): Promise<Map<string, TableInfo>> {
   const rows = (await client.query(TABLES_SQL)).rows as Array<{ oid: string; schema: string; name: string; relkind: 'r' | 'p'; reltuples: number; columns: Omit<ColumnInfo, 'portable'>[]; pk: string[] | null }>;
   const typeOids = [...new Set(rows.flatMap((r) => r.columns.map((c) => c.typeOid)))];
@@ -102,12 +107,13 @@ export async function listTables(client: pg.ClientBase): Promise<Map<string, Tab
   }
   const out = new Map<string, TableInfo>();
   for (const r of rows) {
-    const key = `${r.schema}.${r.name}`;
-    out.set(key, {
+    const id = relationKey(r.schema, r.name);
+    out.set(id, {
       oid: Number(r.oid),
       schema: r.schema,
       name: r.name,
-      key,
+      id,
+      display: displayName(r.schema, r.name),
       relkind: r.relkind,
       reltuples: r.reltuples,
       columns: r.columns.map((c) => ({ ...c, typeOid: Number(c.typeOid), portable: portable.get(Number(c.typeOid)) ?? false })),

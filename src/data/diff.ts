@@ -11,7 +11,7 @@
  */
 import type pg from 'pg';
 import { MigrateError } from '../errors.js';
-import { quoteIdent } from '../pg/quote.js';
+import { quoteIdent, quoteLiteral } from '../pg/quote.js';
 import { fromItem, type TableInfo } from './catalog.js';
 import { checksumPairs, pairTables, type TablePair } from './plan.js';
 import { rowHashSql, withPinned, wrapError } from './session.js';
@@ -22,8 +22,8 @@ const LEAF = 2000;
 const BUCKETS_SINGLE = 128;
 const BUCKETS_COMPOSITE = 32;
 
-interface Segment { lo: string[] | null; hi: string[] | null; srcRows: number; tgtRows: number }
-interface Counts { onlyInSource: number; onlyInTarget: number; different: number }
+export interface Segment { lo: string[] | null; hi: string[] | null; srcRows: number; tgtRows: number }
+export interface Counts { onlyInSource: number; onlyInTarget: number; different: number }
 
 export async function diffData(source: pg.ClientBase, target: pg.ClientBase, scope?: DataScope): Promise<DataDiff> {
   return withPinned([source, target], async () => {
@@ -36,14 +36,14 @@ export async function diffData(source: pg.ClientBase, target: pg.ClientBase, sco
       const { src, tgt } = sums[i];
       const identical = src.rows === tgt.rows && src.sum === tgt.sum;
       const pk = p.src.pk && p.tgt.pk && p.src.pk.join('\u0000') === p.tgt.pk.join('\u0000') ? p.src.pk : null;
-      const d: DataTableDiff = { table: p.key, sourceRows: src.rows, targetRows: tgt.rows, identical, primaryKey: pk !== null };
+      const d: DataTableDiff = { table: p.display, schema: p.src.schema, name: p.src.name, sourceRows: src.rows, targetRows: tgt.rows, identical, primaryKey: pk !== null };
       if (pk) {
         if (identical) Object.assign(d, { onlyInSource: 0, onlyInTarget: 0, different: 0 });
         else {
           try {
             Object.assign(d, await diffByKey(source, target, p.src, p.tgt, pk, common(p), { lo: null, hi: null, srcRows: src.rows, tgtRows: tgt.rows }));
           } catch (e) {
-            throw wrapError('data_diff_failed', `comparing the rows of ${p.key} by primary key`, e);
+            throw wrapError('data_diff_failed', `comparing the rows of ${p.display} by primary key`, e);
           }
         }
       }
@@ -53,7 +53,7 @@ export async function diffData(source: pg.ClientBase, target: pg.ClientBase, sco
   });
 }
 
-class KeySql {
+export class KeySql {
   readonly keyExpr: string;
   constructor(private readonly t: TableInfo, private readonly key: string[], private readonly collate: boolean[]) {
     this.keyExpr = this.tuple(key.map((k, i) => quoteIdent(k) + (collate[i] ? ' COLLATE "C"' : '')));
@@ -77,6 +77,20 @@ class KeySql {
     if (seg.hi) parts.push(`${this.keyExpr} < ${this.param(params, seg.hi)}`);
     return parts.length ? 'WHERE ' + parts.join(' AND ') : '';
   }
+  /** The same range as where(), with the bounds as literals (for COPY, which takes no parameters); no WHERE. */
+  literalRange(seg: { lo: string[] | null; hi: string[] | null }): string {
+    const lit = (values: string[]) =>
+      this.tuple(
+        values.map((v, i) => {
+          const col = this.t.columns.find((c) => c.name === this.key[i])!;
+          return `${quoteLiteral(v)}::${col.typeSql}` + (this.collate[i] ? ' COLLATE "C"' : '');
+        }),
+      );
+    const parts: string[] = [];
+    if (seg.lo) parts.push(`${this.keyExpr} >= ${lit(seg.lo)}`);
+    if (seg.hi) parts.push(`${this.keyExpr} < ${lit(seg.hi)}`);
+    return parts.length ? `(${parts.join(' AND ')})` : 'true';
+  }
   orderBy(): string {
     return this.key.map((k, i) => quoteIdent(k) + (this.collate[i] ? ' COLLATE "C"' : '')).join(', ');
   }
@@ -85,14 +99,22 @@ class KeySql {
   }
 }
 
-async function diffByKey(source: pg.ClientBase, target: pg.ClientBase, s: TableInfo, t: TableInfo, key: string[], columns: string[], root: Segment): Promise<Counts> {
+/** The key expressions of both sides, ordering the same way (COLLATE "C" where the sides' collations differ). */
+export function keySqls(s: TableInfo, t: TableInfo, key: string[]): { sk: KeySql; tk: KeySql } {
   const collate = key.map((k) => {
     const a = s.columns.find((c) => c.name === k)!;
     const b = t.columns.find((c) => c.name === k)!;
     return a.collation !== null && b.collation !== null && a.collation !== b.collation;
   });
-  const sk = new KeySql(s, key, collate);
-  const tk = new KeySql(t, key, collate);
+  return { sk: new KeySql(s, key, collate), tk: new KeySql(t, key, collate) };
+}
+
+/**
+ * Compare a table by primary key. With `ranges`, every key range found to differ is pushed there (the leaves:
+ * at most LEAF rows a side, or a range present on one side only): together they hold every row that differs.
+ */
+export async function diffByKey(source: pg.ClientBase, target: pg.ClientBase, s: TableInfo, t: TableInfo, key: string[], columns: string[], root: Segment, ranges?: Segment[]): Promise<Counts> {
+  const { sk, tk } = keySqls(s, t, key);
   const hash = rowHashSql(columns);
   const INT = /^pg_catalog\.int[248]\(/;
   const integerKey = key.length === 1 && INT.test(s.columns.find((c) => c.name === key[0])!.typeId) && INT.test(t.columns.find((c) => c.name === key[0])!.typeId);
@@ -102,10 +124,12 @@ async function diffByKey(source: pg.ClientBase, target: pg.ClientBase, s: TableI
     const seg = queue.pop()!;
     if (seg.srcRows === 0) {
       counts.onlyInTarget += seg.tgtRows;
+      ranges?.push(seg);
       continue;
     }
     if (seg.tgtRows === 0) {
       counts.onlyInSource += seg.srcRows;
+      ranges?.push(seg);
       continue;
     }
     if (Math.max(seg.srcRows, seg.tgtRows) <= LEAF) {
@@ -115,12 +139,14 @@ async function diffByKey(source: pg.ClientBase, target: pg.ClientBase, s: TableI
         return new Map((r.rows as string[][]).map((row) => [JSON.stringify(row.slice(0, key.length)), row[key.length]]));
       };
       const [a, b] = await Promise.all([fetch(source, s, sk), fetch(target, t, tk)]);
+      const before = counts.onlyInSource + counts.onlyInTarget + counts.different;
       for (const [k, h] of a) {
         const other = b.get(k);
         if (other === undefined) counts.onlyInSource++;
         else if (other !== h) counts.different++;
       }
       for (const k of b.keys()) if (!a.has(k)) counts.onlyInTarget++;
+      if (counts.onlyInSource + counts.onlyInTarget + counts.different > before) ranges?.push(seg);
       continue;
     }
     let bounds: string[][];

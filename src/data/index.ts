@@ -24,13 +24,16 @@
  *    TimeZone, extra_float_digits, IntervalStyle, bytea_output, lc_monetary pinned (and restored afterwards)
  *    so both print values identically; row_security=off so an RLS policy errors instead of hiding rows.
  *  - Replacing rows: see load.ts (drop/re-add FKs, disable/re-enable user triggers, TRUNCATE in the tx).
+ *  - Delta mode (sync): only the rows that differ are written, found by primary-key ranges; see delta.ts.
  */
 export type { DataScope, DataTablePlan, DataPlan, DataTableDiff, DataDiff, DataProgress, DataTableResult } from './types.js';
 export type { DataBackupMeta, DataBackupTable } from './backup.js';
-export { planData } from './plan.js';
+export { countTargetOnlyValues, planData } from './plan.js';
 export { diffData } from './diff.js';
-export { applyData, verifyData } from './apply.js';
+export { applyData, followSequences, refreshDependentMatviews, verifyData } from './apply.js';
 export { backupData, backupTables, backedUpTables, emptyBackedUpTables, restoreData, sumTables, type TableSum } from './backup.js';
 export { emptyBeforeReload, reloadableTables } from './load.js';
-export { readSequences, writeSequences, type SequenceState } from './catalog.js';
+export { listTables, readSequences, writeSequences, type SequenceState, type TableInfo } from './catalog.js';
 export { cancelBackend } from './stream.js';
+export { planDataDelta, prepareDelta, keyedBackups, replaceWhole, type DeltaState } from './delta.js';
+export { unmatchedFilters } from './scope.js';

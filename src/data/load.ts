@@ -11,7 +11,7 @@
  */
 import type pg from 'pg';
 import { MigrateError } from '../errors.js';
-import { qualify, quoteIdent, quoteLiteral } from '../pg/quote.js';
+import { displayName, qualify, quoteIdent, quoteLiteral, relationKey } from '../pg/quote.js';
 import { foreignKeysTouching, fromItem, listTables, userTriggers } from './catalog.js';
 import { wrapError } from './session.js';
 
@@ -20,17 +20,22 @@ const ENABLE = { O: 'ENABLE', R: 'ENABLE REPLICA', A: 'ENABLE ALWAYS' } as const
 
 export interface LoadTarget { oid: number; schema: string; name: string; relkind: 'r' | 'p' }
 
-export async function replaceRows<T extends LoadTarget, R>(target: pg.ClientBase, tables: T[], load: (t: T) => Promise<R>): Promise<R[]> {
+/**
+ * `opts.keep`: tables that are not emptied first — their `load` changes rows in place (sync's delta mode, a
+ * restore by key); foreign keys and triggers are handled the same way for them.
+ */
+export async function replaceRows<T extends LoadTarget, R>(target: pg.ClientBase, tables: T[], load: (t: T) => Promise<R>, opts: { keep?: (t: T) => boolean } = {}): Promise<R[]> {
   if (tables.length === 0) return [];
   const oids = tables.map((t) => t.oid);
   const [fks, triggers] = [await foreignKeysTouching(target, oids), await userTriggers(target, oids)];
+  const emptied = tables.filter((t) => !opts.keep?.(t));
   const pre: string[] = [
     ...fks.map((fk) => `ALTER TABLE ${qualify(fk.schema, fk.table)} DROP CONSTRAINT ${quoteIdent(fk.name)}`),
     ...triggers.map((tr) => `ALTER TABLE ${qualify(tr.schema, tr.table)} DISABLE TRIGGER ${quoteIdent(tr.name)}`),
-    `TRUNCATE ${tables.map((t) => fromItem(t)).join(', ')}`,
+    ...(emptied.length > 0 ? [`TRUNCATE ${emptied.map((t) => fromItem(t)).join(', ')}`] : []),
   ];
   try {
-    await target.query(pre.join(';\n'));
+    if (pre.length > 0) await target.query(pre.join(';\n'));
   } catch (e) {
     throw wrapError('data_prepare_failed', 'preparing the target tables (dropping foreign keys, disabling triggers, truncating)', e, 'nothing was changed: the transaction is rolled back');
   }
@@ -44,8 +49,8 @@ export async function replaceRows<T extends LoadTarget, R>(target: pg.ClientBase
       await target.query(`ALTER TABLE ${qualify(fk.schema, fk.table)} ADD CONSTRAINT ${quoteIdent(fk.name)} ${fk.def}`);
       if (fk.comment !== null) await target.query(`COMMENT ON CONSTRAINT ${quoteIdent(fk.name)} ON ${qualify(fk.schema, fk.table)} IS ${quoteLiteral(fk.comment)}`);
     } catch (e) {
-      const err = wrapError('data_fk_violation', `after loading, foreign key ${fk.name} on ${fk.schema}.${fk.table} does not hold`, e, 'nothing was changed (rolled back); copy the referenced and referencing tables together, or fix the rows that point nowhere');
-      throw new MigrateError(err.code, err.message, { hint: err.hint, cause: e, details: { constraint: fk.name, table: `${fk.schema}.${fk.table}`, definition: fk.def } });
+      const err = wrapError('data_fk_violation', `after loading, foreign key ${fk.name} on ${displayName(fk.schema, fk.table)} does not hold`, e, 'nothing was changed (rolled back); copy the referenced and referencing tables together, or fix the rows that point nowhere');
+      throw new MigrateError(err.code, err.message, { hint: err.hint, cause: e, details: { constraint: fk.name, table: displayName(fk.schema, fk.table), definition: fk.def } });
     }
   }
   return results;
@@ -90,7 +95,7 @@ export async function emptyBeforeReload(target: pg.ClientBase, wanted: Array<{ s
 /** Read-only: which of the wanted tables emptyBeforeReload would empty (those no outside table references). */
 export async function reloadableTables(target: pg.ClientBase, wanted: Array<{ schema: string; name: string }>): Promise<LoadTarget[]> {
   const all = await listTables(target);
-  let set = wanted.flatMap((w) => all.get(`${w.schema}.${w.name}`) ?? []);
+  let set = wanted.flatMap((w) => all.get(relationKey(w.schema, w.name)) ?? []);
   for (;;) {
     if (set.length === 0) return [];
     const blocked = await target.query<{ ref: string }>(

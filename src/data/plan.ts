@@ -3,13 +3,17 @@
  * inside PostgreSQL over the common columns) are skipped.
  */
 import type pg from 'pg';
+import { qualify, quoteIdent } from '../pg/quote.js';
 import { fromItem, listTables, type TableInfo } from './catalog.js';
 import { inScope } from './scope.js';
 import { checksum, withPinned, wrapError, type Checksum } from './session.js';
-import type { DataPlan, DataScope, DataTablePlan } from './types.js';
+import type { DataPlan, DataScope, DataTablePlan, DataTableRef } from './types.js';
 
 export interface TablePair {
-  key: string;
+  /** relationKey(schema, name) */
+  id: string;
+  /** displayName(schema, name) */
+  display: string;
   src: TableInfo;
   tgt: TableInfo;
   columns: string[];
@@ -30,20 +34,25 @@ export function pairColumns(src: TableInfo, tgt: TableInfo): Pick<TablePair, 'co
   return { columns: cols.map((c) => c.name), format: 'binary' };
 }
 
-export async function pairTables(source: pg.ClientBase, target: pg.ClientBase, scope?: DataScope): Promise<{ pairs: TablePair[]; onlyInSource: string[]; onlyInTarget: string[] }> {
+/** The plan's reference to a table. */
+export function tableRef(t: TableInfo): DataTableRef {
+  return { table: t.display, schema: t.schema, name: t.name };
+}
+
+export async function pairTables(source: pg.ClientBase, target: pg.ClientBase, scope?: DataScope): Promise<{ pairs: TablePair[]; onlyInSource: DataTableRef[]; onlyInTarget: DataTableRef[] }> {
   const [s, t] = await Promise.all([listTables(source), listTables(target)]);
   const pick = (m: Map<string, TableInfo>) => [...m.values()].filter((x) => inScope(scope, x.schema, x.name));
   const ss = pick(s);
   const ts = pick(t);
   const pairs: TablePair[] = [];
   for (const a of ss) {
-    const b = t.get(a.key);
-    if (b && inScope(scope, b.schema, b.name)) pairs.push({ key: a.key, src: a, tgt: b, ...pairColumns(a, b) });
+    const b = t.get(a.id);
+    if (b) pairs.push({ id: a.id, display: a.display, src: a, tgt: b, ...pairColumns(a, b) });
   }
   return {
     pairs,
-    onlyInSource: ss.filter((x) => !t.has(x.key)).map((x) => x.key),
-    onlyInTarget: ts.filter((x) => !s.has(x.key)).map((x) => x.key),
+    onlyInSource: ss.filter((x) => !t.has(x.id)).map(tableRef),
+    onlyInTarget: ts.filter((x) => !s.has(x.id)).map(tableRef),
   };
 }
 
@@ -55,7 +64,7 @@ export async function checksumPairs(source: pg.ClientBase, target: pg.ClientBase
       try {
         out.push(await checksum(client, fromItem(p[side]), columnsOf(p)));
       } catch (e) {
-        throw wrapError('data_checksum_failed', `reading ${p.key} in the ${side === 'src' ? 'source' : 'target'}`, e);
+        throw wrapError('data_checksum_failed', `reading ${p.display} in the ${side === 'src' ? 'source' : 'target'}`, e);
       }
     }
     return out;
@@ -71,7 +80,7 @@ export async function planData(source: pg.ClientBase, target: pg.ClientBase, sco
     const tables: DataTablePlan[] = pairs.map((p, i) => {
       const { src, tgt } = sums[i];
       const equal = src.rows === tgt.rows && src.sum === tgt.sum;
-      const base = { table: p.key, schema: p.src.schema, name: p.src.name, columns: p.columns, sourceRows: src.rows, targetRows: tgt.rows, equal, format: p.format, sourceChecksum: src.sum };
+      const base = { table: p.display, schema: p.src.schema, name: p.src.name, columns: p.columns, sourceRows: src.rows, targetRows: tgt.rows, equal, format: p.format, sourceChecksum: src.sum };
       if (equal) return { ...base, action: 'skip', reason: 'identical' };
       if (p.columns.length === 0) return { ...base, action: 'skip', reason: 'no copyable columns in common' };
       const why = [src.rows !== tgt.rows ? `${src.rows} row(s) in the source, ${tgt.rows} in the target` : 'same row count, different contents'];
@@ -80,7 +89,7 @@ export async function planData(source: pg.ClientBase, target: pg.ClientBase, sco
       if (srcOnly.length) why.push(`source-only columns not copied: ${srcOnly.join(', ')}`);
       if (tgtOnly.length) why.push(`target-only columns get their defaults: ${tgtOnly.join(', ')}`);
       if (p.formatReason) why.push(p.formatReason);
-      return { ...base, action: 'copy', reason: why.join('; ') };
+      return { ...base, action: 'copy', reason: why.join('; '), ...(tgtOnly.length ? { targetOnly: tgtOnly.map((column) => ({ column, values: -1 })) } : {}) };
     });
     const copy = tables.filter((t) => t.action === 'copy');
     return {
@@ -96,4 +105,16 @@ export async function planData(source: pg.ClientBase, target: pg.ClientBase, sco
       },
     };
   });
+}
+
+/**
+ * A copy replaces every row, so the values of the target's own columns (absent in the source) are lost: count
+ * the non-NULL ones of every table to copy (one query per such table), for the plan's hazards and the prompt.
+ */
+export async function countTargetOnlyValues(target: pg.ClientBase, plan: DataPlan): Promise<void> {
+  for (const t of plan.tables) {
+    if (t.action !== 'copy' || !t.targetOnly?.length) continue;
+    const r = await target.query(`SELECT ${t.targetOnly.map((c, i) => `count(${quoteIdent(c.column)})::int8 AS c${i}`).join(', ')} FROM ${qualify(t.schema, t.name)}`);
+    t.targetOnly.forEach((c, i) => (c.values = Number(r.rows[0][`c${i}`])));
+  }
 }

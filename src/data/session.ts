@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import { quoteIdent } from '../pg/quote.js';
-import { MigrateError } from '../errors.js';
+import { wrapCause, type MigrateError } from '../errors.js';
 
 const PINNED: Record<string, string> = {
   DateStyle: 'ISO, YMD',
@@ -54,10 +54,7 @@ export async function checksum(client: pg.ClientBase, from: string, columns: str
   return { rows: Number(r.rows[0].n), sum: r.rows[0].s as string };
 }
 
-/** Wrap a server error in a MigrateError naming what we were doing. */
+/** Wrap a server error in a MigrateError naming what we were doing; a recognised cause keeps its code and hint (errors.ts). */
 export function wrapError(code: string, what: string, e: unknown, hint?: string): MigrateError {
-  if (e instanceof MigrateError) return e;
-  const msg = e instanceof Error ? e.message : String(e);
-  const detail = (e as { detail?: string } | null)?.detail;
-  return new MigrateError(code, `${what}: ${msg}${detail ? ` (${detail})` : ''}`, { hint, cause: e });
+  return wrapCause(code, what, e, hint);
 }

@@ -8,9 +8,11 @@
  * - `schemas` / `excludeSchemas`: globs (`*`, `?`) matched against schema names. Without `schemas`, every
  *   user schema is in scope (never pg_catalog, information_schema, pg_toast*, pg_temp*; never tables that
  *   belong to an extension).
- * - `tables` / `excludeTables`: globs. A pattern with a dot is schema-qualified and split at its FIRST dot:
- *   `public.user*`, `*.audit_*`. A pattern WITHOUT a dot matches the table name in ANY schema (so
- *   `users` selects `public.users` and `crm.users`). Matching is case-sensitive, on the real (unquoted) names.
+ * - `tables` / `excludeTables`: globs. A pattern with a dot is schema-qualified and split at its first dot that is
+ *   not inside double quotes: `public.user*`, `*.audit_*`. A pattern WITHOUT such a dot matches the table name in
+ *   ANY schema (so `users` selects `public.users` and `crm.users`). A part in double quotes is a literal name
+ *   (dots, `*` and `?` included; `""` is a quote): `"public.a".b` is table b of schema "public.a",
+ *   `public."a.b"` is table "a.b" of schema public. Matching is case-sensitive, on the real (unquoted) names.
  * - Exclusions win over inclusions. Partitions are never listed on their own: a partitioned table is copied
  *   through its root (rows are routed on the target).
  */
@@ -21,11 +23,19 @@ export interface DataScope {
   excludeTables?: string[];
 }
 
-export interface DataTablePlan {
-  /** schema.name, display form (unquoted). */
+/**
+ * A table is identified by its (schema, name) pair, never by a joined string. `table` is the display form
+ * (displayName in pg/quote.ts): `public.users`, with a part SQL-quoted when it holds anything but letters,
+ * digits, `_` and `$` — `"public.a".b` and `public."a.b"` are two tables and look it.
+ */
+export interface DataTableRef {
+  /** Display form, e.g. `public.users`, `"public.a".b`. */
   table: string;
   schema: string;
   name: string;
+}
+
+export interface DataTablePlan extends DataTableRef {
   /** Columns copied and compared: present on both sides, not generated on the target. */
   columns: string[];
   sourceRows: number;
@@ -33,6 +43,11 @@ export interface DataTablePlan {
   equal: boolean;
   action: 'copy' | 'skip';
   reason?: string;
+  /**
+   * Target columns the source lacks: the copy leaves them at their defaults, so their values are lost
+   * (`values`: non-NULL values in the target now; -1 until counted).
+   */
+  targetOnly?: Array<{ column: string; values: number }>;
   /**
    * The source's checksum over `columns`, computed in the source snapshot while planning: verifyData reuses it
    * (the snapshot cannot move) and only has to checksum the target.
@@ -43,17 +58,28 @@ export interface DataTablePlan {
    * type's binary form carries no database-specific OIDs (arrays/composites of user types do); else 'text'.
    */
   format?: 'binary' | 'text';
+  /**
+   * sync (delta mode) only. 'delta': only the rows that differ are written, found by primary-key ranges (`delta`
+   * counts them as planned; the executor counts again under its lock). 'replace': the table is replaced whole
+   * (no primary key in common, …; `reason` says why).
+   */
+  mode?: 'delta' | 'replace';
+  delta?: { insert: number; update: number; delete: number };
 }
 
 export interface DataPlan {
   tables: DataTablePlan[];
-  onlyInSource: string[];
-  onlyInTarget: string[];
+  onlyInSource: DataTableRef[];
+  onlyInTarget: DataTableRef[];
   totals: { tables: number; toCopy: number; sourceRows: number; targetRows: number };
+  /**
+   * Schema + data runs: the tables emptied before the schema step (they differ, or the schema step changes them,
+   * and no table outside the set references them), so that constraints never meet rows about to be replaced.
+   */
+  emptyFirst?: DataTableRef[];
 }
 
-export interface DataTableDiff {
-  table: string;
+export interface DataTableDiff extends DataTableRef {
   sourceRows: number;
   targetRows: number;
   identical: boolean;
@@ -65,8 +91,8 @@ export interface DataTableDiff {
 
 export interface DataDiff {
   tables: DataTableDiff[];
-  onlyInSource: string[];
-  onlyInTarget: string[];
+  onlyInSource: DataTableRef[];
+  onlyInTarget: DataTableRef[];
 }
 
 export interface DataProgress {
@@ -84,4 +110,9 @@ export interface DataTableResult {
   rowsAfter: number;
   bytes: number;
   ms: number;
+  /** sync: 'delta' when only differing rows were written (with the counts), 'replace' when the table was reloaded whole. */
+  mode?: 'delta' | 'replace';
+  inserted?: number;
+  updated?: number;
+  deleted?: number;
 }

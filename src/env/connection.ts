@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { MigrateError } from '../errors.js';
+import { readSshConfig } from './openssh.js';
 import type { EnvVar, Environment } from './types.js';
 
 /** Where a setting came from (never its value: this object may end up in JSON). */
@@ -19,15 +20,25 @@ export interface SettingSource {
 }
 
 export interface SshSettings {
+  /** The host connected to: server.json `host`, or the `HostName` ~/.ssh/config gives it. */
   host: string;
+  /** server.json `host` when ~/.ssh/config's `HostName` replaced it (a Host alias). */
+  alias?: string;
   port: number;
   user: string;
-  /** Absolute path of the private key file (server.json `key`, or a default ~/.ssh/id_* when no agent). */
+  /** Absolute path of the private key file named by server.json `key` (then nothing else is tried). */
   key?: string;
   /** ssh-agent socket (SSH_AUTH_SOCK), used when server.json names no key. */
   agent?: string;
+  /**
+   * Without a server.json key: the existing `IdentityFile`s of ~/.ssh/config, tried after the agent; with neither
+   * those nor an agent, the existing default ~/.ssh/id_* files.
+   */
+  identities?: { file: string; from: '~/.ssh/config' | 'default' }[];
   /** Absolute path of server.json, for hints. */
   serverFile?: string;
+  /** Absolute path of ~/.ssh/config when some of its options applied to this host. */
+  sshConfig?: string;
 }
 
 export type SslSetting = false | { rejectUnauthorized: boolean };
@@ -176,27 +187,50 @@ function expandKeyPath(raw: string, projectDir: string): string {
 
 const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
 
+/**
+ * server.json fields win over ~/.ssh/config, as ssh(1)'s command-line options win over its config: `host` is looked
+ * up in the config's `Host` patterns; its `HostName`, `Port`, `User` and `IdentityFile` apply where server.json
+ * sets nothing. Defaults: port 22, user root (nself's default).
+ */
 function sshSettings(env: Environment): SshSettings | undefined {
   const server = env.server;
-  const host = typeof server?.host === 'string' ? server.host.trim() : '';
-  if (!server || !host) return undefined;
+  const given = typeof server?.host === 'string' ? server.host.trim() : '';
+  if (!server || !given) return undefined;
   const where = env.serverFile ? relative(env.projectDir, env.serverFile) || env.serverFile : 'server.json';
-  let port = 22;
+  const cfg = readSshConfig(given);
+  const host = cfg.hostName?.trim() || given;
+  let port = cfg.port ?? 22;
   if (server.port !== undefined && server.port !== null && String(server.port) !== '') {
     port = parsePort(String(server.port), `"port" of ${where}`, where);
   }
-  const user = typeof server.user === 'string' && server.user.trim() ? server.user.trim() : 'root';
-  const out: SshSettings = { host, port, user, ...(env.serverFile ? { serverFile: env.serverFile } : {}) };
+  const user = typeof server.user === 'string' && server.user.trim() ? server.user.trim() : cfg.user?.trim() || 'root';
+  const out: SshSettings = {
+    host,
+    ...(host !== given ? { alias: given } : {}),
+    port,
+    user,
+    ...(env.serverFile ? { serverFile: env.serverFile } : {}),
+    ...(cfg.applied ? { sshConfig: cfg.file } : {}),
+  };
   if (typeof server.key === 'string' && server.key.trim()) {
     out.key = expandKeyPath(server.key, env.projectDir);
-  } else if (process.env.SSH_AUTH_SOCK) {
-    out.agent = process.env.SSH_AUTH_SOCK;
-  } else {
-    // Like ssh(1): fall back to the user's default identity.
-    const found = DEFAULT_IDENTITIES.map((f) => join(homedir(), '.ssh', f)).find((f) => existsSync(f));
-    if (found) out.key = found;
+    return out;
+  }
+  if (process.env.SSH_AUTH_SOCK) out.agent = process.env.SSH_AUTH_SOCK;
+  // Like ssh(1): a missing IdentityFile is passed over; the default identities only when nothing else is given.
+  const fromConfig = cfg.identityFiles.filter((f) => existsSync(f));
+  if (fromConfig.length > 0) out.identities = fromConfig.map((file) => ({ file, from: '~/.ssh/config' as const }));
+  else if (!out.agent) {
+    const found = DEFAULT_IDENTITIES.map((f) => join(homedir(), '.ssh', f)).filter((f) => existsSync(f));
+    if (found.length > 0) out.identities = found.map((file) => ({ file, from: 'default' as const }));
   }
   return out;
+}
+
+/** `deploy@203.0.113.5:22`, with the Host alias when ~/.ssh/config's HostName replaced it: `… (Host prod-db)`. */
+export function sshLabel(ssh: Pick<SshSettings, 'host' | 'port' | 'user' | 'alias'>): string {
+  const h = ssh.host.includes(':') ? `[${ssh.host}]` : ssh.host;
+  return `${ssh.user}@${h}:${ssh.port}${ssh.alias ? ` (Host ${ssh.alias})` : ''}`;
 }
 
 /** How to reach the environment's database. Throws MigrateError('config_invalid') for malformed settings. */
@@ -212,9 +246,6 @@ export function connectionSettings(env: Environment): ConnectionSettings {
 export function describeConnection(s: ConnectionSettings): string {
   const host = s.host.includes(':') && !s.host.startsWith('/') ? `[${s.host}]` : s.host;
   let out = `${s.user}@${host}:${s.port}/${s.database}`;
-  if (s.ssh) {
-    const sh = s.ssh.host.includes(':') ? `[${s.ssh.host}]` : s.ssh.host;
-    out += ` via ssh ${s.ssh.user}@${sh}:${s.ssh.port}`;
-  }
+  if (s.ssh) out += ` via ssh ${sshLabel(s.ssh)}`;
   return out;
 }

@@ -13,6 +13,12 @@
  * earlier files of the cascade and the earlier lines of this file; an unknown name expands to "".
  * Any other line is an error: MigrateError('env_parse', "<file>:<line>: <what>") — the offending text is never
  * echoed, as it may hold a secret.
+ *
+ * Bytes: files are UTF-8. decodeEnvBytes turns a byte that is not valid UTF-8 into a lone surrogate
+ * (U+DC80..U+DCFF, "surrogateescape"), which valid UTF-8 never produces: encodeEnvText gives back exactly the
+ * original bytes, so a comment or any line a migration does not edit is written back byte for byte. A VALUE with
+ * such a byte is refused ("<file>:<line>: the value of KEY is not valid UTF-8"): it could be neither compared,
+ * printed nor copied faithfully.
  */
 import { MigrateError, EXIT } from '../errors.js';
 
@@ -62,6 +68,71 @@ export interface ParseOptions {
 }
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** A byte that was not valid UTF-8, as decodeEnvBytes escaped it (a low surrogate without its high half). */
+const ESCAPED_BYTE = /(?<![\uD800-\uDBFF])[\uDC80-\uDCFF]/;
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Length of the valid UTF-8 sequence starting at buf[i] (1-4), or 0 when buf[i] does not start one. */
+function utf8SequenceLength(buf: Uint8Array, i: number): number {
+  const b = buf[i];
+  const cont = (j: number, lo = 0x80, hi = 0xbf) => j < buf.length && buf[j] >= lo && buf[j] <= hi;
+  if (b < 0x80) return 1;
+  if (b >= 0xc2 && b <= 0xdf) return cont(i + 1) ? 2 : 0;
+  if (b === 0xe0) return cont(i + 1, 0xa0) && cont(i + 2) ? 3 : 0;
+  if (b === 0xed) return cont(i + 1, 0x80, 0x9f) && cont(i + 2) ? 3 : 0;
+  if (b >= 0xe1 && b <= 0xef) return cont(i + 1) && cont(i + 2) ? 3 : 0;
+  if (b === 0xf0) return cont(i + 1, 0x90) && cont(i + 2) && cont(i + 3) ? 4 : 0;
+  if (b >= 0xf1 && b <= 0xf3) return cont(i + 1) && cont(i + 2) && cont(i + 3) ? 4 : 0;
+  if (b === 0xf4) return cont(i + 1, 0x80, 0x8f) && cont(i + 2) && cont(i + 3) ? 4 : 0;
+  return 0;
+}
+
+/** File bytes as text: UTF-8, each invalid byte escaped as U+DC00+byte (see the header); a BOM is kept. */
+export function decodeEnvBytes(buf: Uint8Array): string {
+  try {
+    return strictUtf8.decode(buf);
+  } catch {
+    // some byte is not valid UTF-8: decode the valid runs, escape the rest byte by byte
+  }
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  let out = '';
+  let run = 0;
+  let i = 0;
+  while (i < b.length) {
+    const n = utf8SequenceLength(b, i);
+    if (n > 0) {
+      i += n;
+      continue;
+    }
+    out += b.toString('utf8', run, i) + String.fromCharCode(0xdc00 + b[i]);
+    i++;
+    run = i;
+  }
+  return out + b.toString('utf8', run, b.length);
+}
+
+/** The bytes of text from decodeEnvBytes (escaped bytes back as they were). */
+export function encodeEnvText(text: string): Buffer {
+  if (!ESCAPED_BYTE.test(text)) return Buffer.from(text, 'utf8');
+  const parts: Buffer[] = [];
+  let run = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0xdc80 && c <= 0xdcff && !(i > 0 && text.charCodeAt(i - 1) >= 0xd800 && text.charCodeAt(i - 1) <= 0xdbff)) {
+      parts.push(Buffer.from(text.slice(run, i), 'utf8'), Buffer.of(c - 0xdc00));
+      run = i + 1;
+    }
+  }
+  parts.push(Buffer.from(text.slice(run), 'utf8'));
+  return Buffer.concat(parts);
+}
+
+/** true when text (from decodeEnvBytes) holds a byte that was not valid UTF-8. */
+export function hasInvalidUtf8(text: string): boolean {
+  return ESCAPED_BYTE.test(text);
+}
 
 function parseError(display: string, line: number, what: string, hint: string): MigrateError {
   return new MigrateError('env_parse', `${display}:${line}: ${what}`, { hint, exitCode: EXIT.failed });
@@ -248,6 +319,11 @@ export function parseEnvDocument(text: string, file: string, opts: ParseOptions 
       const rawValue = v.slice(0, rawEnd).replace(/[ \t]+$/, '');
       entry = { rawValue, value: expandUnquoted(rawValue, lookup, references), quote: '', endLine: lineNo, suffix: v.slice(rawValue.length), hasReference: /\$(\{|[A-Za-z_])/.test(rawValue) };
       i++;
+    }
+    const bad = ESCAPED_BYTE.exec(entry.rawValue);
+    if (bad) {
+      const at = lineNo + (entry.rawValue.slice(0, bad.index).match(/\n/g)?.length ?? 0);
+      throw parseError(display, at, `the value of ${key} is not valid UTF-8`, 'env files are read as UTF-8: save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`), then run the command again');
     }
     const e: EnvEntry = { key, line: lineNo, startLine: lineNo, export: isExport, file, prefix, ...entry, references };
     entries.push(e);

@@ -4,17 +4,25 @@
  * Names: `local` (alias `dev`), `staging`, `prod` (alias `production`) — the built-in names are also accepted in
  * any letter case — and any `<name>` with a folder `.environments/<name>/` (exact spelling).
  *
- * Files, lowest precedence first (a missing file is skipped; later files win):
+ * Files, lowest precedence first (a missing file is skipped; later files win). The root files are nself's own
+ * cascade (nself CLI, src/lib/utils/env-detection.sh get_env_file_cascade), in its order; the folder files
+ * `.environments/<folder>/` (what is deployed to that environment's server) come last:
  *   local    .env.dev, .env.local, .env
  *   staging  .env.dev, .env.staging, .environments/staging/.env, .environments/staging/.env.secrets
- *   prod     .env.dev, .env.prod, .env.production, .environments/prod/.env, .environments/prod/.env.secrets
+ *   prod     .env.dev, .env.staging, .env.prod, .env.production, .env.secrets, .environments/prod/.env,
+ *            .environments/prod/.env.secrets
  *            (folder `.environments/prod/`, or `.environments/production/` when only that one exists)
  *   <name>   .env.dev, .env.<name>, .environments/<name>/.env, .environments/<name>/.env.secrets
  * plus `.environments/<folder>/server.json` (kept as read; connection.ts applies the SSH defaults port 22, user root).
+ * nself also reads `.env` last for every environment, as the override of the machine it runs on: in a project
+ * checkout that machine is the developer's, so `.env` belongs to local only. `.env.production` is not nself's
+ * (accepted here as a second name of `.env.prod`); `.env.<name>` of another environment is ours as well.
  *
  * "Configured" = at least one of the environment's OWN env files exists. `.env.dev` is shared by every
- * environment, so it only counts for local (it IS the dev environment). server.json alone does not count:
- * without its own env file an environment would silently use the dev database settings.
+ * environment, so it only counts for local (it IS the dev environment); `.env.staging` is shared by staging and
+ * prod, so it only counts for staging. The root `.env.secrets` holds production's secrets: it counts for prod.
+ * server.json alone does not count: without its own env file an environment would silently use the dev
+ * database settings.
  *
  * Own file (what a config migration writes): local → `.env.local`; otherwise the first existing of
  * `.environments/<folder>/.env`, `.env.<name>` (for prod: `.env.production`, then `.env.prod` — the higher-precedence
@@ -22,8 +30,8 @@
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { EXIT, MigrateError } from '../errors.js';
-import { parseEnvDocument, type EnvDocument, type EnvEntry } from './envfile.js';
+import { asMigrateError, EXIT, MigrateError } from '../errors.js';
+import { decodeEnvBytes, hasInvalidUtf8, parseEnvDocument, type EnvDocument, type EnvEntry } from './envfile.js';
 import { isSecretKey } from './secrets.js';
 import type { EnvVar, Environment, ServerConfig } from './types.js';
 
@@ -86,7 +94,7 @@ export interface EnvLayout {
   folder: string;
   /** Cascade files, lowest precedence first (absolute). */
   lookedFor: string[];
-  /** The files among lookedFor that belong to this environment (not the shared .env.dev, except for local). */
+  /** The files among lookedFor that belong to this environment (not the shared .env.dev, except for local, nor .env.staging for prod). */
   own: string[];
   ownFile: string;
   serverFile: string;
@@ -103,10 +111,13 @@ export function envLayout(projectDir: string, name: string): EnvLayout {
   if (name === 'prod' && !isDir(p('.environments', 'prod')) && isDir(p('.environments', 'production'))) folder = 'production';
   const dotFiles = name === 'prod' ? [p('.env.prod'), p('.env.production')] : [p(`.env.${name}`)];
   const folderEnv = p('.environments', folder, '.env');
-  const own = [...dotFiles, folderEnv, p('.environments', folder, '.env.secrets')];
+  // nself: production is built on staging's settings, and the root .env.secrets holds production's secrets.
+  const shared = name === 'prod' ? [p('.env.dev'), p('.env.staging')] : [p('.env.dev')];
+  const rootSecrets = name === 'prod' ? [p('.env.secrets')] : [];
+  const own = [...dotFiles, ...rootSecrets, folderEnv, p('.environments', folder, '.env.secrets')];
   const candidates = [folderEnv, ...[...dotFiles].reverse()];
   const ownFile = candidates.find(isFile) ?? dotFiles[0];
-  return { name, folder, lookedFor: [p('.env.dev'), ...own], own, ownFile, serverFile: p('.environments', folder, 'server.json') };
+  return { name, folder, lookedFor: [...shared, ...own], own, ownFile, serverFile: p('.environments', folder, 'server.json') };
 }
 
 function rel(projectDir: string, file: string): string {
@@ -114,13 +125,15 @@ function rel(projectDir: string, file: string): string {
   return r && !r.startsWith('..') ? r : file;
 }
 
-/** Read a file as UTF-8; undefined when it does not exist. */
+/** Read a file as UTF-8 (an invalid byte escaped: decodeEnvBytes); undefined when it does not exist. */
 export function readIfExists(file: string, projectDir: string): string | undefined {
   try {
-    return readFileSync(file, 'utf8');
+    return decodeEnvBytes(readFileSync(file));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    const known = asMigrateError(e, { path: file }); // permission denied, a folder where the file should be, …
+    if (known.code !== 'internal') throw known;
     throw new MigrateError('env_read', `cannot read ${rel(projectDir, file)}: ${(e as Error).message}`, { hint: 'check the file permissions', cause: e });
   }
 }
@@ -169,6 +182,10 @@ export function readServerConfig(projectDir: string, file: string): ServerConfig
   const text = readIfExists(file, projectDir);
   if (text === undefined) return undefined;
   const where = rel(projectDir, file);
+  if (hasInvalidUtf8(text)) {
+    // JSON is UTF-8; rewriting it would turn the bytes into U+FFFD
+    throw new MigrateError('server_config_invalid', `${where} is not valid UTF-8`, { hint: `save ${where} as UTF-8` });
+  }
   let data: unknown;
   try {
     data = JSON.parse(text);

@@ -82,6 +82,36 @@ export async function undoEffects(projectDir: string, cpDir: string, j: Journal,
   if (client && j.sequences.length > 0) await writeSequences(client, j.sequences);
 }
 
+/**
+ * After a failure of a run that wrote `journal` (inside the target transaction `client`, with the savepoint
+ * `nself_effects` taken before its first effect when `savepoint`): roll back to the savepoint so the transaction
+ * is usable and its tables still locked, put the sequences back (setval takes effect at once), roll the
+ * transaction back, and put the files back. True when all of it worked; else the journal stays for the next
+ * command to finish.
+ */
+export async function abandonRun(projectDir: string, cpDir: string | undefined, j: Journal | undefined, client: pg.ClientBase | undefined, tx: { inTx: boolean; savepoint: boolean }): Promise<boolean> {
+  let ok = true;
+  if (client && tx.inTx) {
+    if (tx.savepoint && j && j.sequences.length > 0) {
+      try {
+        await client.query('ROLLBACK TO SAVEPOINT nself_effects');
+        await writeSequences(client, j.sequences);
+      } catch {
+        ok = false;
+      }
+    }
+    await client.query('ROLLBACK').catch(() => {});
+  }
+  if (j && cpDir) {
+    try {
+      await undoEffects(projectDir, cpDir, { ...j, sequences: [] });
+    } catch {
+      ok = false;
+    }
+  }
+  return ok;
+}
+
 function alive(j: Journal): boolean {
   if (j.host !== hostname()) return true; // another machine's run: never judged from here
   try {
@@ -107,7 +137,13 @@ async function txStatus(client: pg.ClientBase, txid: string): Promise<string | n
  * server) is an error when the command works on that environment (`envs`), else a notice.
  */
 export async function recoverInterrupted(projectDir: string, envs: string[] | 'all', notice: (m: string) => void): Promise<void> {
-  for (const id of await listCheckpointIds(projectDir)) {
+  let ids: string[];
+  try {
+    ids = await listCheckpointIds(projectDir);
+  } catch {
+    return; // no readable checkpoint folder, so no journal: the command itself says what is wrong where it matters
+  }
+  for (const id of ids) {
     let cp: Checkpoint;
     let j: Journal | undefined;
     try {
@@ -131,6 +167,14 @@ export async function recoverInterrupted(projectDir: string, envs: string[] | 'a
 }
 
 async function recoverOne(projectDir: string, cp: Checkpoint, j: Journal): Promise<string> {
+  const what = `the ${j.op} of ${j.target} (checkpoint ${cp.id})`;
+  const final = j.op === 'migrate' ? 'applied' : 'rolled_back';
+  if (cp.manifest.status === final) {
+    // killed after its last step, before the journal was removed
+    await clearJournal(cp.dir);
+    return `${what} had finished before it was interrupted; its journal was removed`;
+  }
+  if (!j.txid) return undone(projectDir, cp, j, what, 'it changed no database');
   const env = loadEnvironment(projectDir, j.target);
   const db = await openDatabase(env, { persistHostKeys: true });
   try {
@@ -138,29 +182,32 @@ async function recoverOne(projectDir: string, cp: Checkpoint, j: Journal): Promi
     await lockTargetSession(client, env.name);
     try {
       const status = await txStatus(client, j.txid);
-      const files = j.files.map((f) => f.path).join(', ');
       if (status === 'in progress') {
         throw new MigrateError('recovery_pending', `its transaction is still open on the server`, { hint: 'the server rolls it back once it notices the client is gone; run the command again in a moment' });
       }
       if (status === 'committed') {
-        await updateStatus(cp, j.op === 'migrate' ? 'applied' : 'rolled_back');
+        await updateStatus(cp, final);
         await clearJournal(cp.dir);
-        return `the ${j.op} of ${j.target} (checkpoint ${cp.id}) was interrupted after it committed: completed, checkpoint marked ${j.op === 'migrate' ? 'applied' : 'rolled back'}`;
+        return `${what} was interrupted after it committed: completed, checkpoint marked ${j.op === 'migrate' ? 'applied' : 'rolled back'}`;
       }
-      // aborted (or so old that the server forgot it: then it cannot have committed after our journal was written
-      // without us marking it, except in the instant between COMMIT and the status write — txid_status knows that one)
       if (status === null) {
         throw new MigrateError('recovery_unknown', `the server no longer knows whether transaction ${j.txid} committed`, { hint: `compare ${j.target} by hand (nself migrate diff), then remove .nself/migrations/${cp.id}/journal.json` });
       }
-      await undoEffects(projectDir, cp.dir, j, client);
-      await clearJournal(cp.dir);
-      if (j.op === 'migrate') await removeCheckpoint(cp);
-      const put = [files && `restored ${files}`, j.sequences.length > 0 && `reset ${j.sequences.length} sequence(s)`].filter(Boolean).join(', ');
-      return `the ${j.op} of ${j.target} (checkpoint ${cp.id}) was interrupted before it committed: PostgreSQL rolled the database back${put ? `; ${put}` : ''}${j.op === 'migrate' ? '; its checkpoint was removed' : '; the checkpoint can still be rolled back'}`;
+      return await undone(projectDir, cp, j, what, 'PostgreSQL rolled the database back', client);
     } finally {
       await unlockTargetSession(client).catch(() => {});
     }
   } finally {
     await db.close();
   }
+}
+
+/** The run did not complete: put its pre-images back (files; sequences through `client`), say what was done. */
+async function undone(projectDir: string, cp: Checkpoint, j: Journal, what: string, db: string, client?: pg.ClientBase): Promise<string> {
+  await undoEffects(projectDir, cp.dir, j, client);
+  await clearJournal(cp.dir);
+  if (j.op === 'migrate') await removeCheckpoint(cp);
+  const files = j.files.map((f) => f.path).join(', ');
+  const put = [files && `restored ${files}`, client && j.sequences.length > 0 && `reset ${j.sequences.length} sequence(s)`].filter(Boolean).join(', ');
+  return `${what} was interrupted before it completed: ${db}${put ? `; ${put}` : ''}${j.op === 'migrate' ? '; its checkpoint was removed' : '; the checkpoint can still be rolled back'}`;
 }

@@ -7,17 +7,18 @@
  */
 import type pg from 'pg';
 import { dirname, join, resolve } from 'node:path';
-import { EXIT, MigrateError, refusedError } from '../errors.js';
+import { asMigrateError, EXIT, MigrateError, refusedError, withHint } from '../errors.js';
 import type { Environment } from '../env/types.js';
 import { loadEnvironment } from '../env/resolve.js';
 import { lockTarget } from '../pg/lock.js';
-import { applyConfig, diffConfig, planConfig, verifyConfig } from '../config/index.js';
-import { applySchema, backupSchema, checkPlanRows, countHazardRows, fingerprintSchema, inspectSchema, planSchema, tablesAtRisk, type SchemaModel, type SchemaScope } from '../schema/index.js';
-import { applyData, backedUpTables, backupTables, cancelBackend, emptyBeforeReload, planData, reloadableTables, sumTables, verifyData, writeSequences, type DataPlan, type DataScope, type SequenceState, type TableSum } from '../data/index.js';
-import { backupFiles, restoreFiles, type FileBackup } from '../checkpoint/files.js';
-import { backupDir, beginCheckpoint, DEFAULT_KEEP, pruneCheckpoints, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
-import { clearJournal, newJournal, recoverInterrupted, transactionId, writeJournal, type Journal } from './journal.js';
-import { failure, loadPair, needsDatabase, newPlan, openPair, snapshotClient, Steps, totalize, type PipelineIO } from './session.js';
+import { displayName, qualify, quoteLiteral, relationKey } from '../pg/quote.js';
+import { applyConfig, diffConfig, loadConfigRules, planConfig, verifyConfig, type ConfigRules } from '../config/index.js';
+import { applySchema, backupSchema, canonicalizeSource, canonicalNotice, checkPlanRows, countHazardRows, fingerprintSchema, inspectSchema, planSchema, recreatedTablesWithRows, tableHasRowsMessage, tablesAtRisk, type SchemaModel, type SchemaPlan, type SchemaScope } from '../schema/index.js';
+import { applyData, refreshDependentMatviews, backedUpTables, backupTables, cancelBackend, countTargetOnlyValues, emptyBeforeReload, keyedBackups, planData, planDataDelta, prepareDelta, reloadableTables, replaceWhole, sumTables, unmatchedFilters, verifyData, type DataPlan, type DataScope, type DeltaState, type SequenceState, type TableSum } from '../data/index.js';
+import { backupFiles, type FileBackup } from '../checkpoint/files.js';
+import { beginCheckpoint, DEFAULT_KEEP, pruneCheckpoints, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
+import { abandonRun, clearJournal, newJournal, recoverInterrupted, transactionId, writeJournal, type Journal } from './journal.js';
+import { explainLostConnection, failure, loadPair, needsDatabase, newPlan, openPair, snapshotClient, Steps, totalize, type PipelineIO } from './session.js';
 import { buildConfirmation, countConfigEdits, countSchemaChanges, countDataChanges, formatCount } from './summary.js';
 import type { ComponentName, Plan, Report } from './types.js';
 
@@ -30,9 +31,23 @@ export interface MigrateOptions {
   force: boolean;
   schemaScope: SchemaScope;
   dataScope: DataScope;
+  /** --key / --exclude-key */
+  configScope?: { include?: string[]; exclude?: string[] };
   lockTimeoutMs: number;
   /** Checkpoints kept per target after success (default DEFAULT_KEEP). */
   keep?: number;
+  /**
+   * 'delta' (sync): write only the rows that differ, found by primary-key ranges, and back up exactly those rows
+   * (tables without a primary key in common are replaced whole). Default 'replace': differing tables are reloaded.
+   */
+  dataMode?: 'replace' | 'delta';
+  /** What the Plan and the Report call the run (default 'migrate'). */
+  command?: 'migrate' | 'sync';
+  /**
+   * sync --watch: read the source in this exported snapshot (a replication slot's), so that the stream of changes
+   * after it starts exactly where this run's source state ends.
+   */
+  sourceSnapshot?: string;
 }
 
 export interface MigrateOutcome {
@@ -49,7 +64,7 @@ export async function runMigrate(opts: MigrateOptions, io: PipelineIO): Promise<
   const steps = new Steps(io);
   const report: Report = {
     kind: 'report',
-    command: 'migrate',
+    command: opts.command ?? 'migrate',
     status: 'ok',
     source: opts.source,
     target: opts.target,
@@ -72,17 +87,19 @@ export async function runMigrate(opts: MigrateOptions, io: PipelineIO): Promise<
 
 async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, report: Report): Promise<void> {
   const comps = opts.components;
-  const { source, target } = await steps.run('validate', async () => {
+  const { source, target, rules } = await steps.run('validate', async () => {
     const pair = loadPair(opts.projectDir, opts.source, opts.target, io);
-    return { value: pair, detail: `${pair.source.name} → ${pair.target.name}: environments configured` };
+    // the project's config rules (nself-migrate.json) are checked here, before anything is connected
+    const rules = comps.includes('config') ? loadConfigRules(opts.projectDir, pair.source.name, pair.target.name, opts.configScope) : undefined;
+    return { value: { ...pair, rules }, detail: `${pair.source.name} → ${pair.target.name}: environments configured${rules?.file ? `, config rules from ${rules.file}` : ''}` };
   });
   report.source = source.name;
   report.target = target.name;
   await recoverInterrupted(opts.projectDir, [source.name, target.name], (m) => io.notice?.(m));
 
   const dbs = needsDatabase(comps)
-    ? await steps.run('validate', async () => {
-        const d = await openPair(source, target, !opts.dryRun, opts.lockTimeoutMs);
+    ? await steps.run('connect', async () => {
+        const d = await openPair(source, target, !opts.dryRun, opts.lockTimeoutMs, (m) => io.notice?.(m));
         return { value: d, detail: `databases reachable: ${d.src.label}, ${d.tgt.label}` };
       })
     : undefined;
@@ -92,6 +109,7 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
   try {
     if (dbs) {
       srcClient = await snapshotClient(dbs.src);
+      if (opts.sourceSnapshot) await srcClient.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(opts.sourceSnapshot)}`);
       tgtClient = await dbs.tgt.connect();
     }
     const clients = [srcClient, tgtClient].filter((c): c is pg.Client => !!c);
@@ -103,7 +121,7 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
 
     // ── plan ────────────────────────────────────────────────────────────────────────────
     const { plan, sourceModel } = await steps.run('plan', async () => {
-      const p = await buildMigratePlan(io, opts, source, target, srcClient, tgtClient);
+      const p = await buildMigratePlan(io, opts, source, target, srcClient, tgtClient, rules);
       return { value: p, detail: `${p.plan.summary.changes} change(s) planned` };
     });
     if (dbs) {
@@ -154,34 +172,67 @@ async function buildMigratePlan(
   target: Environment,
   src?: pg.Client,
   tgt?: pg.Client,
+  rules?: ConfigRules,
 ): Promise<{ plan: Plan; sourceModel?: SchemaModel }> {
   const comps = opts.components;
-  const plan = newPlan('migrate', source, target, comps);
+  const plan = newPlan(opts.command ?? 'migrate', source, target, comps);
   let sourceModel: SchemaModel | undefined;
+  const schemasSeen: string[] = [];
   // Data is planned first: the schema plan must know which tables get rows in the same transaction.
-  const dp = comps.includes('data') ? await planData(src!, tgt!, opts.dataScope) : undefined;
+  const dp = comps.includes('data') ? await planRows(opts, src!, tgt!) : undefined;
   if (comps.includes('schema')) {
-    const [a, b] = await Promise.all([inspectSchema(src!, opts.schemaScope), inspectSchema(tgt!, opts.schemaScope)]);
-    sourceModel = a;
-    const written = dp ? new Set([...dp.tables.filter((t) => t.action === 'copy').map((t) => t.table), ...dp.onlyInSource]) : undefined;
+    const [raw, b] = await Promise.all([inspectSchema(src!, opts.schemaScope), inspectSchema(tgt!, opts.schemaScope)]);
+    sourceModel = raw;
+    for (const f of [...raw.facts, ...b.facts]) if (f.kind === 'schema') schemasSeen.push(String(f.meta.name));
+    // Definitions that differ as text are judged by the target server (in a transaction it rolls back).
+    const canon = await canonicalizeSource(tgt!, raw, b, { inTransaction: false });
+    const note = canonicalNotice(target.name, canon);
+    if (note) io.notice?.(note);
+    const a = canon.model;
+    const written = dp ? new Set([...dp.tables.filter((t) => t.action === 'copy'), ...dp.onlyInSource].map((t) => relationKey(t.schema, t.name))) : undefined;
     const sp = planSchema(a, b, written ? { rowsFollow: written } : {});
     await countHazardRows(tgt!, sp);
     // Rows the schema step would fail on (NOT NULL without default, enum values in use, foreign keys, CHECK,
     // UNIQUE) are plan errors now, not a failure half-way through; tables the data step reloads are emptied first.
-    const emptied = dp && sp.changes.length > 0 ? new Set((await reloadableTables(tgt!, dp.tables)).map((t) => JSON.stringify([t.schema, t.name]))) : undefined;
-    const rows = await checkPlanRows(tgt!, sp, a, b, emptied ? { emptied: (schema, name) => emptied.has(JSON.stringify([schema, name])) } : {});
+    // The tables that differ or that the schema step changes are emptied first (with those that reference them).
+    let emptied: Set<string> | undefined;
+    if (dp && sp.changes.length > 0) {
+      const touched = tablesChanged(sp, a, b);
+      const want = dp.tables.filter((t) => t.action === 'copy' || touched.has(relationKey(t.schema, t.name)));
+      dp.emptyFirst = (await reloadableTables(tgt!, want)).map((t) => ({ table: displayName(t.schema, t.name), schema: t.schema, name: t.name }));
+      emptied = new Set(dp.emptyFirst.map((t) => relationKey(t.schema, t.name)));
+      // A changed table that is equal now is emptied and reloaded too: the plan and the prompt say so.
+      for (const t of dp.tables) {
+        if (t.action === 'skip' && emptied.has(relationKey(t.schema, t.name)) && t.targetRows + t.sourceRows > 0) {
+          Object.assign(t, { action: 'copy', reason: 'emptied before the schema step, which changes it, and reloaded' });
+        }
+      }
+    }
+    // A table the plan must recreate (no in-place path) may only be dropped without rows: one with rows is a plan
+    // error now (the plan itself also stops before dropping it, should rows arrive meanwhile). Reloaded tables are
+    // emptied first: their rows are replaced by the source's anyway.
+    for (const t of await recreatedTablesWithRows(tgt!, sp)) {
+      if (!emptied?.has(relationKey(t.schema, t.name))) sp.errors.push(tableHasRowsMessage(qualify(t.schema, t.name), t.reason));
+    }
+    const rows = await checkPlanRows(tgt!, sp, a, b, emptied ? { emptied: (schema, name) => emptied.has(relationKey(schema, name)) } : {});
     for (const c of rows.conflicts) sp.errors.push(`${c.message}; ${c.hint}`);
     for (const u of rows.unchecked) io.notice?.(`could not check the rows of ${u.table}${u.column ? `.${u.column}` : ''} before applying (${u.reason}); a violation would fail the migration (rolled back)`);
     plan.schema = sp;
     plan.summary.perComponent.schema = countSchemaChanges(sp);
+    // The schema step may rewrite the tables: a sync that changes the schema reloads (and backs up) tables whole.
+    if (dp && countSchemaChanges(sp) > 0) replaceWhole(dp, 'the schema changes in the same run');
+  }
+  if (comps.includes('schema') || dp) {
+    for (const n of unmatchedFilters(opts.dataScope, dp ? [...dp.tables, ...dp.onlyInSource, ...dp.onlyInTarget] : [], schemasSeen)) io.notice?.(`${n} in ${source.name} or ${target.name}`);
   }
   if (dp) {
+    if (!comps.includes('schema')) await countTargetOnlyValues(tgt!, dp);
     plan.data = { plan: dp };
     plan.summary.perComponent.data = countDataChanges(dp);
   }
   if (comps.includes('config')) {
-    const cp = planConfig(source, target);
-    plan.config = { diff: diffConfig(source, target), plan: cp };
+    const cp = planConfig(source, target, rules);
+    plan.config = { diff: diffConfig(source, target, rules), plan: cp };
     plan.summary.perComponent.config = countConfigEdits(cp);
   }
   totalize(plan);
@@ -213,6 +264,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
   const comps = opts.components;
   const useDb = !!tgt;
   let inTx = false;
+  let committing = false;
   let checkpoint: Checkpoint | undefined;
   let journal: Journal | undefined;
   /** A savepoint before the first effect outside the transaction: after a failure the transaction is usable again. */
@@ -221,6 +273,8 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
   let targetModel: SchemaModel | undefined;
   let backedUp = new Set<string>();
   let rowTables: Array<{ schema: string; name: string }> = [];
+  /** sync: the tables whose differing rows are staged, to be backed up and written by key. */
+  let delta: DeltaState | undefined;
 
   try {
     let txid = '';
@@ -240,7 +294,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
 
     // Rows may have changed while a prompt waited: a data-only copy is planned again under the lock, before
     // the backup (with the schema step it is planned again after that step anyway).
-    if (prompted && useDb && plan.data?.plan && !comps.includes('schema')) plan.data.plan = await planData(src!, tgt!, opts.dataScope);
+    if (prompted && useDb && plan.data?.plan && !comps.includes('schema')) plan.data.plan = await planRows(opts, src!, tgt!);
 
     // ── backup + checkpoint ────────────────────────────────────────────────────────────
     const draft = await beginCheckpoint(opts.projectDir);
@@ -262,10 +316,13 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
           const atRisk = dataAtRisk(plan);
           for (const t of atRisk.tables) if (t.action === 'copy') rowTables.push({ schema: t.schema, name: t.name });
         }
+        if (opts.dataMode === 'delta' && plan.data?.plan?.tables.some((t) => t.mode === 'delta')) {
+          delta = await prepareDelta(src!, tgt!, plan.data.plan);
+        }
         if (rowTables.length > 0) {
-          const meta = await backupTables(tgt!, rowTables, `${draft.dir}/data`);
+          const meta = await backupTables(tgt!, rowTables, `${draft.dir}/data`, delta ? { byKey: keyedBackups(delta) } : {});
           backupMeta.data = meta;
-          backedUp = new Set(backedUpTables(meta).map((t) => `${t.schema}.${t.name}`));
+          backedUp = new Set(backedUpTables(meta).map((t) => relationKey(t.schema, t.name)));
           parts.push(`rows of ${backedUp.size} table(s)`);
         }
         if (backupMeta.schema) parts.push('schema snapshot');
@@ -295,7 +352,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
       if (schemaChanges && comps.includes('data') && plan.data?.plan) {
         // Tables whose rows are replaced anyway are emptied first (they are backed up): constraints the schema
         // step adds (NOT NULL, foreign keys, fewer enum values) never meet rows that are about to go.
-        const emptied = await emptyBeforeReload(tgt!, plan.data.plan.tables.map((t) => ({ schema: t.schema, name: t.name })));
+        const emptied = await emptyBeforeReload(tgt!, plan.data.plan.emptyFirst ?? []);
         if (emptied.length > 0) parts.push(`emptied ${emptied.length} table(s) to reload`);
       }
       if (schemaChanges) {
@@ -304,10 +361,10 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
       }
       if (comps.includes('data') && plan.data?.plan) {
         // The schema step may have changed the tables: plan the copy again inside the transaction.
-        const dp = comps.includes('schema') ? await planData(src!, tgt!, opts.dataScope) : plan.data.plan;
+        const dp = comps.includes('schema') && !delta ? await planData(src!, tgt!, opts.dataScope) : plan.data.plan;
         // Tables the schema step created had no rows to save; every other table to copy must be in the backup.
-        const existed = new Set(plan.data.plan.tables.map((t) => t.table));
-        const unsaved = dp.tables.filter((t) => t.action === 'copy' && existed.has(t.table) && !backedUp.has(t.table));
+        const existed = new Set(plan.data.plan.tables.map((t) => relationKey(t.schema, t.name)));
+        const unsaved = dp.tables.filter((t) => t.action === 'copy' && existed.has(relationKey(t.schema, t.name)) && !backedUp.has(relationKey(t.schema, t.name)));
         if (unsaved.length > 0) {
           // Never replace rows the checkpoint does not hold: rollback could not bring them back.
           throw new MigrateError('data_not_backed_up', `after the schema step, ${unsaved[0]!.table} needs its rows replaced but was not backed up`, {
@@ -315,9 +372,12 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
           });
         }
         if (countDataChanges(dp) > 0) {
-          const results = await applyData(src!, tgt!, dp, { onProgress: io.onProgress });
+          const results = await applyData(src!, tgt!, dp, { onProgress: io.onProgress, ...(delta ? { delta } : {}) });
           report.data = results;
-          parts.push(`data: ${results.length} table(s), ${formatCount(results.reduce((a, r) => a + r.rowsAfter, 0))} row(s)`);
+          const written = results.reduce((a, r) => a + (r.mode === 'delta' ? (r.inserted ?? 0) + (r.updated ?? 0) + (r.deleted ?? 0) : r.rowsAfter), 0);
+          parts.push(`data: ${results.length} table(s), ${formatCount(written)} row(s)${delta ? ' written' : ''}`);
+          const refreshed = await refreshDependentMatviews(tgt!, dp.tables.filter((t) => t.action === 'copy'));
+          if (refreshed.length > 0) parts.push(`refreshed ${refreshed.length} materialized view(s): ${refreshed.join(', ')}`);
         }
         plan.data.plan = dp;
       }
@@ -336,7 +396,9 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
         // The source snapshot has not moved (REPEATABLE READ): compare the re-inspected target with it.
         const model = await inspectSchema(tgt!, opts.schemaScope);
         after.schema = { fingerprint: fingerprintSchema(model), scope: opts.schemaScope, model };
-        const left = planSchema(sourceModel!, model);
+        // Like with like: the source's definitions as this target renders them (savepoint, rolled back).
+        const canon = await canonicalizeSource(tgt!, sourceModel!, model, { inTransaction: true });
+        const left = planSchema(canon.model, model);
         if (left.changes.length > 0) {
           throw new MigrateError('schema_verify_failed', `after applying, the ${target.name} schema still differs from ${source.name} in ${left.changes.length} object(s): ${left.changes.slice(0, 3).map((c) => c.identity).join(', ')}`, {
             hint: 'nothing was changed (rolled back); please report this with `nself migrate diff --json`',
@@ -363,11 +425,17 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
     checkpoint.manifest.after = after;
 
     if (inTx) {
+      committing = true;
       await tgt!.query('COMMIT');
       inTx = false;
-    }
+    } else await updateStatus(checkpoint, 'applied'); // no database: marking the checkpoint applied is the commit point
   } catch (e) {
-    const undone = await undo();
+    if (committing) {
+      // COMMIT itself failed (the connection ended): whether it went through is unknown here. Nothing is undone
+      // blindly; the journal stays, and the next command asks the server (txid_status) and completes or undoes.
+      throw withHint(asMigrateError(explainLostConnection(e, { command: 'migrate', source: source.name, target: target.name, committing })), `the next nself migrate command in this project (e.g. \`nself migrate diff ${source.name} ${target.name}\`) asks ${target.name} whether the COMMIT went through and completes or undoes the migration (journal in .nself/migrations/${checkpoint?.id})`);
+    }
+    const undone = await abandonRun(opts.projectDir, checkpoint?.dir, journal, tgt, { inTx, savepoint });
     if (checkpoint && undone) await removeCheckpoint(checkpoint);
     if (!undone) {
       const err = failure(steps, e, 'the database was rolled back');
@@ -378,14 +446,14 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
       });
     }
     delete report.checkpoint;
-    throw e;
+    throw explainLostConnection(e, { command: 'migrate', source: source.name, target: target.name, committing });
   }
 
   // Committed: nothing may be undone from here on. A failure (or a kill) before the journal is cleared is
   // completed by the next command (txid_status says committed).
   report.verified = true;
   try {
-    await updateStatus(checkpoint, 'applied');
+    if (useDb) await updateStatus(checkpoint, 'applied');
     await clearJournal(checkpoint.dir);
   } catch (e) {
     throw new MigrateError('checkpoint_status_failed', `the migration was committed, but its checkpoint could not be marked applied: ${(e as Error).message}`, {
@@ -394,32 +462,23 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
     });
   }
   for (const n of (await pruneCheckpoints(opts.projectDir, target.name, opts.keep ?? DEFAULT_KEEP)).notices) io.notice?.(n);
+}
 
-  /** Roll the transaction back and put the journal's pre-images back. True when everything is as it was. */
-  async function undo(): Promise<boolean> {
-    let ok = true;
-    if (inTx) {
-      if (savepoint && journal && journal.sequences.length > 0) {
-        // setval is not transactional: reset the sequences while the tables are still locked by this transaction.
-        try {
-          await tgt!.query('ROLLBACK TO SAVEPOINT nself_effects');
-          await writeSequences(tgt!, journal.sequences);
-        } catch {
-          ok = false;
-        }
-      }
-      await tgt!.query('ROLLBACK').catch(() => {});
-      inTx = false;
-    }
-    if (journal && checkpoint) {
-      try {
-        await restoreFiles(opts.projectDir, journal.files, backupDir(checkpoint));
-      } catch {
-        ok = false;
-      }
-    }
-    return ok;
+/** The data plan: whole tables (migrate) or differing rows (sync's delta mode). */
+function planRows(opts: MigrateOptions, src: pg.ClientBase, tgt: pg.ClientBase): Promise<DataPlan> {
+  return opts.dataMode === 'delta' ? planDataDelta(src, tgt, opts.dataScope) : planData(src, tgt, opts.dataScope);
+}
+
+/** The tables (relationKey) a schema plan changes: the table itself or anything that belongs to it. */
+function tablesChanged(sp: SchemaPlan, ...models: SchemaModel[]): Set<string> {
+  const byId = new Map(models.flatMap((m) => m.facts.map((f) => [f.id, f] as const)));
+  const out = new Set<string>();
+  for (const c of sp.changes) {
+    let f = byId.get(`${c.kind}:${c.identity}`);
+    for (let hops = 0; f && f.kind !== 'table' && f.parent && hops < 10; hops++) f = byId.get(f.parent);
+    if (f?.kind === 'table') out.add(relationKey(String(f.meta.schema), String(f.meta.name)));
   }
+  return out;
 }
 
 /** What a migration left on the target, recorded in its checkpoint: `rollback` compares the target with it. */
@@ -433,11 +492,11 @@ export interface AfterState {
 
 /** Sums of the backed-up tables after the migration: the verified data plan's where it has them, else counted. */
 async function sumsAfter(tgt: pg.ClientBase, tables: Array<{ schema: string; name: string }>, dp?: DataPlan): Promise<TableSum[]> {
-  const known = new Map((dp?.tables ?? []).filter((t) => t.sourceChecksum !== undefined && (t.equal || t.action === 'copy')).map((t) => [`${t.schema}.${t.name}`, t]));
+  const known = new Map((dp?.tables ?? []).filter((t) => t.sourceChecksum !== undefined && (t.equal || t.action === 'copy')).map((t) => [relationKey(t.schema, t.name), t]));
   const out: TableSum[] = [];
   const rest: Array<{ schema: string; name: string }> = [];
   for (const t of tables) {
-    const k = known.get(`${t.schema}.${t.name}`);
+    const k = known.get(relationKey(t.schema, t.name));
     if (k) out.push({ schema: t.schema, name: t.name, columns: k.columns, rows: k.sourceRows, checksum: k.sourceChecksum! });
     else rest.push(t);
   }

@@ -7,18 +7,18 @@
 import type pg from 'pg';
 import { readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { EXIT, MigrateError, refusedError } from '../errors.js';
+import { asMigrateError, EXIT, MigrateError, refusedError, withHint } from '../errors.js';
 import { loadEnvironment } from '../env/resolve.js';
 import { openDatabase, type DbHandle } from '../pg/connect.js';
 import { lockTarget } from '../pg/lock.js';
-import { qualify } from '../pg/quote.js';
+import { qualify, relationKey } from '../pg/quote.js';
 import { fingerprintSchema, inspectSchema, planSchema, restoreSchemaFinish, restoreSchemaStructure, schemaRollbackPlan } from '../schema/index.js';
-import { backedUpTables, cancelBackend, emptyBackedUpTables, readSequences, restoreData, sumTables, writeSequences, type DataBackupMeta, type SequenceState } from '../data/index.js';
+import { backedUpTables, cancelBackend, emptyBackedUpTables, readSequences, restoreData, sumTables, type DataBackupMeta, type SequenceState } from '../data/index.js';
 import { backupFiles, restoreFiles, type FileBackup } from '../checkpoint/files.js';
 import { backupDir, selectForRollback, updateStatus, type Checkpoint } from '../checkpoint/store.js';
-import { clearJournal, newJournal, recoverInterrupted, transactionId, undoEffects, writeJournal, type Journal } from './journal.js';
+import { abandonRun, clearJournal, newJournal, recoverInterrupted, transactionId, writeJournal, type Journal } from './journal.js';
 import { insideDir } from '../util/fs.js';
-import { failure, secretValues, snapshotClient, Steps, type PipelineIO } from './session.js';
+import { explainLostConnection, failure, secretValues, snapshotClient, Steps, type PipelineIO } from './session.js';
 import type { AfterState } from './migrate.js';
 import { parseEnvDocument, documentValues } from '../env/envfile.js';
 import type { Environment } from '../env/types.js';
@@ -74,7 +74,7 @@ async function rollback(opts: RollbackOptions, io: PipelineIO, steps: Steps, rep
   const dbParts = m.backup.schema !== undefined || m.backup.data !== undefined;
 
   const preview = await steps.run('plan', async () => {
-    const p = await previewRollback(opts, cp, target, dbParts);
+    const p = await previewRollback(opts, cp, target, dbParts, (m) => io.notice?.(m));
     const lost = p.drift.schema.length + p.drift.tables.length + p.drift.files.length;
     return { value: p, detail: `drops ${p.drops.length}, restores ${p.restores.length} object(s); reloads ${p.reloads.length} table(s); ${p.files.length} file(s); ${lost ? `${lost} change(s) made since the migration would be lost` : 'nothing changed since the migration'}` };
   });
@@ -96,13 +96,14 @@ async function rollback(opts: RollbackOptions, io: PipelineIO, steps: Steps, rep
   let inTx = false;
   let savepoint = false;
   let journal: Journal | undefined;
+  let committing = false;
   try {
     await steps.run('restore', async () => {
       const parts: string[] = [];
       let txid = '';
       let sequences: SequenceState[] = [];
       if (dbParts) {
-        db = await openDatabase(target, { persistHostKeys: true, lockTimeoutMs: opts.lockTimeoutMs });
+        db = await openDatabase(target, { persistHostKeys: true, lockTimeoutMs: opts.lockTimeoutMs, notice: (m) => io.notice?.(m) });
         client = await db.connect();
         const c = client;
         io.onInterrupt?.(() => {
@@ -125,9 +126,9 @@ async function rollback(opts: RollbackOptions, io: PipelineIO, steps: Steps, rep
         if (m.backup.schema !== undefined) {
           // Rows first out of the way, then the schema back (without the foreign keys), the rows back, and last
           // the foreign keys, which check every reloaded row.
-          const reloaded = new Set(m.backup.data !== undefined ? backedUpTables(m.backup.data).map((t) => JSON.stringify([t.schema, t.name])) : []);
+          const reloaded = new Set(m.backup.data !== undefined ? backedUpTables(m.backup.data).map((t) => relationKey(t.schema, t.name)) : []);
           if (m.backup.data !== undefined) await emptyBackedUpTables(client, m.backup.data);
-          await restoreSchemaStructure(client, m.backup.schema, (schema, name) => reloaded.has(JSON.stringify([schema, name])));
+          await restoreSchemaStructure(client, m.backup.schema, (schema, name) => reloaded.has(relationKey(schema, name)));
           if (m.backup.data !== undefined) await restoreData(client, join(dir, 'data'), m.backup.data);
           await restoreSchemaFinish(client, m.backup.schema);
           parts.push('schema restored and verified (fingerprint, column order)');
@@ -142,6 +143,7 @@ async function rollback(opts: RollbackOptions, io: PipelineIO, steps: Steps, rep
         parts.push('config files restored byte for byte');
       }
       if (inTx) {
+        committing = true;
         await client!.query('COMMIT');
         inTx = false;
       }
@@ -152,27 +154,12 @@ async function rollback(opts: RollbackOptions, io: PipelineIO, steps: Steps, rep
     await rm(join(cp.dir, 'rollback'), { recursive: true, force: true });
     report.verified = true;
   } catch (e) {
+    if (committing) {
+      throw withHint(asMigrateError(explainLostConnection(e, { command: 'rollback', source: m.source, target: m.target, committing })), `the next nself migrate command in this project asks ${m.target} whether the COMMIT went through and completes or undoes the rollback (journal in .nself/migrations/${cp.id})`);
+    }
     // Put back what the rollback changed outside its transaction; the checkpoint stays usable for a retry.
-    let ok = true;
-    if (inTx) {
-      if (savepoint && journal && journal.sequences.length > 0) {
-        try {
-          await client!.query('ROLLBACK TO SAVEPOINT nself_effects');
-          await writeSequences(client!, journal.sequences);
-        } catch {
-          ok = false;
-        }
-      }
-      await client!.query('ROLLBACK').catch(() => {});
-    }
-    if (journal) {
-      try {
-        await undoEffects(opts.projectDir, cp.dir, { ...journal, sequences: [] });
-      } catch {
-        ok = false;
-      }
-      if (ok) await clearJournal(cp.dir);
-    }
+    const ok = await abandonRun(opts.projectDir, cp.dir, journal, client, { inTx, savepoint });
+    if (ok && journal) await clearJournal(cp.dir);
     if (!ok) {
       const err = failure(steps, e, 'the database was rolled back');
       throw new MigrateError(err.code, `${err.message}; putting sequences or files back failed too`, {
@@ -181,7 +168,7 @@ async function rollback(opts: RollbackOptions, io: PipelineIO, steps: Steps, rep
         cause: e,
       });
     }
-    throw e;
+    throw explainLostConnection(e, { command: 'rollback', source: m.source, target: m.target, committing });
   } finally {
     await client?.end().catch(() => {});
     await db?.close();
@@ -210,7 +197,7 @@ async function verifyFiles(projectDir: string, backups: FileBackup[], dir: strin
 }
 
 /** Read-only: what the rollback drops, restores and reloads, and what changed since the migration. */
-async function previewRollback(opts: RollbackOptions, cp: Checkpoint, target: Environment, dbParts: boolean): Promise<RollbackPreview> {
+async function previewRollback(opts: RollbackOptions, cp: Checkpoint, target: Environment, dbParts: boolean, notice?: (message: string) => void): Promise<RollbackPreview> {
   const m = cp.manifest;
   const after = (m.after ?? {}) as AfterState;
   const reloadsThen = m.backup.data !== undefined ? (m.backup.data as DataBackupMeta).tables : [];
@@ -222,7 +209,7 @@ async function previewRollback(opts: RollbackOptions, cp: Checkpoint, target: En
     drift: { schema: [], tables: [], files: [] },
   };
   if (dbParts) {
-    const db = await openDatabase(target, { persistHostKeys: !opts.dryRun, lockTimeoutMs: opts.lockTimeoutMs });
+    const db = await openDatabase(target, { persistHostKeys: !opts.dryRun, lockTimeoutMs: opts.lockTimeoutMs, notice });
     try {
       const c = await snapshotClient(db);
       try {

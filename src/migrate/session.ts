@@ -3,7 +3,7 @@
  */
 import type pg from 'pg';
 import { relative } from 'node:path';
-import { asMigrateError, EXIT, MigrateError, usageError } from '../errors.js';
+import { asMigrateError, EXIT, isConnectionLost, MigrateError, usageError, withHint } from '../errors.js';
 import { canonicalEnvName, loadEnvironment } from '../env/resolve.js';
 import { scrubListOf } from '../env/secrets.js';
 import type { Environment } from '../env/types.js';
@@ -112,7 +112,7 @@ export class Steps {
       this.record({ name, status: 'ok', duration_ms: Math.round(performance.now() - t0), detail: r.detail, ...(r.data === undefined ? {} : { data: r.data }) });
       return r.value;
     } catch (e) {
-      const msg = e instanceof MigrateError ? e.message : e instanceof Error ? e.message : String(e);
+      const msg = asMigrateError(e).message; // the same words as the error line (a known cause explained)
       this.record({ name, status: 'failed', duration_ms: Math.round(performance.now() - t0), detail: msg });
       throw e;
     }
@@ -128,12 +128,18 @@ export class Steps {
   }
 }
 
-/** Open both databases; close them all on failure. */
-export async function openPair(source: Environment, target: Environment, persistHostKeys: boolean, lockTimeoutMs?: number): Promise<{ src: DbHandle; tgt: DbHandle; close(): Promise<void> }> {
-  const src = await openDatabase(source, { persistHostKeys, lockTimeoutMs });
+/** Open both databases; close them all on failure. `notice` hears of first-seen SSH host keys. */
+export async function openPair(
+  source: Environment,
+  target: Environment,
+  persistHostKeys: boolean,
+  lockTimeoutMs?: number,
+  notice?: (message: string) => void,
+): Promise<{ src: DbHandle; tgt: DbHandle; close(): Promise<void> }> {
+  const src = await openDatabase(source, { persistHostKeys, lockTimeoutMs, notice });
   let tgt: DbHandle;
   try {
-    tgt = await openDatabase(target, { persistHostKeys, lockTimeoutMs });
+    tgt = await openDatabase(target, { persistHostKeys, lockTimeoutMs, notice });
   } catch (e) {
     await src.close();
     throw e;
@@ -164,4 +170,23 @@ export function failure(steps: Steps, e: unknown, undone: string): MigrateError 
     return new MigrateError('interrupted', `interrupted: ${undone}`, { exitCode: EXIT.interrupted, hint: 'run the command again when you are ready' });
   }
   return asMigrateError(e);
+}
+
+/**
+ * A lost database connection during a pipeline's target transaction, told with what the pipeline knows: before
+ * COMMIT was sent nothing was committed (PostgreSQL rolls back the open transaction of a lost connection, and the
+ * pipeline rolled back and put files back itself); during COMMIT the outcome is unknown. Other errors pass through.
+ */
+export function explainLostConnection(e: unknown, at: { command: 'migrate' | 'rollback'; source: string; target: string; committing: boolean }): unknown {
+  const err = asMigrateError(e);
+  if (!isConnectionLost(err)) return e;
+  if (at.committing) {
+    return withHint(err, `the connection ended while COMMIT was under way: whether ${at.target} committed the ${at.command === 'migrate' ? 'migration' : 'rollback'} is unknown; see where it stands with \`nself migrate diff ${at.source} ${at.target}\``);
+  }
+  return withHint(
+    err,
+    at.command === 'migrate'
+      ? `nothing was committed: the ${at.target} transaction was rolled back (PostgreSQL rolls back the open transaction of a lost connection) and no config file was changed; run the migration again once the server is up`
+      : `nothing was committed: the rollback's transaction on ${at.target} was rolled back (PostgreSQL rolls back the open transaction of a lost connection); the checkpoint is still there: run \`nself migrate rollback\` again once the server is up`,
+  );
 }

@@ -19,6 +19,11 @@ export function countConfigEdits(p: ConfigPlan): number {
   return p.edits.length + (p.server?.edits.length ?? 0);
 }
 
+/** "1 row", "2 rows", "12.4k rows". */
+export function countOf(n: number, noun: string): string {
+  return `${formatCount(n)} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 export function formatCount(n: number): string {
   if (n >= 1_000_000) return `${(n / 1_000_000).toFixed(1).replace(/\.0$/, '')}M`;
   if (n >= 10_000) return `${(n / 1_000).toFixed(1).replace(/\.0$/, '')}k`;
@@ -36,9 +41,18 @@ export function buildConfirmation(plan: Plan, target: Environment): Confirmation
   if (plan.schema && plan.schema.changes.length > 0) what.push(`applies ${plan.schema.changes.length} schema change(s)`);
   if (plan.data?.plan) {
     const copy = plan.data.plan.tables.filter((t) => t.action === 'copy');
-    if (copy.length > 0) {
-      const rows = copy.reduce((a, t) => a + t.sourceRows, 0);
-      what.push(`replaces the rows of ${copy.length} table(s) (${formatCount(rows)} rows)`);
+    const delta = copy.filter((t) => t.mode === 'delta');
+    const whole = copy.filter((t) => t.mode !== 'delta');
+    if (delta.length > 0) {
+      const rows = delta.reduce((a, t) => a + (t.delta ? t.delta.insert + t.delta.update + t.delta.delete : 0), 0);
+      const gone = delta.reduce((a, t) => a + (t.delta ? t.delta.update + t.delta.delete : 0), 0);
+      what.push(`writes ${countOf(rows, 'differing row')} of ${countOf(delta.length, 'table')} (replaces or deletes ${countOf(gone, 'row')} of ${target.name})`);
+    }
+    if (whole.length > 0) {
+      // every row of a replaced table goes (TRUNCATE), and the source's rows come in
+      const gone = whole.reduce((a, t) => a + t.targetRows, 0);
+      const come = whole.reduce((a, t) => a + t.sourceRows, 0);
+      what.push(`replaces the rows of ${countOf(whole.length, 'table')} (deletes ${countOf(gone, 'row')} of ${target.name}, writes ${countOf(come, 'row')})`);
     }
   }
   if (plan.config?.plan) {
@@ -46,6 +60,8 @@ export function buildConfirmation(plan: Plan, target: Environment): Confirmation
     if (n > 0) what.push(`edits ${n} configuration value(s)`);
   }
   if (target.production) reasons.push(`this ${what.join(', ')} in ${target.name} (production)`);
+  const lost = (plan.data?.plan?.tables ?? []).flatMap((t) => (t.action === 'copy' ? (t.targetOnly ?? []).filter((c) => c.values > 0).map((c) => `${t.table}.${c.column} (${countOf(c.values, 'value')})`) : []));
+  if (lost.length > 0) reasons.push(`the data step empties ${target.name}'s own columns, which ${plan.source.name} lacks: ${lost.join(', ')}`);
   const destructive = (plan.schema?.statements ?? []).flatMap((s) => s.hazards).filter((h) => h.kind === 'deletes_data');
   if (destructive.length > 0) {
     const first = destructive[0];
@@ -58,7 +74,7 @@ export function buildConfirmation(plan: Plan, target: Environment): Confirmation
 export function driftLines(p: RollbackPreview): string[] {
   return [
     ...p.drift.schema,
-    ...p.drift.tables.map((t) => `rows of ${t.table} changed since (${t.rowsThen} row(s) then, ${t.rowsNow === null ? 'table gone' : `${t.rowsNow} now`})`),
+    ...p.drift.tables.map((t) => `rows of ${t.table} changed since (${countOf(t.rowsThen, 'row')} then, ${t.rowsNow === null ? 'table gone' : `${formatCount(t.rowsNow)} now`})`),
     ...p.drift.files.map((f) => `${f.path} changed since${f.keys.length ? `: ${f.keys.join(', ')}` : ''}`),
   ];
 }

@@ -26,7 +26,7 @@ export interface Confirmation {
 
 export interface Plan {
   kind: 'plan';
-  command: 'migrate' | 'diff';
+  command: 'migrate' | 'diff' | 'sync';
   tool: { name: string; version: string };
   created_at: string;
   source: EnvSummary;
@@ -42,9 +42,11 @@ export interface Plan {
     perComponent: Partial<Record<ComponentName, number>>;
   };
   confirmation: Confirmation;
+  /** diff: components that could not be compared (a database out of reach), with the error. */
+  notCompared?: Array<{ component: ComponentName; error: { code: string; message: string; hint?: string } }>;
 }
 
-export type StepName = 'validate' | 'plan' | 'safety' | 'backup' | 'checkpoint' | 'migrate' | 'verify' | 'restore';
+export type StepName = 'validate' | 'connect' | 'plan' | 'safety' | 'backup' | 'checkpoint' | 'migrate' | 'verify' | 'restore';
 
 export interface StepReport {
   name: StepName;
@@ -56,7 +58,7 @@ export interface StepReport {
 
 export interface Report {
   kind: 'report';
-  command: 'migrate' | 'rollback';
+  command: 'migrate' | 'rollback' | 'sync';
   status: 'ok' | 'failed' | 'refused' | 'interrupted';
   source: string;
   target: string;

@@ -30,6 +30,8 @@ export interface OpenOptions {
    * for a lock held by another session, so the tool never queues behind the application holding locks itself.
    */
   lockTimeoutMs?: number;
+  /** Told what the user should know while connecting (a first-seen SSH host key and its fingerprint). */
+  notice?: (message: string) => void;
 }
 
 export const APPLICATION_NAME = 'nself-migrate';
@@ -41,7 +43,7 @@ export async function openDatabase(env: Environment, opts: OpenOptions): Promise
   const timeoutMs = opts.connectTimeoutMs ?? 10_000;
   let tunnel: SshTunnel | undefined;
   if (settings.ssh) {
-    tunnel = await openTunnel(settings.ssh, { projectDir: env.projectDir, envName: env.name, persistHostKeys: opts.persistHostKeys, timeoutMs });
+    tunnel = await openTunnel(settings.ssh, { projectDir: env.projectDir, envName: env.name, persistHostKeys: opts.persistHostKeys, timeoutMs, ...(opts.notice ? { notice: opts.notice } : {}) });
   }
   const clients = new Set<pg.Client>();
   let closed = false;

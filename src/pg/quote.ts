@@ -28,3 +28,24 @@ export function quoteLiteral(value: string | number | boolean | null): string {
   if (body.includes('\\')) return "E'" + body.replace(/\\/g, '\\\\') + "'";
   return "'" + body + "'";
 }
+
+/**
+ * The identity of a relation as a map key: schema and name joined by NUL (which no PostgreSQL name can hold),
+ * so that schema "public.a" + table "b" and schema "public" + table "a.b" never meet.
+ */
+export function relationKey(schema: string, name: string): string {
+  return schema + '\u0000' + name;
+}
+
+/** A name shown bare when it has only letters, digits, `_` and `$`; otherwise quoted like SQL (quoteIdent). */
+function displayPart(name: string): string {
+  return /^[\p{L}\p{N}_$]+$/u.test(name) ? name : quoteIdent(name);
+}
+
+/**
+ * schema.name for people (plans, reports, messages): `public.users`, and the SQL-quoted form of a part that holds
+ * anything else — `"public.a".b`, `public."a.b"`, `public."my table"` — so the display never makes two tables look alike.
+ */
+export function displayName(schema: string, name: string): string {
+  return displayPart(schema) + '.' + displayPart(name);
+}

@@ -3,10 +3,12 @@
  */
 import type pg from 'pg';
 import { MigrateError } from '../errors.js';
-import { qualify, quoteIdent } from '../pg/quote.js';
+import { classifyError } from '../error-cause.js';
+import { qualify, quoteIdent, relationKey } from '../pg/quote.js';
 import { factSignature, fingerprintSchema, type SchemaModel } from './model.js';
 import { inspectSchema } from './inspect.js';
 import { planSchema, type Hazard, type SchemaPlan } from './plan.js';
+import { canonicalizeSource } from './canonical.js';
 
 /** Runs the plan's statements in the caller's transaction; lock waits are bounded by the session's lock_timeout. */
 export async function applySchema(target: pg.ClientBase, plan: SchemaPlan): Promise<void> {
@@ -20,6 +22,8 @@ export async function applySchema(target: pg.ClientBase, plan: SchemaPlan): Prom
     } catch (e) {
       const err = e as Error & { code?: string };
       const lock = err.code === '55P03';
+      const cause = lock ? undefined : classifyError(e); // a lost connection, a full disk… is not the statement's fault
+      if (cause) throw new MigrateError(cause.code, `schema statement failed: ${cause.message}`, { hint: cause.hint, details: { sql: st.sql, pgcode: err.code }, cause: e });
       throw new MigrateError(lock ? 'lock_timeout' : 'schema_apply_failed', `schema statement failed: ${err.message}`, {
         hint: lock ? 'another session holds a lock on the object; retry later or raise --lock-timeout' : `statement: ${st.sql.slice(0, 400)}`,
         details: { sql: st.sql, pgcode: err.code },
@@ -27,6 +31,20 @@ export async function applySchema(target: pg.ClientBase, plan: SchemaPlan): Prom
       });
     }
   }
+}
+
+/**
+ * The tables the plan must recreate (SchemaPlan.recreatedTables) that hold rows of their own now. Their partitions
+ * and inheritance children are detached before the drop and keep their rows; the plan stops before dropping a
+ * table that still has any.
+ */
+export async function recreatedTablesWithRows(target: pg.ClientBase, plan: SchemaPlan): Promise<SchemaPlan['recreatedTables']> {
+  const out: SchemaPlan['recreatedTables'] = [];
+  for (const t of plan.recreatedTables) {
+    const r = await target.query<{ x: boolean }>(`select exists (select from only ${qualify(t.schema, t.name)}) x`);
+    if (r.rows[0]!.x) out.push(t);
+  }
+  return out;
 }
 
 interface RelCols { exists: boolean; columns: string[]; pk: string[]; generated: Set<string> }
@@ -95,7 +113,7 @@ export function tablesAtRisk(plan: SchemaPlan): Array<{ schema: string; name: st
   const out = new Map<string, { schema: string; name: string }>();
   for (const h of allHazards(plan)) {
     if (!h.table || h.schema === undefined || (h.kind !== 'deletes_data' && h.kind !== 'rewrites_table')) continue;
-    out.set(JSON.stringify([h.schema, h.table]), { schema: h.schema, name: h.table });
+    out.set(relationKey(h.schema, h.table), { schema: h.schema, name: h.table });
   }
   return [...out.values()].sort((a, b) => (a.schema === b.schema ? (a.name < b.name ? -1 : 1) : a.schema < b.schema ? -1 : 1));
 }
@@ -124,20 +142,19 @@ function schemaMeta(m: unknown): BackupMeta {
 }
 
 type TableRef = { schema: string; name: string };
-const tableKey = (schema: string, name: string) => JSON.stringify([schema, name]);
 
-/** Column names of every table of a model, in column order. */
-function columnOrder(model: SchemaModel): Map<string, string[]> {
+/** Every table of a model with its column names in column order, by relationKey. */
+function columnOrder(model: SchemaModel): Map<string, TableRef & { columns: string[] }> {
   const tables = new Map<string, TableRef>();
   for (const f of model.facts) if (f.kind === 'table') tables.set(f.id, { schema: String(f.meta.schema), name: String(f.meta.name) });
-  const cols = new Map<string, Array<{ name: string; pos: number }>>();
+  const cols = new Map<string, TableRef & { pos: Array<{ name: string; pos: number }> }>();
   for (const f of model.facts) {
     if (f.kind !== 'column' || !f.parent || !tables.has(f.parent)) continue;
     const t = tables.get(f.parent)!;
-    const k = tableKey(t.schema, t.name);
-    (cols.get(k) ?? cols.set(k, []).get(k)!).push({ name: String(f.meta.name), pos: Number(f.meta.pos) });
+    const k = relationKey(t.schema, t.name);
+    (cols.get(k) ?? cols.set(k, { ...t, pos: [] }).get(k)!).pos.push({ name: String(f.meta.name), pos: Number(f.meta.pos) });
   }
-  return new Map([...cols].map(([k, v]) => [k, v.sort((a, b) => a.pos - b.pos).map((c) => c.name)]));
+  return new Map([...cols].map(([k, v]) => [k, { schema: v.schema, name: v.name, columns: v.pos.sort((a, b) => a.pos - b.pos).map((c) => c.name) }]));
 }
 
 /**
@@ -172,10 +189,9 @@ export async function restoreSchemaStructure(target: pg.ClientBase, meta: unknow
   const want = columnOrder(m.snapshot);
   const have = columnOrder(current);
   const recreate: TableRef[] = [];
-  for (const [k, cols] of want) {
-    const now = have.get(k);
+  for (const [k, { schema, name, columns: cols }] of want) {
+    const now = have.get(k)?.columns;
     if (!now) continue;
-    const [schema, name] = JSON.parse(k) as [string, string];
     if (!reloaded(schema, name)) continue;
     const kept = now.filter((c) => cols.includes(c));
     const after = [...kept, ...cols.filter((c) => !kept.includes(c))];
@@ -186,8 +202,10 @@ export async function restoreSchemaStructure(target: pg.ClientBase, meta: unknow
     current = await inspectSchema(target, scope);
   }
   // Rows are reloaded in this transaction: an enum value cannot be added in place (ADD VALUE) and used at once.
-  const rowsFollow = new Set(current.facts.concat(m.snapshot.facts).filter((f) => f.kind === 'table' && reloaded(String(f.meta.schema), String(f.meta.name))).map((f) => `${f.meta.schema}.${f.meta.name}`));
-  const plan = planSchema(withoutMissingForeignKeys(m.snapshot, current), current, { rowsFollow });
+  const rowsFollow = new Set(current.facts.concat(m.snapshot.facts).filter((f) => f.kind === 'table' && reloaded(String(f.meta.schema), String(f.meta.name))).map((f) => relationKey(String(f.meta.schema), String(f.meta.name))));
+  // the snapshot's definitions as the target renders them now (a definition recreated from its own text may read differently)
+  const snapshot = (await canonicalizeSource(target, m.snapshot, current, { inTransaction: true })).model;
+  const plan = planSchema(withoutMissingForeignKeys(snapshot, current), current, { rowsFollow });
   if (plan.errors.length) throw new MigrateError('rollback_failed', `cannot roll the schema back: ${plan.errors.join('; ')}`);
   await applySchema(target, plan);
 }
@@ -199,22 +217,23 @@ export async function restoreSchemaStructure(target: pg.ClientBase, meta: unknow
 export async function restoreSchemaFinish(target: pg.ClientBase, meta: unknown): Promise<void> {
   const m = schemaMeta(meta);
   const scope = { schemas: m.schemas };
-  const plan = planSchema(m.snapshot, await inspectSchema(target, scope));
+  const current = await inspectSchema(target, scope);
+  const plan = planSchema((await canonicalizeSource(target, m.snapshot, current, { inTransaction: true })).model, current);
   if (plan.errors.length) throw new MigrateError('rollback_failed', `cannot roll the schema back: ${plan.errors.join('; ')}`);
   await applySchema(target, plan);
   const after = await inspectSchema(target, scope);
-  if (fingerprintSchema(after) !== m.fingerprint) {
-    const left = planSchema(m.snapshot, after);
+  // equal fingerprints, or (definitions recreated from their text may read differently) equal meaning
+  const left = fingerprintSchema(after) === m.fingerprint ? undefined : planSchema((await canonicalizeSource(target, m.snapshot, after, { inTransaction: true })).model, after);
+  if (left && left.changes.length > 0) {
     throw new MigrateError('rollback_verify_failed', `after rollback the schema does not match the checkpoint (${left.changes.length} difference(s))`, {
       hint: 'nothing was changed (rolled back); please report this with the checkpoint id',
       details: left.changes.map((c) => `${c.action} ${c.kind} ${c.identity}`),
     });
   }
   const have = columnOrder(after);
-  for (const [k, cols] of columnOrder(m.snapshot)) {
-    const now = have.get(k);
+  for (const [k, { schema, name, columns: cols }] of columnOrder(m.snapshot)) {
+    const now = have.get(k)?.columns;
     if (now && now.join('\u0000') !== cols.join('\u0000')) {
-      const [schema, name] = JSON.parse(k) as [string, string];
       throw new MigrateError('rollback_verify_failed', `after rollback the columns of ${schema}.${name} are in another order (${now.join(', ')}) than before the migration (${cols.join(', ')})`, {
         hint: 'nothing was changed (rolled back); please report this with the checkpoint id',
       });

@@ -6,7 +6,9 @@ export type { SchemaModel, SchemaScope, Fact, UnsupportedObject } from './model.
 export { fingerprintSchema } from './model.js';
 export { inspectSchema } from './inspect.js';
 export type { Hazard, PlanOptions, SchemaChange, SchemaStatement, SchemaPlan } from './plan.js';
-export { planSchema } from './plan.js';
-export { applySchema, countHazardRows, backupSchema, restoreSchemaStructure, restoreSchemaFinish, schemaRollbackPlan, tablesAtRisk } from './apply.js';
+export { planSchema, tableHasRowsMessage } from './plan.js';
+export type { CanonicalOptions, CanonicalResult } from './canonical.js';
+export { canonicalCandidates, canonicalizeSource, canonicalNotice } from './canonical.js';
+export { applySchema, countHazardRows, recreatedTablesWithRows, backupSchema, restoreSchemaStructure, restoreSchemaFinish, schemaRollbackPlan, tablesAtRisk } from './apply.js';
 export type { RowConflict, RowConflictKind, RowCheckSkipped, RowCheckResult, RowCheckOptions } from './rowcheck.js';
 export { checkPlanRows, findRowConflicts } from './rowcheck.js';

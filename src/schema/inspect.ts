@@ -6,6 +6,7 @@ import type pg from 'pg';
 import { quoteIdent, qualify } from '../pg/quote.js';
 import { MigrateError } from '../errors.js';
 import type { Fact, SchemaModel, SchemaScope, UnsupportedObject, AttrValue } from './model.js';
+import { canonicalIcuLocale, versionText, viewDefForComparison } from './versions.js';
 
 const EXT = (cls: string, col: string) =>
   `not exists (select 1 from pg_depend xd where xd.classid = '${cls}'::regclass and xd.objid = ${col} and xd.deptype = 'e')`;
@@ -39,6 +40,25 @@ function pgArray(v: unknown): string[] {
   return out;
 }
 
+/** `a integer, INOUT b text` → `IN a integer, INOUT b text` (the argument list split at top-level commas). */
+function procedureArgs(list: string): string {
+  const parts: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let cur = '';
+  for (const ch of String(list)) {
+    if (ch === '"') quoted = !quoted;
+    else if (!quoted && (ch === '(' || ch === '[')) depth++;
+    else if (!quoted && (ch === ')' || ch === ']')) depth--;
+    if (ch === ',' && depth === 0 && !quoted) {
+      parts.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  if (cur !== '') parts.push(cur);
+  return parts.map((p) => (/^\s*(IN|OUT|INOUT|VARIADIC)\s/.test(p) ? p : p.replace(/^(\s*)/, '$1IN '))).join(',');
+}
+
 const sortStr = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 interface AclRow { grantee: string; privs: string[] }
@@ -53,28 +73,50 @@ function aclRows(rows: { grantee: string; privilege_type: string; is_grantable: 
   return [...by.entries()].map(([grantee, privs]) => ({ grantee, privs: privs.sort(sortStr) }));
 }
 
+/** The oldest PostgreSQL the schema engine reads (13: pg_trigger.tgparentid; every later catalog change is gated). */
+export const MIN_SERVER_VERSION = 130000;
+
 export async function inspectSchema(client: pg.ClientBase, scope: SchemaScope = {}): Promise<SchemaModel> {
   const prevPath = (await client.query<{ search_path: string }>('show search_path')).rows[0]!.search_path;
   await client.query(`select set_config('search_path', '', false)`);
+  let failed = false;
   try {
     return await inspectInner(client, scope);
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
-    await client.query(`select set_config('search_path', $1, false)`, [prevPath]);
+    // After a failed query inside a transaction this would only say "current transaction is aborted" and hide the
+    // real error; the caller's ROLLBACK restores the setting then.
+    await client.query(`select set_config('search_path', $1, false)`, [prevPath]).catch((e) => {
+      if (!failed) throw e;
+    });
   }
 }
 
 async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<SchemaModel> {
+  let serverVersion = 0;
+  let reading = 'the server version';
   const q = async <T extends pg.QueryResultRow = any>(text: string, params: unknown[] = []): Promise<T[]> => {
     try {
       return (await client.query<T>(text, params as any[])).rows;
     } catch (e) {
-      throw new MigrateError('schema_inspect_failed', `schema inspection query failed: ${(e as Error).message}`, { cause: e });
+      const err = e as Error & { code?: string };
+      throw new MigrateError('schema_inspect_failed', `schema inspection failed reading ${reading}${serverVersion ? ` (PostgreSQL ${versionText(serverVersion)})` : ''}: ${err.message}`, {
+        cause: e,
+        hint: err.code === '42703' || err.code === '42P01' ? 'a catalog column or table this PostgreSQL version lacks: please report it with the version' : 'inspection only reads catalogs: check the role\'s privileges and the server log',
+      });
     }
   };
-  const serverVersion = Number((await q(`select current_setting('server_version_num') v`))[0].v);
-  if (serverVersion < 120000) {
-    throw new MigrateError('unsupported_server', `PostgreSQL ${serverVersion} is not supported by the schema engine`, { hint: 'PostgreSQL 12 or newer is required' });
+  /** Sets what the next queries read, for error messages. */
+  const step = (what: string) => {
+    reading = what;
+  };
+  serverVersion = Number((await q(`select current_setting('server_version_num') v`))[0].v);
+  if (serverVersion < MIN_SERVER_VERSION) {
+    throw new MigrateError('unsupported_server', `PostgreSQL ${versionText(serverVersion)} is not supported by the schema engine`, { hint: 'PostgreSQL 13 to 18 are supported' });
   }
+  step('roles');
   const roleRows = await q<{ oid: number; rolname: string }>(`select oid, rolname from pg_roles order by rolname`);
   const roles = roleRows.map((r) => r.rolname);
 
@@ -92,6 +134,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   const key = (cls: string, oid: number | string, sub: number | string = 0) => `${cls}:${oid}:${sub}`;
 
   // ---------- schemas
+  step('schemas');
   const nsRows = await q(
     `select n.oid, n.nspname, n.nspowner, coalesce(n.nspacl, acldefault('n', n.nspowner)) is not null as x
        from pg_namespace n
@@ -113,6 +156,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   }
 
   // ---------- extensions
+  step('extensions');
   for (const r of await q(
     `select e.oid, e.extname, e.extversion, e.extnamespace from pg_extension e where e.extnamespace = any($1::oid[]) order by e.extname`,
     [nsOids],
@@ -121,6 +165,13 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
     f.deps.push(`schema:${quoteIdent(nsName.get(Number(r.extnamespace))!)}`);
     objMap.set(key('pg_extension', r.oid), f.id);
   }
+  // what CREATE/ALTER EXTENSION … VERSION could reach here (the planner refuses a version the target lacks)
+  step('available extension versions');
+  const availableExtensions: Record<string, string[]> = {};
+  for (const r of await q(`select name, array_agg(version::text order by version)::text[] versions from pg_available_extension_versions group by name order by name`)) {
+    availableExtensions[r.name] = pgArray(r.versions);
+  }
+  step('extension members');
   const extMembers = new Map<string, string>();
   for (const r of await q(
     `select d.classid::regclass::text cls, d.objid, d.refobjid from pg_depend d where d.refclassid = 'pg_extension'::regclass and d.deptype = 'e'`,
@@ -130,33 +181,45 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   }
 
   // ---------- collations
+  step('collations');
+  // The locale columns moved: ICU locale in collcollate (13–14), colliculocale (15–16), colllocale (17+, also the
+  // builtin provider's locale); ICU rules from 16. The row is read as jsonb, whatever its columns.
   for (const r of await q(
-    `select c.oid, c.collnamespace, c.collname, c.collprovider, c.collisdeterministic, c.collcollate, c.collctype, c.colliculocale
+    `select c.oid, c.collnamespace, c.collname, c.collprovider, c.collisdeterministic, to_jsonb(c) j
        from pg_collation c where c.collnamespace = any($1::oid[]) and ${EXT('pg_collation', 'c.oid')}`,
     [nsOids],
   )) {
     const s = nsName.get(Number(r.collnamespace))!;
-    const f = mk('collation', `collation:${qualify(s, r.collname)}`, {
+    const j = r.j as Record<string, string | null | undefined>;
+    const icu = r.collprovider === 'i';
+    const libc = r.collprovider === 'c';
+    const locale = j.colllocale ?? j.colliculocale ?? (icu ? j.collcollate : null) ?? null;
+    const attrs: Record<string, AttrValue> = {
       provider: r.collprovider, deterministic: r.collisdeterministic,
-      collate: r.collcollate, ctype: r.collctype, icuLocale: r.colliculocale,
-    }, { sql: qualify(s, r.collname), schema: s, name: r.collname });
+      collate: libc ? j.collcollate ?? null : null, ctype: libc ? j.collctype ?? null : null,
+      icuLocale: icu ? canonicalIcuLocale(locale) : null,
+    };
+    if (r.collprovider === 'b') attrs.locale = locale; // builtin provider (17+)
+    if (j.collicurules) attrs.icuRules = j.collicurules; // 16+
+    const f = mk('collation', `collation:${qualify(s, r.collname)}`, attrs, { sql: qualify(s, r.collname), schema: s, name: r.collname, ...(icu && locale !== null ? { locale } : {}) });
     objMap.set(key('pg_collation', r.oid), f.id);
   }
 
   // ---------- types (enum, domain, composite, range)
+  step('types');
   const compositeByRel = new Map<number, Fact>();
   const typeRows = await q(
     `select t.oid, t.typnamespace, t.typname, t.typtype, t.typrelid, t.typarray, t.typnotnull, t.typowner,
             format_type(t.typbasetype, t.typtypmod) basetype,
             pg_get_expr(t.typdefaultbin, 0) typdefault,
             case when t.typtype = 'd' and t.typcollation <> bt.typcollation then
-              (select quote_ident(cn.nspname) || '.' || quote_ident(co.collname) from pg_collation co join pg_namespace cn on cn.oid = co.collnamespace where co.oid = t.typcollation) end collation,
+              (select quote_ident(cn.nspname) || '.' || quote_ident(co.collname) from pg_collation co join pg_namespace cn on cn.oid = co.collnamespace where co.oid = t.typcollation) end as collation,
             case when t.typtype = 'e' then array(select e.enumlabel::text from pg_enum e where e.enumtypid = t.oid order by e.enumsortorder) end labels,
             r.rngsubtype, format_type(r.rngsubtype, null) rsub,
             (select quote_ident(on2.nspname) || '.' || quote_ident(oc.opcname) from pg_opclass oc join pg_namespace on2 on on2.oid = oc.opcnamespace where oc.oid = r.rngsubopc and not oc.opcdefault) rngopc,
             (select quote_ident(cn.nspname) || '.' || quote_ident(co.collname) from pg_collation co join pg_namespace cn on cn.oid = co.collnamespace where co.oid = r.rngcollation and r.rngcollation <> sbt.typcollation) rngcoll,
             nullif(r.rngcanonical::regproc::text, '-') rngcanonical, nullif(r.rngsubdiff::regproc::text, '-') rngsubdiff,
-            (select mt.typarray from pg_type mt where mt.oid = r.rngmultitypid) mrarray, r.rngmultitypid
+            ${serverVersion >= 140000 ? '(select mt.typarray from pg_type mt where mt.oid = r.rngmultitypid) mrarray, r.rngmultitypid' : 'null mrarray, null rngmultitypid'}
        from pg_type t
        left join pg_type bt on bt.oid = t.typbasetype
        left join pg_range r on r.rngtypid = t.oid
@@ -192,6 +255,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   }
 
   // ---------- relations
+  step('tables, views and sequences');
   const relRows = await q(
     `select c.oid, c.relnamespace, c.relname, c.relkind, c.relpersistence, c.reloptions, c.relrowsecurity, c.relforcerowsecurity,
             c.relispartition, c.reltype, c.relowner, t.typarray,
@@ -229,8 +293,11 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
       colRelOids.push(Number(r.oid));
       aclTargets.push({ cls: 'pg_class', oid: Number(r.oid), sub: 0, factId: f.id, objType: 'TABLE', objSql: sql });
     } else if (r.relkind === 'v' || r.relkind === 'm') {
-      const def = String(r.viewdef).replace(/;\s*$/, '');
-      f = mk(r.relkind === 'v' ? 'view' : 'matview', `${r.relkind === 'v' ? 'view' : 'matview'}:${sql}`, { def, options: opts, columns: [], am: r.am }, meta);
+      // compared: a form that reads the same on 13–18 (16+ drops the table prefix in single-table views); executed:
+      // the server's own text (meta.def)
+      const text = String(r.viewdef).replace(/;\s*$/, '');
+      const def = viewDefForComparison(text);
+      f = mk(r.relkind === 'v' ? 'view' : 'matview', `${r.relkind === 'v' ? 'view' : 'matview'}:${sql}`, { def, options: opts, columns: [], am: r.am }, def === text ? meta : { ...meta, def: text });
       colRelOids.push(Number(r.oid));
       if (r.relkind === 'm') tableOids.push(Number(r.oid));
       else tableOids.push(Number(r.oid)); // views can carry INSTEAD OF triggers
@@ -253,6 +320,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   }
 
   // ---------- sequences (identity sequences belong to their column and are skipped)
+  step('sequence settings');
   const identitySeqs = new Set<number>();
   for (const r of await q(
     `select s.seqrelid, format_type(s.seqtypid, null) typ, s.seqstart::text, s.seqincrement::text, s.seqmax::text, s.seqmin::text, s.seqcache::text, s.seqcycle,
@@ -286,6 +354,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   }
 
   // ---------- columns
+  step('columns');
   const colRows = await q(
     `select a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod) typ, a.attnotnull, a.attidentity, a.attgenerated,
             a.attislocal, a.attinhcount,
@@ -333,13 +402,15 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
       collation: r.coll,
       identity: r.attidentity || null,
       identityOptions: r.attidentity ? r.identopts : null,
-      generated: r.attgenerated === 's' ? r.defexpr : null,
+      generated: r.attgenerated === 's' || r.attgenerated === 'v' ? r.defexpr : null,
+      // PostgreSQL 18's virtual generated columns (computed when read); stored ones carry no such attribute
+      ...(r.attgenerated === 'v' ? { virtual: true } : {}),
     }, { sql, name: r.attname, table: rel.meta.sql as string, pos: Number(r.attnum) }, rel.id);
     f.deps.push(rel.id);
     objMap.set(key('pg_class', relid, r.attnum), f.id);
     colFact.set(`${relid}.${r.attnum}`, f);
     if (r.defoid) {
-      if (r.attgenerated === 's') objMap.set(key('pg_attrdef', r.defoid), f.id);
+      if (r.attgenerated) objMap.set(key('pg_attrdef', r.defoid), f.id);
       else {
         const df = mk('default', `default:${rel.meta.sql}.${sql}`, { expr: r.defexpr }, { table: rel.meta.sql as string, column: sql }, f.id);
         df.deps.push(f.id);
@@ -362,6 +433,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   }
 
   // ---------- inheritance / partitions
+  step('inheritance and partitions');
   for (const r of await q(
     `select h.inhrelid, h.inhparent, h.inhseqno from pg_inherits h where h.inhrelid = any($1::oid[]) order by h.inhrelid, h.inhseqno`,
     [tableOids],
@@ -380,11 +452,14 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   for (const f of relFact.values()) delete f.meta.partbound;
 
   // ---------- constraints
+  // NOT NULL is the column's (domain's) notnull on every version; PostgreSQL 18 also records it as a constraint
+  // (contype 'n', 17 for domains): those rows are left out, so their generated names are never compared.
+  step('constraints');
   for (const r of await q(
     `select co.oid, co.conname, co.contype, co.conrelid, co.contypid, co.conindid, co.conislocal, co.conparentid,
             pg_get_constraintdef(co.oid) def
        from pg_constraint co
-      where co.connamespace = any($1::oid[]) and co.contype <> 't'`,
+      where co.connamespace = any($1::oid[]) and co.contype not in ('t', 'n')`,
     [nsOids],
   )) {
     const name = quoteIdent(r.conname);
@@ -400,7 +475,6 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
       const dom = objMap.get(key('pg_type', r.contypid));
       if (!dom || facts.get(dom)?.kind !== 'domain') continue;
       const d = facts.get(dom)!;
-      if (r.contype === 'n') continue; // PG17 domain NOT NULL constraints: covered by typnotnull
       const f = mk('domain_constraint', `domain_constraint:${d.meta.sql}.${name}`, { def: r.def }, { domain: d.meta.sql as string, name: r.conname }, d.id);
       f.deps.push(d.id);
       objMap.set(key('pg_constraint', r.oid), f.id);
@@ -408,6 +482,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   }
 
   // ---------- indexes (not those owned by constraints; not partition children of a parent index)
+  step('indexes');
   for (const r of await q(
     `select i.indexrelid, i.indrelid, ic.relname, pg_get_indexdef(i.indexrelid) def, ic.relnamespace,
             exists (select 1 from pg_inherits h where h.inhrelid = i.indexrelid) ischild
@@ -428,6 +503,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   }
 
   // ---------- rewrite rules (views' _RETURN rules map to the view; others are unsupported)
+  step('rules');
   for (const r of await q(
     `select rw.oid, rw.ev_class, rw.rulename, case when rw.rulename <> '_RETURN' then pg_get_ruledef(rw.oid) end def from pg_rewrite rw where rw.ev_class = any($1::oid[])`,
     [tableOids],
@@ -439,6 +515,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   }
 
   // ---------- triggers
+  step('triggers');
   for (const r of await q(
     `select t.oid, t.tgrelid, t.tgname, pg_get_triggerdef(t.oid) def, t.tgenabled
        from pg_trigger t where t.tgrelid = any($1::oid[]) and not t.tgisinternal and t.tgparentid = 0`,
@@ -452,6 +529,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   }
 
   // ---------- policies
+  step('policies');
   for (const r of await q(
     `select p.oid, p.polrelid, p.polname, p.polpermissive, p.polcmd,
             array(select case when x = 0 then 'PUBLIC' else pg_get_userbyid(x) end from unnest(p.polroles) x order by 1)::text[] roles,
@@ -469,6 +547,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   }
 
   // ---------- functions & procedures
+  step('functions and procedures');
   for (const r of await q(
     `select p.oid, p.pronamespace, p.proname, p.prokind, pg_get_function_identity_arguments(p.oid) idargs,
             pg_get_function_arguments(p.oid) args, pg_get_function_result(p.oid) result,
@@ -478,6 +557,13 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
     [nsOids],
   )) {
     const s = nsName.get(Number(r.pronamespace))!;
+    if (r.prokind === 'p' && serverVersion < 140000) {
+      // 14+ write a procedure's arguments with their mode, also the default one (`IN x integer`); 13 without it
+      const args = procedureArgs(r.args);
+      if (r.def) r.def = String(r.def).replace(`(${r.args})`, `(${args})`);
+      r.args = args;
+      r.idargs = procedureArgs(r.idargs);
+    }
     const sql = `${qualify(s, r.proname)}(${r.idargs})`;
     if (r.prokind === 'a') {
       unsupported.push({ kind: 'aggregate', identity: sql, reason: 'aggregates are not handled', def: sql });
@@ -490,6 +576,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   }
 
   // ---------- other unsupported objects (reported, never silently dropped)
+  step('objects it does not handle');
   for (const r of await q(
     `select 'operator' k, o.oid::regoperator::text ident, o.oprcode::text def from pg_operator o where o.oprnamespace = any($1::oid[]) and ${EXT('pg_operator', 'o.oid')}
      union all select 'statistics', quote_ident(n.nspname) || '.' || quote_ident(s.stxname), pg_get_statisticsobjdef(s.oid) from pg_statistic_ext s join pg_namespace n on n.oid = s.stxnamespace where s.stxnamespace = any($1::oid[]) and ${EXT('pg_statistic_ext', 's.oid')}
@@ -503,6 +590,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   }
 
   // ---------- grants
+  step('grants');
   const aclByCls = new Map<string, { oids: number[] }>();
   for (const a of aclTargets) {
     const g = aclByCls.get(a.cls) ?? { oids: [] };
@@ -543,6 +631,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   }
 
   // ---------- comments
+  step('comments');
   for (const r of await q(
     `select d.classoid::regclass::text cls, d.objoid, d.objsubid, d.description from pg_description d where d.objoid >= 16384`,
   )) {
@@ -558,6 +647,7 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   }
 
   // ---------- dependencies
+  step('dependencies');
   const classNames = new Map<number, string>();
   for (const r of await q(`select c.oid, c.relname from pg_class c where c.relnamespace = 'pg_catalog'::regnamespace and c.relkind = 'r'`)) classNames.set(Number(r.oid), r.relname);
   const depRows = (
@@ -588,5 +678,5 @@ async function inspectInner(client: pg.ClientBase, scope: SchemaScope): Promise<
   }
   list.sort((a, b) => sortStr(a.id, b.id));
   unsupported.sort((a, b) => sortStr(a.kind + a.identity, b.kind + b.identity));
-  return { format: 'nself-schema/1', serverVersion, roles, facts: list, unsupported };
+  return { format: 'nself-schema/1', serverVersion, roles, facts: list, unsupported, availableExtensions };
 }

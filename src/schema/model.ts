@@ -37,6 +37,11 @@ export interface SchemaModel {
   /** Sorted by id. */
   facts: Fact[];
   unsupported: UnsupportedObject[];
+  /**
+   * Extension versions this server could install or update to (pg_available_extension_versions), by extension
+   * name. Not part of the fingerprint; absent in models written before it was read.
+   */
+  availableExtensions?: Record<string, string[]>;
 }
 
 export interface SchemaScope {

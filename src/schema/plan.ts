@@ -1,8 +1,9 @@
 /**
  * Pure planner: generic fact diff → rule table → one dependency graph → one deterministic topological sort.
  */
-import { quoteIdent, quoteLiteral } from '../pg/quote.js';
+import { quoteIdent, quoteLiteral, relationKey } from '../pg/quote.js';
 import { factSignature, fingerprintSchema, type Fact, type SchemaModel } from './model.js';
+import { comparableModels, targetVersionErrors } from './versions.js';
 
 export interface Hazard {
   kind: 'deletes_data' | 'rewrites_table' | 'exclusive_lock' | 'builds_index' | 'not_transactional';
@@ -22,6 +23,12 @@ export interface SchemaPlan {
   statements: SchemaStatement[];
   notHandled: { kind: string; identity: string; reason: string }[];
   errors: string[];
+  /**
+   * Tables that exist on both sides but must be dropped and recreated (no in-place path), and why. The plan only
+   * does so while they hold no rows (it locks each one and stops if it has any); migrate refuses at plan time when
+   * one has rows.
+   */
+  recreatedTables: { schema: string; name: string; reason: string }[];
 }
 
 type Op = 'drop' | 'alter' | 'create' | 'cleanup';
@@ -75,7 +82,7 @@ function columnDef(col: Fact, def: Fact | undefined): string {
   const a = col.attrs;
   let sql = `${col.meta.sql} ${s(a.type)}`;
   if (a.collation) sql += ` COLLATE ${s(a.collation)}`;
-  if (a.generated) sql += ` GENERATED ALWAYS AS (${s(a.generated)}) STORED`;
+  if (a.generated) sql += ` GENERATED ALWAYS AS (${s(a.generated)}) ${a.virtual ? 'VIRTUAL' : 'STORED'}`;
   if (a.identity) sql += ` GENERATED ${a.identity === 'a' ? 'ALWAYS' : 'BY DEFAULT'} AS IDENTITY${a.identityOptions ? ` (${s(a.identityOptions)})` : ''}`;
   if (a.notnull) sql += ' NOT NULL';
   if (def) sql += ` DEFAULT ${s(def.attrs.expr)}`;
@@ -223,6 +230,11 @@ function tableCreate(f: Fact, ctx: Ctx, folded: Fact[]): string[] {
   return out;
 }
 
+/** A view's query as its server printed it (attrs.def is the form compared across versions, see versions.ts). */
+function viewText(f: Fact): string {
+  return s(f.meta.def ?? f.attrs.def);
+}
+
 function optionKeys(opts: string[]): string[] {
   return opts.map((o) => o.split('=')[0]!);
 }
@@ -248,10 +260,13 @@ const RULES: Record<string, Rule> = {
     create: (f) => {
       const a = f.attrs;
       const parts: string[] = [];
-      if (a.provider === 'i') parts.push(`provider = icu`, `locale = ${quoteLiteral(s(a.icuLocale ?? a.collate))}`);
+      // the source's own spelling of the ICU locale (the compared attribute is its canonical form)
+      if (a.provider === 'i') parts.push(`provider = icu`, `locale = ${quoteLiteral(s(f.meta.locale ?? a.icuLocale ?? a.collate))}`);
+      else if (a.provider === 'b') parts.push(`provider = builtin`, `locale = ${quoteLiteral(s(a.locale))}`);
       else if (a.provider === 'c') parts.push(`provider = libc`, `lc_collate = ${quoteLiteral(s(a.collate))}`, `lc_ctype = ${quoteLiteral(s(a.ctype))}`);
       else parts.push(`provider = default`);
       if (a.deterministic === false) parts.push('deterministic = false');
+      if (a.icuRules) parts.push(`rules = ${quoteLiteral(s(a.icuRules))}`);
       return none([`CREATE COLLATION ${f.meta.sql} (${parts.join(', ')})`]);
     },
     drop: (f) => none([`DROP COLLATION ${f.meta.sql}`]),
@@ -378,6 +393,8 @@ const RULES: Record<string, Rule> = {
       const a = o.attrs;
       const b = n.attrs;
       if (b.generated && a.generated !== b.generated) return null; // (re)generated: drop and add
+      if (!!a.virtual !== !!b.virtual) return null; // stored ↔ virtual: drop and add
+      if (a.virtual && !b.generated) return null; // DROP EXPRESSION does not take a virtual column
       const t = s(n.meta.table);
       const c = s(n.meta.sql);
       const pre = `ALTER TABLE ${t} ALTER COLUMN ${c}`;
@@ -422,20 +439,23 @@ const RULES: Record<string, Rule> = {
   constraint: {
     create: (f) => {
       const t = s(f.meta.table);
+      // a PostgreSQL 18 NOT NULL constraint in a model from an older inspection: the column's notnull says it all
+      // (SET / DROP NOT NULL, valid on every version); never ADD CONSTRAINT … NOT NULL, which 13–17 reject
+      if (f.attrs.type === 'n') return none([]);
       const def = s(f.attrs.def);
       const hazards: Hazard[] = [];
       if ('pux'.includes(s(f.attrs.type))) hazards.push(tableHazard('builds_index', `builds an index for constraint ${s(f.meta.name)} on ${disp(t)}`, t));
       if (!/NOT VALID$/.test(def)) hazards.push(tableHazard('exclusive_lock', `validates constraint ${s(f.meta.name)} on ${disp(t)} while holding a lock`, t));
       return { sql: [`ALTER TABLE ${t} ADD CONSTRAINT ${quoteIdent(s(f.meta.name))} ${def}`], hazards };
     },
-    drop: (f) => none([`ALTER TABLE ${f.meta.table} DROP CONSTRAINT ${quoteIdent(s(f.meta.name))}`]),
+    drop: (f) => none(f.attrs.type === 'n' ? [] : [`ALTER TABLE ${f.meta.table} DROP CONSTRAINT ${quoteIdent(s(f.meta.name))}`]),
   },
   index: {
     create: (f) => ({ sql: [s(f.attrs.def)], hazards: [tableHazard('builds_index', `builds index ${disp(s(f.meta.sql))}`, s(f.meta.table))] }),
     drop: (f) => none([`DROP INDEX ${f.meta.sql}`]),
   },
   view: {
-    create: (f) => none([`CREATE VIEW ${f.meta.sql}${(f.attrs.options as string[]).length ? ` WITH (${(f.attrs.options as string[]).join(', ')})` : ''} AS\n${s(f.attrs.def)}`]),
+    create: (f) => none([`CREATE VIEW ${f.meta.sql}${(f.attrs.options as string[]).length ? ` WITH (${(f.attrs.options as string[]).join(', ')})` : ''} AS\n${viewText(f)}`]),
     drop: (f) => none([`DROP VIEW ${f.meta.sql}`]),
     alter: (o, n) => {
       const oc = o.attrs.columns as string[];
@@ -444,13 +464,13 @@ const RULES: Record<string, Rule> = {
       const sql: string[] = [];
       const gone = optionKeys(o.attrs.options as string[]).filter((k) => !optionKeys(n.attrs.options as string[]).includes(k));
       if (gone.length) sql.push(`ALTER VIEW ${n.meta.sql} RESET (${gone.join(', ')})`);
-      sql.push(`CREATE OR REPLACE VIEW ${n.meta.sql}${(n.attrs.options as string[]).length ? ` WITH (${(n.attrs.options as string[]).join(', ')})` : ''} AS\n${s(n.attrs.def)}`);
+      sql.push(`CREATE OR REPLACE VIEW ${n.meta.sql}${(n.attrs.options as string[]).length ? ` WITH (${(n.attrs.options as string[]).join(', ')})` : ''} AS\n${viewText(n)}`);
       return { sql, hazards: [] };
     },
   },
   matview: {
     create: (f) => ({
-      sql: [`CREATE MATERIALIZED VIEW ${f.meta.sql}${f.attrs.am ? ` USING ${quoteIdent(s(f.attrs.am))}` : ''}${(f.attrs.options as string[]).length ? ` WITH (${(f.attrs.options as string[]).join(', ')})` : ''} AS\n${s(f.attrs.def)}`],
+      sql: [`CREATE MATERIALIZED VIEW ${f.meta.sql}${f.attrs.am ? ` USING ${quoteIdent(s(f.attrs.am))}` : ''}${(f.attrs.options as string[]).length ? ` WITH (${(f.attrs.options as string[]).join(', ')})` : ''} AS\n${viewText(f)}`],
       hazards: [tableHazard('exclusive_lock', `populates materialized view ${disp(s(f.meta.sql))}`, s(f.meta.sql))],
     }),
     drop: (f) => none([`DROP MATERIALIZED VIEW ${f.meta.sql}`]),
@@ -498,6 +518,17 @@ const RULES: Record<string, Rule> = {
     alter: (_o, n, ctx) => ({ sql: [`COMMENT ON ${objRef(ctx.source.get(n.parent!)!)} IS ${quoteLiteral(s(n.attrs.text))}`], hazards: [] }),
   },
 };
+
+/** Why a table with rows is not dropped (the plan's guard and migrate's plan error say the same). */
+export function tableHasRowsMessage(tableSql: string, reason: string): string {
+  return `table ${disp(tableSql)} has rows and would have to be dropped and recreated: ${reason}; a migration never drops a table with rows that exists on both sides (move the rows into a new table by hand, or empty it first, then migrate again)`;
+}
+/** Locks the table, then stops the plan (its transaction rolls back) if the table still has any row. */
+function emptyGuard(f: Fact, reason: string): string[] {
+  const t = s(f.meta.sql);
+  const body = `BEGIN IF EXISTS (SELECT FROM ${t}) THEN RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = ${quoteLiteral(tableHasRowsMessage(t, reason))}; END IF; END`;
+  return [`LOCK TABLE ${t} IN ACCESS EXCLUSIVE MODE`, `DO ${quoteLiteral(body)}`];
+}
 
 // ---------------------------------------------------------------- a small binary heap
 
@@ -561,14 +592,15 @@ function nameKey(f: Fact): string | undefined {
 
 export interface PlanOptions {
   /**
-   * Tables ("schema.name") whose rows will be written in the same transaction after the schema step (the data
+   * Tables (relationKey(schema, name) from pg/quote.ts) whose rows will be written in the same transaction after the schema step (the data
    * component), or true for every table. A value added with ALTER TYPE … ADD VALUE cannot be used before
    * COMMIT, so an enum that gains values and is the type of a column of such a table is recreated instead.
    */
   rowsFollow?: boolean | ReadonlySet<string>;
 }
 
-export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanOptions = {}): SchemaPlan {
+export function planSchema(sourceModel: SchemaModel, targetModel: SchemaModel, opts: PlanOptions = {}): SchemaPlan {
+  const [source, target] = comparableModels(sourceModel, targetModel);
   const S = new Map(source.facts.map((f) => [f.id, f]));
   const T = new Map(target.facts.map((f) => [f.id, f]));
   const childrenOf = new Map<string, Fact[]>();
@@ -642,9 +674,14 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
     else recreateSeed.add(n.id);
   }
 
+  // partitions and inheritance children: their inherited columns are their parents' column facts
+  const childTables = new Set(target.facts.filter((f) => f.kind === 'partition' || f.kind === 'inherit').map((f) => f.parent!));
+
   // closure: recreated objects drag their dependents along; type changes drag their blockers
   const computeClosure = (seed: Set<string>) => {
     const R = new Set<string>(seed);
+    /** what dragged each dependent into R (for the error when that would drop a table) */
+    const why = new Map<string, string>();
     const retype = new Set<string>();
     const work = [...seed];
     for (const [id, r] of inPlace) if (r.retype && !R.has(id)) {
@@ -666,20 +703,25 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
             }
             continue;
           }
+          // a partition or inheritance child uses the type through its parent's columns: ALTER TABLE parent ALTER
+          // COLUMN … TYPE converts it too (the partitions are never dropped for it)
+          if (yf.kind === 'table' && TYPE_LIKE.has(xf.kind) && childTables.has(y)) continue;
           R.add(y);
+          why.set(y, x);
           retype.delete(y);
           work.push(y);
         } else {
           // x is a retyped column
           if (RETYPE_BLOCKERS.has(yf.kind) || (yf.kind === 'column' && yf.attrs.generated)) {
             R.add(y);
+            why.set(y, x);
             retype.delete(y);
             work.push(y);
           }
         }
       }
     }
-    return { R, retype };
+    return { R, retype, why };
   };
 
   // does the data step write rows of a table with a column of this enum type?
@@ -690,7 +732,7 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
     return source.facts.some((f) => {
       if (f.kind !== 'column' || !f.deps.includes(enumId)) return false;
       const t = f.parent ? S.get(f.parent) : undefined;
-      return t !== undefined && rf.has(`${t.meta.schema}.${t.meta.name}`);
+      return t !== undefined && rf.has(relationKey(String(t.meta.schema), String(t.meta.name)));
     });
   };
   let seed = new Set(recreateSeed);
@@ -722,7 +764,7 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
       if (closure.R.has(id) || seed.has(id)) continue;
       const o = T.get(id)!;
       const n = S.get(id)!;
-      if (n.kind === 'column') continue;
+      if (n.kind === 'column' || n.kind === 'table') continue;
       if (o.deps.some((d) => droppedNow.has(d)) && n.deps.some((d) => createdNow.has(d))) {
         seed.add(id);
         promoted = true;
@@ -731,7 +773,26 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
     if (!promoted) break;
     closure = computeClosure(seed);
   }
-  const { R, retype } = closure;
+  const { R, retype, why } = closure;
+
+  // A table that exists on both sides and has no in-place path (a changed partition key, a dependency that must be
+  // recreated) is recreated only while it holds no rows: the plan locks it and refuses to go on if it has any (the
+  // transaction rolls back), and migrate makes a non-empty one a plan error before anything runs. Rows are never
+  // dropped as a side effect.
+  const recreatedTables: SchemaPlan['recreatedTables'] = [];
+  for (const id of [...R].sort(cmp)) {
+    const o = T.get(id)!;
+    const n = S.get(id);
+    if (o.kind !== 'table' || n?.kind !== 'table') continue;
+    const by = why.get(id);
+    const byFact = by === undefined ? undefined : T.get(by);
+    const reason = byFact === undefined
+      ? o.attrs.partkey !== n.attrs.partkey
+        ? `its partition key differs (${o.attrs.partkey === null ? 'not partitioned' : `PARTITION BY ${s(o.attrs.partkey)}`} on the target, ${n.attrs.partkey === null ? 'not partitioned' : `PARTITION BY ${s(n.attrs.partkey)}`} in the source), which PostgreSQL cannot change in place`
+        : 'it cannot be changed in place'
+      : `${byFact.kind} ${byFact.meta.sql !== undefined ? disp(s(byFact.meta.sql)) : byFact.id} that it depends on is recreated`;
+    recreatedTables.push({ schema: s(o.meta.schema), name: s(o.meta.name), reason });
+  }
 
   // ------------------------------------------------ nodes
   const nodes = new Map<string, Node>();
@@ -796,6 +857,8 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
       continue;
     }
     const r = rule.drop(f, ctx);
+    const rt = f.kind === 'table' ? recreatedTables.find((x) => x.schema === f.meta.schema && x.name === f.meta.name) : undefined;
+    if (rt) n.sql.push(...emptyGuard(f, rt.reason));
     n.sql.push(...r.sql);
     // a recreated column or table loses its data; a recreated view does not
     n.hazards.push(...r.hazards.filter((h) => !(R.has(id) && h.kind === 'deletes_data' && !['table', 'column'].includes(f.kind))));
@@ -955,6 +1018,9 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
     }
   }
 
+  // ------------------------------------------------ errors: what the target's PostgreSQL version cannot hold
+  errors.push(...targetVersionErrors([...added, ...changed.map((c) => c[1]), ...[...R].map((id) => S.get(id)!)], changed, target));
+
   // ------------------------------------------------ output
   const statements: SchemaStatement[] = [];
   const changes = new Map<string, SchemaChange>();
@@ -970,11 +1036,12 @@ export function planSchema(source: SchemaModel, target: SchemaModel, opts: PlanO
   }
   if (statements.length) statements.unshift({ sql: 'SET LOCAL check_function_bodies = off', hazards: [] });
   return {
-    sourceFingerprint: fingerprintSchema(source),
-    targetFingerprint: fingerprintSchema(target),
+    sourceFingerprint: fingerprintSchema(sourceModel),
+    targetFingerprint: fingerprintSchema(targetModel),
     changes: [...changes.values()],
     statements,
     notHandled,
     errors: [...new Set(errors)],
+    recreatedTables,
   };
 }

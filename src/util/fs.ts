@@ -33,6 +33,17 @@ export async function linkTarget(file: string): Promise<string> {
  */
 export async function writeFileAtomic(file: string, data: string | Buffer, mode: number, opts: { replaceLink?: boolean } = {}): Promise<void> {
   if (!opts.replaceLink) file = await linkTarget(file);
+  try {
+    await writeAtomic(file, data, mode);
+  } catch (e) {
+    // A failure whose error names no path (a write or fsync: ENOSPC, EIO…) is given `path` = `file`, so that the
+    // message says which file could not be written.
+    if (e && typeof e === 'object' && (e as NodeJS.ErrnoException).syscall !== undefined && (e as NodeJS.ErrnoException).path === undefined) (e as NodeJS.ErrnoException).path = file;
+    throw e;
+  }
+}
+
+async function writeAtomic(file: string, data: string | Buffer, mode: number): Promise<void> {
   const dir = dirname(file);
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${basename(file)}.nself-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
@@ -120,7 +131,11 @@ export function ensureStateDir(projectDir: string): string {
     try {
       writeFileSync(ignore, '# written by nself migrate: backups and host keys stay out of git\n*\n', { mode: PRIVATE_FILE_MODE, flag: 'wx' });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const err = e as NodeJS.ErrnoException;
+      if (err.code !== 'EEXIST') {
+        if (err.path === undefined) err.path = ignore; // a failed write(2) names no file: say which
+        throw e;
+      }
     }
   }
   tightenTree(dir);

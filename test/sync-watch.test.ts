@@ -1,0 +1,169 @@
+/**
+ * `nself migrate sync --watch` (issue #10) through the real CLI: changes stream from a wal_level=logical source
+ * (inserts, updates, deletes, TRUNCATE; a multi-row transaction never half-applied), a kill -9 and restart lose
+ * and duplicate nothing, SIGINT exits 130 leaving no slot, a wal_level=replica source is polled, the output is NDJSON.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startCluster, type TestCluster } from './support/pg.ts';
+import { makeProject, startBin, type Project } from './support/cli.ts';
+import { contents } from './support/dump.ts';
+
+let local: TestCluster; // wal_level = logical: can stream
+let staging: TestCluster; // wal_level = replica: polled when it is the source
+
+before(async () => {
+  [local, staging] = await Promise.all([startCluster({ flags: ['-c', 'wal_level=logical', '-c', 'max_replication_slots=4', '-c', 'max_wal_senders=4'] }), startCluster()]);
+});
+
+after(async () => {
+  await Promise.allSettled([local?.stop(), staging?.stop()]);
+});
+
+function envFor(c: TestCluster, db: string): string {
+  return `POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=${c.port}\nPOSTGRES_DB=${db}\nPOSTGRES_USER=${c.user}\nPOSTGRES_PASSWORD=${c.password}\n`;
+}
+
+async function freshDb(c: TestCluster, db: string, sql: string): Promise<void> {
+  await c.sql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+  await c.createDatabase(db);
+  if (sql) await c.sql(sql, db);
+}
+
+const SCHEMA = `
+  CREATE TABLE accounts(id serial PRIMARY KEY, owner text, balance int, note text);
+  CREATE TABLE ledger(id bigint PRIMARY KEY, account_id int REFERENCES accounts, amount int);
+  CREATE TABLE logs(line text);`;
+
+/** Only on the target: a user trigger that must not fire when changes are applied. */
+const TARGET_TRIGGER = `
+  CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.note := 'trigger fired'; RETURN NEW; END $$;
+  CREATE TRIGGER accounts_stamp BEFORE INSERT OR UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION stamp();`;
+
+/** A watcher: its NDJSON events as they come. */
+function watcher(p: Project, args: string[]) {
+  const run = startBin(['migrate', 'sync', ...args, '--watch', '--json', '--force'], { cwd: p.dir, timeoutMs: 120_000 });
+  let buf = '';
+  const lines: string[] = [];
+  const events = () => lines.map((l) => JSON.parse(l) as Record<string, any>);
+  run.child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      lines.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+  });
+  return {
+    ...run,
+    events,
+    async until(pred: (e: Record<string, any>[]) => boolean, what: string, ms = 30_000): Promise<void> {
+      const end = Date.now() + ms;
+      while (!pred(events())) {
+        if (run.child.exitCode !== null || Date.now() > end) throw new Error(`${what}: not seen; events:\n${lines.join('\n')}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+  };
+}
+
+async function waitEqual(db: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const [a, b] = await Promise.all([contents(local.url(db)), contents(staging.url(db))]);
+    delete a['public.logs'];
+    delete b['public.logs'];
+    if (JSON.stringify(a) === JSON.stringify(b)) return;
+    if (Date.now() > end) assert.deepEqual(b, a, 'the target follows the source');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function slots(): Promise<string[]> {
+  return (await local.query<{ s: string }>(`SELECT slot_name AS s FROM pg_replication_slots`)).map((r) => r.s);
+}
+
+test('streaming: changes follow, a transaction is applied whole, kill -9 and restart lose and duplicate nothing, SIGINT leaves no slot', async () => {
+  const db = 'watch';
+  await freshDb(local, db, SCHEMA + `INSERT INTO accounts(owner, balance) SELECT 'o' || g, g FROM generate_series(1, 100) g; INSERT INTO logs VALUES ('a');`);
+  await freshDb(staging, db, SCHEMA + `INSERT INTO accounts(owner, balance) SELECT 'o' || g, g FROM generate_series(1, 90) g;` + TARGET_TRIGGER);
+  const p = makeProject({ '.env.local': envFor(local, db), '.env.staging': envFor(staging, db) });
+  try {
+    let w = watcher(p, ['local', 'staging', '--data-only']);
+    await w.until((e) => e.some((x) => x.event === 'synced' && x.initial), 'the initial sync');
+    const started = w.events().find((x) => x.event === 'started')!;
+    assert.equal(started.mode, 'stream');
+    assert.deepEqual(started.compared, ['public.logs'], 'a table without a replica identity is compared, not streamed');
+    assert.deepEqual(await slots(), [started.slot]);
+    await waitEqual(db);
+
+    // Inserts, updates, deletes; a multi-row transaction; user triggers do not fire on the target.
+    await local.sql(`INSERT INTO accounts(owner, balance) VALUES ('new', 1); UPDATE accounts SET balance = balance + 1000 WHERE id <= 10; DELETE FROM accounts WHERE id = 50;`, db);
+    await local.sql(`BEGIN; INSERT INTO ledger SELECT g, 1 + g % 40, g FROM generate_series(1, 3000) g; COMMIT;`, db);
+    const seen = new Set<number>();
+    const end = Date.now() + 20_000;
+    while (Date.now() < end) {
+      const n = Number((await staging.query<{ n: string }>(`SELECT count(*) AS n FROM ledger`, [], db))[0]!.n);
+      seen.add(n);
+      if (n === 3000) break;
+    }
+    assert.deepEqual([...seen].filter((n) => n !== 0 && n !== 3000), [], 'never half a transaction');
+    await waitEqual(db); // equal rows: the target's trigger (which would stamp note) did not fire
+    assert.equal((await staging.query(`SELECT 1 FROM accounts WHERE note = 'trigger fired'`, [], db)).length, 0, 'target triggers did not fire');
+    await local.sql(`SELECT nextval('accounts_id_seq') FROM generate_series(1, 5)`, db);
+    await local.sql(`TRUNCATE ledger`, db);
+    await waitEqual(db);
+
+    // kill -9, more writes, restart: resumes from the last applied transaction.
+    w.child.kill('SIGKILL');
+    await w.done;
+    await local.sql(`INSERT INTO ledger SELECT g, 1, g FROM generate_series(1, 200) g; UPDATE accounts SET owner = 'after kill' WHERE id = 3; DELETE FROM accounts WHERE id = 4;`, db);
+    w = watcher(p, ['local', 'staging', '--data-only']);
+    await w.until((e) => e.some((x) => x.event === 'started'), 'the restart');
+    assert.equal(w.events().find((x) => x.event === 'started')!.resumed, true);
+    await waitEqual(db);
+    await local.sql(`INSERT INTO ledger VALUES (9999, 1, 1)`, db);
+    await waitEqual(db);
+    assert.equal(Number((await staging.query<{ n: string }>(`SELECT count(*) AS n FROM ledger`, [], db))[0]!.n), 201, 'no duplicates, nothing lost');
+
+    // A second watcher on the same target is refused.
+    const second = await startBin(['migrate', 'sync', 'local', 'staging', '--watch', '--force'], { cwd: p.dir }).done;
+    assert.equal(second.code, 1, second.stderr);
+    assert.match(second.stderr, /already following into staging/);
+
+    w.child.kill('SIGINT');
+    const r = await w.done;
+    assert.equal(r.code, 130, r.stderr);
+    const stopped = w.events().find((x) => x.event === 'stopped')!;
+    assert.equal(stopped.signal, 'SIGINT');
+    assert.deepEqual(await slots(), [], 'no slot left on the source');
+    assert.equal((await local.query(`SELECT 1 FROM pg_publication`, [], db)).length, 0, 'no publication left');
+    for (const l of r.stdout.trim().split('\n')) JSON.parse(l); // NDJSON: every line parses
+  } finally {
+    p.remove();
+  }
+});
+
+test('polling: a wal_level=replica source is polled, and the watcher says why; SIGTERM exits 0', async () => {
+  const db = 'poll';
+  await freshDb(staging, db, SCHEMA + `INSERT INTO accounts(owner, balance) SELECT 'o' || g, g FROM generate_series(1, 20) g;`);
+  await freshDb(local, db, SCHEMA);
+  const p = makeProject({ '.env.local': envFor(local, db), '.env.staging': envFor(staging, db) });
+  try {
+    const w = watcher(p, ['staging', 'local', '--interval', '300ms']);
+    await w.until((e) => e.some((x) => x.event === 'synced' && x.initial), 'the initial sync');
+    const started = w.events().find((x) => x.event === 'started')!;
+    assert.equal(started.mode, 'poll');
+    assert.match(started.reason, /wal_level is replica/);
+    assert.match(started.enable, /wal_level = logical/);
+    await staging.sql(`UPDATE accounts SET balance = -1 WHERE id = 7; INSERT INTO logs VALUES ('x')`, db);
+    await w.until((e) => e.some((x) => x.event === 'synced' && !x.initial), 'a later sync');
+    assert.deepEqual(await contents(local.url(db)), await contents(staging.url(db)));
+    w.child.kill('SIGTERM');
+    const r = await w.done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(w.events().at(-1)!.event, 'stopped');
+  } finally {
+    p.remove();
+  }
+});
