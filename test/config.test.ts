@@ -173,7 +173,7 @@ describe('planConfig + applyConfig + verifyConfig', () => {
         '',
         '# added by nself migrate local → staging (test-1)',
         'FEATURE_X=off',
-        'NEW_FLAG=yes please',
+        "NEW_FLAG='yes please'",
         'POSTGRES_PASSWORD=',
         'STRIPE_KEY=',
         'TIMEOUT=60',
@@ -225,7 +225,7 @@ describe('planConfig + applyConfig + verifyConfig', () => {
     assert.ok(!JSON.stringify(plan).includes('zzz'));
     const res = await applyConfig(plan, dir, { label: 'staging → prod (cp-2)' });
     assert.deepEqual(res, { written: ['.environments/prod/.env', '.environments/prod/server.json'], created: [] });
-    assert.equal(r('.environments/prod/.env'), 'A=1\r\n# c\r\nB=new\r\nexport D="x" # keep\r\n\r\n# added by nself migrate staging → prod (cp-2)\r\nC="costs \\$5"\r\nE=line1\\nline2\r\n');
+    assert.equal(r('.environments/prod/.env'), 'A=1\r\n# c\r\nB=new\r\nexport D="x" # keep\r\n\r\n# added by nself migrate staging → prod (cp-2)\r\nC=\'costs $5\'\r\nE=\'line1\\nline2\'\r\n');
     // edited in place: the 4-space indentation, the one-line object, the missing final newline all kept
     assert.equal(r('.environments/prod/server.json'), '{\n    "name": "prod",\n    "host": "10.0.0.9",\n    "backup": {"keep": 3},\n    "extra": 1,\n    "monitoring": true\n}');
     const reloaded = loadEnvironment(dir, 'prod');
@@ -239,7 +239,7 @@ describe('planConfig + applyConfig + verifyConfig', () => {
     const plan = planConfig(loadEnvironment(dir, 'local'), loadEnvironment(dir, 'staging'));
     assert.deepEqual(plan.edits.map((e) => [e.key, e.value]), [['A', 'p$th "x" '], ['B', '$HOME']]);
     await applyConfig(plan, dir, { label: 'x' });
-    assert.equal(r('.env.staging'), 'B="\\$HOME"\n\n# added by nself migrate x\nA="p\\$th \\"x\\" "\n');
+    assert.equal(r('.env.staging'), "B='$HOME'\n\n# added by nself migrate x\nA='p$th \"x\" '\n");
     assert.deepEqual(verifyConfig(plan, loadEnvironment(dir, 'staging')), { ok: true, missing: [] });
   });
 
@@ -540,4 +540,20 @@ describe('server.json edited in place (json.ts)', () => {
     assert.equal(setJsonLeaf('{"a.b": "x\\"y", "c": 1}', ['a.b'], 'q'), '{"a.b": "q", "c": 1}');
     for (const t of [four, tabs, one, mixed]) assert.deepEqual(JSON.parse(setJsonLeaf(t, ['zz'], 1)).zz, 1);
   });
+});
+
+test('a tainted value (it expands a secret) is a secret for needs_value and the plan too: never shown, never copied', () => {
+  w('.env.local', 'HASURA_GRAPHQL_JWT_SECRET=abcdefghijklmnopqrstuvwxyz012345\nJWT_CONF={"key":"${HASURA_GRAPHQL_JWT_SECRET}"}\nWRAP=pre-${HASURA_GRAPHQL_JWT_SECRET}\n');
+  w('.env.staging', 'HASURA_GRAPHQL_JWT_SECRET=zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz\nJWT_CONF=changeme\n');
+  const source = loadEnvironment(dir, 'local');
+  const target = loadEnvironment(dir, 'staging');
+  const d = diffConfig(source, target);
+  const jwt = d.changed.find((c) => c.key === 'JWT_CONF')!;
+  assert.equal(jwt.status, 'needs_value');
+  assert.equal(jwt.secret, true);
+  assert.equal(jwt.source.value, undefined);
+  const plan = planConfig(source, target);
+  assert.deepEqual(plan.needsValue.sort(), ['JWT_CONF', 'WRAP']);
+  assert.deepEqual(plan.edits.map((e) => [e.action, e.key, e.value]), [['placeholder', 'WRAP', '']]);
+  assert.ok(!JSON.stringify({ d, plan }).includes('abcdefghijklmnop'));
 });

@@ -11,6 +11,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, freePort, type TestCluster } from './support/pg.ts';
 import { startSshd, type TestSshd } from './support/sshd.ts';
+import { have, needs, startAll } from './support/prereq.ts';
 import { connectionSettings, describeConnection } from '../src/env/connection.ts';
 import { knownHostsPath } from '../src/env/ssh.ts';
 import { globMatch, knownHostKeys, readSshConfig } from '../src/env/openssh.ts';
@@ -90,11 +91,10 @@ function freshHome(): string {
 before(async () => {
   freshHome();
   delete process.env.SSH_AUTH_SOCK;
-  // Assigned one by one so that after() stops whichever started even if the other failed.
-  await Promise.all([
-    startCluster({ password: PASSWORD }).then((c) => (cluster = c)),
-    startSshd().then((s) => (sshd = s)),
-  ]);
+  // startAll: if one fails, the other is stopped before the error is thrown. sshd only where it is installed.
+  let s: TestSshd | undefined;
+  [cluster, s] = await startAll([startCluster({ password: PASSWORD }), have('sshd') ? startSshd() : undefined]);
+  if (s) sshd = s;
   await cluster.createDatabase('app');
   await cluster.sql('CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2), (3);', 'app');
 });
@@ -240,7 +240,7 @@ describe('direct connections', () => {
   });
 });
 
-describe('SSH tunnel (real sshd)', () => {
+describe('SSH tunnel (real sshd)', { skip: needs('sshd') }, () => {
 
   test('queries through the tunnel, several clients; TOFU pins the host key once', async () => {
     const dir = projectDir();
@@ -482,7 +482,7 @@ describe('OpenSSH files: ~/.ssh/config and ~/.ssh/known_hosts (temp HOME)', () =
     assert.deepEqual([t.host, t.port, t.user, t.key, t.identities], ['10.1.2.3', 22, 'root', join(dir, 'k'), undefined]);
   });
 
-  test('real sshd through a Host alias (HostName, Port, User, IdentityFile); the new key is pinned and its fingerprint told', async () => {
+  test('real sshd through a Host alias (HostName, Port, User, IdentityFile); the new key is pinned and its fingerprint told', { skip: needs('sshd') }, async () => {
     const home = freshHome();
     execFileSync('cp', [sshd.clientKey, join(home, '.ssh', 'id_test')]);
     writeFileSync(join(home, '.ssh', 'config'), `Host stg-*\n  HostName ${sshd.host}\n  Port ${sshd.port}\n  User ${sshd.user}\n  IdentityFile ~/.ssh/id_test\n`);
@@ -511,7 +511,7 @@ describe('OpenSSH files: ~/.ssh/config and ~/.ssh/known_hosts (temp HOME)', () =
     assert.match(dry[0] ?? '', /on first use: ED25519 key fingerprint is SHA256:\S+; for this run only/);
   });
 
-  test('a key in ~/.ssh/known_hosts (hashed or [host]:port) is accepted silently; nothing is written to .nself', async () => {
+  test('a key in ~/.ssh/known_hosts (hashed or [host]:port) is accepted silently; nothing is written to .nself', { skip: needs('sshd') }, async () => {
     for (const hash of [false, true]) {
       const home = freshHome();
       const kh = join(home, '.ssh', 'known_hosts');
@@ -525,7 +525,7 @@ describe('OpenSSH files: ~/.ssh/config and ~/.ssh/known_hosts (temp HOME)', () =
     }
   });
 
-  test('a different key for the host in ~/.ssh/known_hosts → ssh_host_key_changed; @revoked → ssh_host_key_revoked', async () => {
+  test('a different key for the host in ~/.ssh/known_hosts → ssh_host_key_changed; @revoked → ssh_host_key_revoked', { skip: needs('sshd') }, async () => {
     const home = freshHome();
     const other = join(home, 'other');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other], { stdio: 'ignore' });
@@ -541,7 +541,7 @@ describe('OpenSSH files: ~/.ssh/config and ~/.ssh/known_hosts (temp HOME)', () =
     assert.match(r.message, /is marked @revoked in ~\/\.ssh\/known_hosts:1/);
   });
 
-  test('an IdentityFile protected by a passphrase: refused without an agent, passed over when the agent has a key', async (t) => {
+  test('an IdentityFile protected by a passphrase: refused without an agent, passed over when the agent has a key', { skip: needs('sshd') }, async (t) => {
     const home = freshHome();
     const locked = join(home, '.ssh', 'id_locked');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'pass phrase', '-f', locked], { stdio: 'ignore' });
@@ -569,7 +569,7 @@ describe('OpenSSH files: ~/.ssh/config and ~/.ssh/known_hosts (temp HOME)', () =
     }
   });
 
-  test('the CLI prints the fingerprint of a first-seen host key as a note (OpenSSH\'s SHA256 form)', async () => {
+  test('the CLI prints the fingerprint of a first-seen host key as a note (OpenSSH\'s SHA256 form)', { skip: needs('sshd') }, async () => {
     const home = freshHome();
     const p = makeProject({
       '.env.local': `DATABASE_URL=${cluster.url('app')}\n`,

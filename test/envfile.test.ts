@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { MigrateError } from '../src/errors.ts';
 import { appendEntries, decodeEnvBytes, encodeEnvText, formatValue, parseEnvDocument, serialize, setValue } from '../src/env/envfile.ts';
 import { canonicalEnvName, loadEnvironment } from '../src/env/resolve.ts';
-import { isSecretKey, maskJson, maskText, maskUrl, maskValue, secretValuesOf } from '../src/env/secrets.ts';
+import { isSecretKey, maskJson, scrubText, maskUrl, maskValue, secretValuesOf } from '../src/env/secrets.ts';
 
 function values(text: string, inherited?: Map<string, string>): Record<string, string> {
   const doc = parseEnvDocument(text, '/p/.env', { inherited });
@@ -123,7 +123,7 @@ describe('env document editing', () => {
     assert.equal(setValue(doc, 'NOPE', 'x'), false);
     assert.equal(
       serialize(doc),
-      '# head\r\nexport A="new value" # keep me\r\n\r\nB="it\'s"\r\nC=x y   # c\r\nD="one"\r\nE="has \\$dollar"',
+      '# head\r\nexport A="new value" # keep me\r\n\r\nB="it\'s"\r\nC=\'x y\'   # c\r\nD="one"\r\nE=\'has $dollar\'',
     );
     const v = Object.fromEntries(doc.entries.map((e) => [e.key, e.value]));
     assert.deepEqual(v, { A: 'new value', B: "it's", C: 'x y', D: 'one', E: 'has $dollar' });
@@ -138,7 +138,7 @@ describe('env document editing', () => {
   test('appendEntries: missing final newline, blank separator, comment, quoting only when needed', () => {
     const doc = parseEnvDocument('A=1', 'f');
     appendEntries(doc, [{ key: 'B', value: 'simple' }, { key: 'C', value: 'two words # x' }, { key: 'D', value: '' }, { key: 'E', value: 'a\nb"c' }], 'added by test');
-    assert.equal(serialize(doc), 'A=1\n\n# added by test\nB=simple\nC="two words # x"\nD=\nE="a\\nb\\"c"\n');
+    assert.equal(serialize(doc), 'A=1\n\n# added by test\nB=simple\nC=\'two words # x\'\nD=\nE="a\nb\\"c"\n');
     const v = Object.fromEntries(doc.entries.map((e) => [e.key, e.value]));
     assert.deepEqual(v, { A: '1', B: 'simple', C: 'two words # x', D: '', E: 'a\nb"c' });
   });
@@ -191,7 +191,8 @@ describe('bytes that are not UTF-8', () => {
     assert.deepEqual(doc.entries.map((e) => [e.key, e.value]), [['A', '1'], ['B', 'x']]);
     setValue(doc, 'A', 'né');
     appendEntries(doc, [{ key: 'C', value: 'ü' }]);
-    assert.ok(encodeEnvText(serialize(doc)).equals(bytes('# caf', [0xe9], '\nA=né # caf', [0xe9], '\nB="x" # ', [0xff], '\n\nC=ü\n')));
+    // (written shell-safe: only ASCII-plain values go unquoted)
+    assert.ok(encodeEnvText(serialize(doc)).equals(bytes('# caf', [0xe9], "\nA='né' # caf", [0xe9], '\nB="x" # ', [0xff], "\n\nC='ü'\n")));
   });
 });
 
@@ -240,7 +241,7 @@ describe('environments', () => {
     assert.equal(env.production, false);
     const v = (k: string) => env.vars.get(k)?.value;
     assert.deepEqual([v('A'), v('B'), v('C'), v('REF')], ['dev', 'local', 'dotenv', 'base-local']);
-    assert.deepEqual(env.vars.get('C'), { key: 'C', value: 'dotenv', file: join(dir, '.env'), line: 1 });
+    assert.deepEqual(env.vars.get('C'), { key: 'C', value: 'dotenv', file: join(dir, '.env'), line: 1, secret: false });
     assert.equal(env.ownFile, join(dir, '.env.local'));
     assert.deepEqual(env.files, ['.env.dev', '.env.local', '.env'].map((f) => join(dir, f)));
     assert.equal(env.server, undefined);
@@ -369,9 +370,9 @@ describe('secrets', () => {
     assert.equal(maskValue('APP', 'visible'), 'visible');
   });
 
-  test('maskText scrubs known secrets, encoded forms and URL passwords', () => {
-    const out = maskText('auth failed for p@ss! (p%40ss!) at postgres://x:other@h/db and s3cr3t', ['p@ss!', 's3cr3t', '']);
-    assert.equal(out, 'auth failed for **** (****) at postgres://x:****@h/db and ****');
+  test('scrubText scrubs known secrets long enough to be unique, and URL passwords', () => {
+    const out = scrubText('auth failed for p@ss!w0rd (p%40ss!w0rd) at postgres://x:other@h/db and s3cr3t', ['p@ss!w0rd', 'p%40ss!w0rd', 's3cr3t', '']);
+    assert.equal(out, 'auth failed for **** (****) at postgres://x:****@h/db and s3cr3t');
   });
 
   test('secretValuesOf and maskJson', () => {
@@ -380,6 +381,7 @@ describe('secrets', () => {
       { key: 'JWT_SECRET', value: 'jwt' },
       { key: 'APP', value: 'x' },
       { key: 'EMPTY_TOKEN', value: '' },
+      { key: 'TOKEN_TTL', value: '900' },
     ]);
     assert.deepEqual(vals.sort(), ['jwt', 'p%40w', 'p@w']);
     assert.deepEqual(maskJson({ a: 1, secret: 'x', nested: { api_token: 't', url: 'https://u:p@h' }, list: ['ok'] }), {
@@ -425,7 +427,7 @@ describe('the cascade table (nself order)', () => {
       assert.deepEqual(env.files, files.map((f) => join(dir, f)));
       assert.deepEqual(env.lookedFor, files.map((f) => join(dir, f)));
       // the last file wins
-      assert.deepEqual(env.vars.get('WHO'), { key: 'WHO', value: files.at(-1), file: join(dir, files.at(-1)!), line: 1 });
+      assert.deepEqual(env.vars.get('WHO'), { key: 'WHO', value: files.at(-1), file: join(dir, files.at(-1)!), line: 1, secret: false });
       // exactly these files were read
       const read = ALL.filter((f) => env.vars.has(`FILE${tag(f)}`));
       assert.deepEqual(read.sort(), [...files].sort());

@@ -9,12 +9,16 @@ import pg from 'pg';
 import { startCluster, type TestCluster } from './support/pg.ts';
 import { makeProject, startBin, type Project } from './support/cli.ts';
 import { contents, schemaDump } from './support/dump.ts';
+import { needs, startAll } from './support/prereq.ts';
+
+/** Tests that compare pg_dump output (state()) need pg_dump: skipped without it (never in CI). */
+const PG_DUMP = { skip: needs('pg_dump') };
 
 let local: TestCluster;
 let staging: TestCluster;
 
 before(async () => {
-  [local, staging] = await Promise.all([startCluster(), startCluster()]);
+  [local, staging] = await startAll([startCluster(), startCluster()]);
 });
 
 after(async () => {
@@ -87,35 +91,35 @@ async function roundTrip(db: string, src: string, tgt: string, args: string[]): 
   }
 }
 
-test('rollback of a full migration that dropped FK-linked tables brings both back', async () => {
+test('rollback of a full migration that dropped FK-linked tables brings both back', PG_DUMP, async () => {
   await roundTrip('fk_drop', '', `CREATE TABLE parent(id int PRIMARY KEY); INSERT INTO parent VALUES (1);
     CREATE TABLE child(id int PRIMARY KEY, parent_id int REFERENCES parent); INSERT INTO child VALUES (10, 1);`, []);
 });
 
-test('rollback of a full migration that rewrote FK-linked tables (the referencing one first in name order)', async () => {
+test('rollback of a full migration that rewrote FK-linked tables (the referencing one first in name order)', PG_DUMP, async () => {
   const ddl = `CREATE TABLE authors(id int PRIMARY KEY, name text); CREATE TABLE posts(id int PRIMARY KEY, author_id int REFERENCES authors, title text);`;
   await roundTrip('fk_rewrite', `${ddl} ALTER TABLE posts ADD COLUMN body text; INSERT INTO authors VALUES (7, 'new'); INSERT INTO posts VALUES (70, 7, 'n', 'b');`,
     `${ddl} INSERT INTO authors SELECT g, 'a' || g FROM generate_series(1, 20) g; INSERT INTO posts SELECT g, 1 + g % 20, 't' || g FROM generate_series(1, 50) g;`, []);
 });
 
-test('rollback of a schema-only migration that dropped a NOT NULL column restores values and column order', async () => {
+test('rollback of a schema-only migration that dropped a NOT NULL column restores values and column order', PG_DUMP, async () => {
   await roundTrip('not_null_col', `CREATE TABLE t(id int PRIMARY KEY, name text);`,
     `CREATE TABLE t(id int PRIMARY KEY, legacy text NOT NULL, name text); INSERT INTO t SELECT g, 'l' || g, 'n' || g FROM generate_series(1, 30) g;`, ['--schema-only']);
 });
 
-test('rollback does not fire user triggers (updated_at stays), and the dropped column returns in place', async () => {
+test('rollback does not fire user triggers (updated_at stays), and the dropped column returns in place', PG_DUMP, async () => {
   const fn = `CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$;`;
   await roundTrip('trig', `${fn} CREATE TABLE t(id int PRIMARY KEY, updated_at timestamptz); CREATE TRIGGER t_stamp BEFORE INSERT OR UPDATE ON t FOR EACH ROW EXECUTE FUNCTION stamp();`,
     `${fn} CREATE TABLE t(id int PRIMARY KEY, legacy int, updated_at timestamptz); INSERT INTO t SELECT g, g, '2001-01-01' FROM generate_series(1, 10) g;
      CREATE TRIGGER t_stamp BEFORE INSERT OR UPDATE ON t FOR EACH ROW EXECUTE FUNCTION stamp();`, ['--schema-only']);
 });
 
-test('rollback of a migration that dropped the primary-key column', async () => {
+test('rollback of a migration that dropped the primary-key column', PG_DUMP, async () => {
   await roundTrip('pkcol', `CREATE TABLE sessions(v int);`,
     `CREATE TABLE sessions(token text PRIMARY KEY, v int); INSERT INTO sessions SELECT md5(g::text), g FROM generate_series(1, 25) g;`, ['--schema-only']);
 });
 
-test('full migrations do not trip over rows they replace: new FK to a new lookup table, NOT NULL without default, enum value removed', async () => {
+test('full migrations do not trip over rows they replace: new FK to a new lookup table, NOT NULL without default, enum value removed', PG_DUMP, async () => {
   const v1 = `CREATE TYPE rating AS ENUM ('G', 'PG', 'NC-17');
     CREATE TABLE refresh_tokens(id int PRIMARY KEY, token text, type text);
     CREATE TABLE films(id serial PRIMARY KEY, rating rating);
@@ -132,7 +136,7 @@ test('full migrations do not trip over rows they replace: new FK to a new lookup
   await roundTrip('downgrade', v1, v2, []);
 });
 
-test('SIGINT after the data step leaves rows, sequences and env files as they were', async () => {
+test('SIGINT after the data step leaves rows, sequences and env files as they were', PG_DUMP, async () => {
   const db = 'sigint_seq';
   const ddl = `CREATE TABLE events(id bigserial PRIMARY KEY, payload text NOT NULL);`;
   await freshDb(local, db, `${ddl} INSERT INTO events(payload) SELECT repeat(md5(g::text), 4) FROM generate_series(1, 300000) g;`);
@@ -182,11 +186,16 @@ test('a data-only migration blocked by another session’s lock fails within --l
     await holder.end();
     p.remove();
   }
-  const zero = await makeProject().run(['migrate', 'local', 'staging', '--lock-timeout', '0ms']);
-  assert.equal(zero.code, 64, zero.stderr);
+  const empty = makeProject();
+  try {
+    const zero = await empty.run(['migrate', 'local', 'staging', '--lock-timeout', '0ms']);
+    assert.equal(zero.code, 64, zero.stderr);
+  } finally {
+    empty.remove();
+  }
 });
 
-test('kill -9 at 24 points of a schema + data + config migration: after the next command, all-old or all-new', async () => {
+test('kill -9 at 24 points of a schema + data + config migration: after the next command, all-old or all-new', PG_DUMP, async () => {
   const db = 'kill9';
   const src = `CREATE TABLE users(id bigserial PRIMARY KEY, email text NOT NULL, name text);
     CREATE TABLE posts(id bigserial PRIMARY KEY, user_id bigint REFERENCES users, body text);
@@ -208,10 +217,18 @@ test('kill -9 at 24 points of a schema + data + config migration: after the next
   const newEnv = p.read('.env.staging');
   p.remove();
   const seen = { old: 0, new: 0 };
-  // 20 kill points spread over the run and a little past its end (a kill after the exit changes nothing), and
-  // three at named moments: during the copy, during verify (after the data step), right after the env file changed
-  // (before COMMIT: all-old), and right after the checkpoint was marked applied (after COMMIT: all-new)
-  const points: Array<number | 'copy' | 'verify' | 'config' | 'applied'> = [...Array.from({ length: 20 }, (_, i) => Math.round((span * 1.15 * (i + 0.5)) / 20)), 'copy', 'verify', 'config', 'applied'];
+  // 19 kill points spread over the run and a little past its end, one after it exited (a kill then changes nothing:
+  // the target must be new — the timed points alone may all fall before COMMIT when a busy machine slows the
+  // run down), and four at named moments: during the copy, during verify (after the data step), right after the
+  // env file changed (before COMMIT: all-old), and right after the checkpoint was marked applied (after COMMIT: all-new)
+  const points: Array<number | 'exit' | 'copy' | 'verify' | 'config' | 'applied'> = [
+    ...Array.from({ length: 19 }, (_, i) => Math.round((span * 1.15 * (i + 0.5)) / 20)),
+    'exit',
+    'copy',
+    'verify',
+    'config',
+    'applied',
+  ];
   for (const [i, point] of points.entries()) {
     await freshDb(staging, db, tgt);
     const old = await state(staging, db);
@@ -222,6 +239,7 @@ test('kill -9 at 24 points of a schema + data + config migration: after the next
     try {
       const run = startBin(['migrate', 'local', 'staging', '--force'], { cwd: p.dir });
       if (typeof point === 'number') await new Promise((res) => setTimeout(res, point));
+      else if (point === 'exit') assert.equal((await run.done).code, 0);
       else if (point === 'applied') {
         const deadline = Date.now() + 60_000;
         const applied = () => p.checkpoints().some((c) => !c.startsWith('.') && p.exists(`.nself/migrations/${c}/manifest.json`) && /"status": "applied"/.test(p.read(`.nself/migrations/${c}/manifest.json`)));
@@ -256,7 +274,7 @@ test('kill -9 at 24 points of a schema + data + config migration: after the next
         assert.equal(p.exists(`.nself/migrations/${list[0]}/journal.json`), false, `kill point ${i}: the journal is gone`);
         assert.match(p.read(`.nself/migrations/${list[0]}/manifest.json`), /"status": "applied"/);
         seen.new++;
-        assert.ok(typeof point === 'number' || point === 'applied', `kill point ${point}: the run was killed before COMMIT, yet the target is new`);
+        assert.ok(typeof point === 'number' || point === 'exit' || point === 'applied', `kill point ${point}: the run was killed before COMMIT, yet the target is new`);
       }
     } finally {
       await watcher.end();
@@ -358,7 +376,7 @@ test('after a kill: a committed run is completed (checkpoint applied), an aborte
   }
 });
 
-test('a schema-only migration that existing rows would break is refused at plan time, with the row count', async () => {
+test('a schema-only migration that existing rows would break is refused at plan time, with the row count', PG_DUMP, async () => {
   const db = 'rowcheck';
   await freshDb(local, db, `CREATE TYPE rating AS ENUM ('G', 'PG'); CREATE TABLE films(id int PRIMARY KEY, rating rating, owner text NOT NULL);`);
   await freshDb(staging, db, `CREATE TYPE rating AS ENUM ('G', 'PG', 'NC-17'); CREATE TABLE films(id int PRIMARY KEY, rating rating);

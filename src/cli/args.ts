@@ -152,6 +152,10 @@ export function parseArgs(argv: string[]): ParsedArgs {
   if (o.version) return { ...base, command: 'version' };
 
   const first = words[0];
+  // `nself migrate help` (alone or before a command word) is --help; `help staging` still names an environment.
+  if (first === 'help' && (words.length === 1 || (words.length === 2 && ['migrate', 'diff', 'sync', 'rollback'].includes(words[1]!)))) {
+    return { ...base, command: 'help' };
+  }
   let command: CommandName;
   let envs: string[];
   if (first === 'diff' || first === 'sync' || first === 'rollback') {

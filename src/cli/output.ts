@@ -1,7 +1,12 @@
 /**
- * The only writer to stdout/stderr. Every byte goes through `scrub`, which replaces the secret values of
- * the loaded environments, so a secret cannot leak even through a server's error text.
+ * The only writer to stdout/stderr. Secrets are masked where values are produced; as a last line, every byte of
+ * text goes through `scrub`, which replaces the secret values of the loaded environments that are long enough to
+ * be unique (never a short value, a JSON literal or a word of the output itself — see secrets.ts isScrubbable), so
+ * a secret cannot leak through a server's error text either. A JSON document is scrubbed leaf by leaf before it is
+ * serialised, so it stays valid JSON.
  */
+import { isScrubbable, scrubJson, scrubText } from '../env/secrets.js';
+
 export class Output {
   private secrets: string[] = [];
   readonly color: boolean;
@@ -14,14 +19,11 @@ export class Output {
   readonly json: boolean;
 
   addSecrets(values: string[]): void {
-    for (const v of values) if (v && !this.secrets.includes(v)) this.secrets.push(v);
-    this.secrets.sort((a, b) => b.length - a.length);
+    for (const v of values) if (isScrubbable(v) && !this.secrets.includes(v)) this.secrets.push(v);
   }
 
   scrub(text: string): string {
-    let out = text;
-    for (const s of this.secrets) out = out.split(s).join('****');
-    return out;
+    return scrubText(text, this.secrets);
   }
 
   /** Human text on stdout (never used with --json). */
@@ -38,7 +40,7 @@ export class Output {
 
   /** The one JSON document of a --json run. */
   document(value: unknown): void {
-    process.stdout.write(this.scrub(JSON.stringify(value, null, 2)) + '\n');
+    process.stdout.write(JSON.stringify(scrubJson(value, this.secrets), null, 2) + '\n');
   }
 
   /** One line of NDJSON on stdout (sync --watch --json: one event per line). */

@@ -1,21 +1,22 @@
 /**
  * diffConfig: what differs between two environments' effective configuration, masked and with provenance.
- * Values are compared after expansion (what the application sees).
- *
- * A difference a migration leaves alone is `expected` (shown, not counted): environment-specific keys and fields,
- * keys and fields the project's rules keep, secrets that differ, keys only in the target, server.json identity
- * fields. A secret the source sets that is empty or a placeholder in the target is `needs_value` and counted: the
- * target cannot work until someone fills it in (unless the project's rules keep it in the target).
- */
-import { relative } from 'node:path';
-import { isSecretKey, maskJson, maskValue, urlHasCredentials } from '../env/secrets.js';
-import type { EnvVar, Environment } from '../env/types.js';
-import { canonicalJson } from './json.js';
-import { defaultRules, environmentSpecific, isPlaceholder, projectRule, selected, type ConfigRules, type RuleMatch } from './rules.js';
-import { differingLeaves, judgeLeaf, selectedLeaves } from './server.js';
-import type { ConfigDiff, ConfigKeyDiff, ConfigRuleRef, ConfigSide, ServerFieldDiff } from './types.js';
-
-export { canonicalJson };
+  * Values are compared after expansion (what the application sees). A secret's value is never shown (a credential
+  * URL shows everything but its password, unless it expands a secret); a value expanding a secret is a secret.
+  *
+  * A difference a migration leaves alone is `expected` (shown, not counted): environment-specific keys and fields,
+  * keys and fields the project's rules keep, secrets that differ, keys only in the target, server.json identity
+  * fields. A secret the source sets that is empty or a placeholder in the target is `needs_value` and counted: the
+  * target cannot work until someone fills it in (unless the project's rules keep it in the target).
+  */
+ import { relative } from 'node:path';
+ import { isSecretVar, maskJson, maskVar, urlHasCredentials } from '../env/secrets.js';
+ import type { EnvVar, Environment } from '../env/types.js';
+ import { canonicalJson } from './json.js';
+ import { defaultRules, environmentSpecific, isPlaceholder, projectRule, selected, type ConfigRules, type RuleMatch } from './rules.js';
+ import { differingLeaves, judgeLeaf, selectedLeaves } from './server.js';
+ import type { ConfigDiff, ConfigKeyDiff, ConfigRuleRef, ConfigSide, ServerFieldDiff } from './types.js';
+ 
+ export { canonicalJson };
 
 export function relPath(projectDir: string, file: string): string {
   const r = relative(projectDir, file);
@@ -24,8 +25,13 @@ export function relPath(projectDir: string, file: string): string {
 
 function side(env: Environment, v: EnvVar, show: boolean): ConfigSide {
   const s: ConfigSide = { file: relPath(env.projectDir, v.file), line: v.line };
-  if (show) s.value = maskValue(v.key, v.value);
+  if (show) s.value = maskVar(v);
   return s;
+}
+
+/** A credential URL that may be shown with its password masked (not when it expands a secret: then it is hidden). */
+function maskedUrlShown(v: EnvVar): boolean {
+  return !(v.taint && v.taint.length > 0) && urlHasCredentials(v.value);
 }
 
 /** Masked server.json field value; the SSH `key` field is a file path, shown as is. */
@@ -70,10 +76,11 @@ export function judgeKey(key: string, rules: ConfigRules): { rule?: RuleMatch; k
 }
 
 /** A secret the source really sets that the target has empty or as a placeholder, and that the rules do not keep. */
-export function needsValue(key: string, sourceValue: string | undefined, targetValue: string, rules: ConfigRules): boolean {
-  if (sourceValue === undefined || isPlaceholder(sourceValue) || !isPlaceholder(targetValue)) return false;
-  if (!(isSecretKey(key, sourceValue) || isSecretKey(key, targetValue))) return false;
-  return projectRule(rules, key)?.list !== 'keep';
+export function needsValue(a: EnvVar | undefined, b: EnvVar, rules: ConfigRules): boolean {
+  if (a === undefined || isPlaceholder(a.value) || !isPlaceholder(b.value)) return false;
+  // by name and value, or by taint (a value expanding a secret is a secret)
+  if (!(isSecretVar(a) || isSecretVar(b))) return false;
+  return projectRule(rules, b.key)?.list !== 'keep';
 }
 
 export function diffConfig(source: Environment, target: Environment, rules: ConfigRules = defaultRules(source.name, target.name)): ConfigDiff {
@@ -86,14 +93,12 @@ export function diffConfig(source: Environment, target: Environment, rules: Conf
     const b = target.vars.get(key);
     if (a && b) {
       if (a.value === b.value) continue;
-      const secret = isSecretKey(key, a.value) || isSecretKey(key, b.value);
+      const secret = isSecretVar(a) || isSecretVar(b);
       // A credential URL may be shown masked, unless masking hides the only difference (the password).
       let show = !secret;
-      if (secret && urlHasCredentials(a.value) && urlHasCredentials(b.value)) {
-        show = maskValue(key, a.value) !== maskValue(key, b.value);
-      }
+      if (secret && maskedUrlShown(a) && maskedUrlShown(b)) show = maskVar(a) !== maskVar(b);
       const j = judgeKey(key, rules);
-      if (needsValue(key, a.value, b.value, rules)) {
+      if (needsValue(a, b, rules)) {
         // the target's value is shown only when it is empty (a placeholder may still be something's secret)
         changed.push({ key, status: 'needs_value', secret, source: side(source, a, show), target: side(target, b, b.value === ''), ...ruleRef(j.rule) });
         continue;
@@ -101,12 +106,12 @@ export function diffConfig(source: Environment, target: Environment, rules: Conf
       const expected = j.keptOrSpecific ?? (secret ? 'secrets differ between environments and are never copied' : undefined);
       changed.push({ key, status: 'differs', secret, source: side(source, a, show), target: side(target, b, show), ...(expected ? { expected } : {}), ...ruleRef(j.rule) });
     } else if (a) {
-      const secret = isSecretKey(key, a.value);
+      const secret = isSecretVar(a);
       const j = judgeKey(key, rules);
-      onlyInSource.push({ key, status: 'only_in_source', secret, source: side(source, a, !secret || urlHasCredentials(a.value)), ...(j.keptOrSpecific ? { expected: j.keptOrSpecific } : {}), ...ruleRef(j.rule) });
+      onlyInSource.push({ key, status: 'only_in_source', secret, source: side(source, a, !secret || maskedUrlShown(a)), ...(j.keptOrSpecific ? { expected: j.keptOrSpecific } : {}), ...ruleRef(j.rule) });
     } else if (b) {
-      const secret = isSecretKey(key, b.value);
-      onlyInTarget.push({ key, status: 'only_in_target', secret, target: side(target, b, !secret || urlHasCredentials(b.value)), expected: 'keys only in the target are kept by a migration' });
+      const secret = isSecretVar(b);
+      onlyInTarget.push({ key, status: 'only_in_target', secret, target: side(target, b, !secret || maskedUrlShown(b)), expected: 'keys only in the target are kept by a migration' });
     }
   }
   const fields = diffServer(source, target, rules);

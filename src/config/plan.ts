@@ -8,14 +8,17 @@
  * - Never copied (listed in `skipped` with the reason): environment-specific keys (rules.ts DEFAULT_ENV_SPECIFIC:
  *   where a service lives or how it is reached, `*_HOST`, `*_PORT`, `SMTP_*`, …) unless the project's
  *   nself-migrate.json lists them under the target's `copy`; keys it lists under `keep` of the source or the target;
- *   and secrets. A secret the target lacks becomes an empty placeholder (`KEY=`, action 'placeholder', listed in
+ *   and secrets — by name and value, or by taint: a value that expands a secret (`JWT_CONF=${HASURA_GRAPHQL_JWT_SECRET}`)
+ *   is one. A secret the target lacks becomes an empty placeholder (`KEY=`, action 'placeholder', listed in
  *   `needsValue`) — never the source's value; a secret the source sets that is empty or a placeholder in the target
  *   is listed in `needsValue` too.
+ * - A value that a shell and the env-file parser would read differently (a NUL byte, CR LF) is not written ('unwritable').
  * - A key defined through references (`${…}`) with the very same definition on both sides differs only because
  *   the referenced variables differ: skipped ('same_definition'), as copying the expansion would freeze it.
  * - The value written is the source's EXPANDED value, quoted so that it parses back to exactly that value
- *   (a `$` is escaped, never re-expanded): after the write the target's effective value equals the source's,
- *   which is what verifyConfig checks. Updates keep the line's quoting style when it can hold the value; new keys
+ *   (a `$` is escaped, never re-expanded) and a shell sourcing the file reads the same and runs nothing
+ *   (envfile.ts formatValue): after the write the target's effective value equals the source's, which is what
+ *   verifyConfig checks. Updates keep the line's quoting style when it can hold the value; new keys
  *   are unquoted unless they need double quotes.
  * - An update of a key whose effective value comes from a file with HIGHER precedence than the own file (e.g.
  *   `.env.secrets`, or `.env` over `.env.local`) would have no effect: it is a conflict, not an edit. A key that
@@ -28,9 +31,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { asMigrateError, MigrateError } from '../errors.js';
-import { decodeEnvBytes, documentValues, parseEnvDocument } from '../env/envfile.js';
+import { decodeEnvBytes, documentValues, isWritableValue, parseEnvDocument } from '../env/envfile.js';
 import { readCascade } from '../env/resolve.js';
-import { isSecretKey, maskValue } from '../env/secrets.js';
+import { isSecretVar, maskVar } from '../env/secrets.js';
 import type { Environment } from '../env/types.js';
 import { judgeKey, needsValue as lacksValue, relPath } from './diff.js';
 import { defaultRules, selected, type ConfigRules } from './rules.js';
@@ -79,7 +82,7 @@ export function planConfig(source: Environment, target: Environment, rules: Conf
     if (tv && tv.value === sv.value) continue;
     const from = { file: relPath(source.projectDir, sv.file), line: sv.line };
     const j = judgeKey(key, rules);
-    if (tv && lacksValue(key, sv.value, tv.value, rules)) {
+    if (tv && lacksValue(sv, tv, rules)) {
       // never copied, but said: the target cannot work without it
       needsValue.push(key);
       skipped.push({ key, kind: 'secret', reason: `secret: never copied; ${tv.value === '' ? 'empty' : 'a placeholder'} in ${relPath(tdir, tv.file)}:${tv.line}: set its value by hand` });
@@ -89,13 +92,19 @@ export function planConfig(source: Environment, target: Environment, rules: Conf
       skipped.push({ key, kind: j.kind, reason: `${j.keptOrSpecific}: never copied` });
       continue;
     }
-    if (isSecretKey(key, sv.value) || (tv && isSecretKey(key, tv.value))) {
+    if (isSecretVar(sv) || (tv && isSecretVar(tv))) {
       if (!tv) {
         edits.push({ action: 'placeholder', key, value: '', from });
         needsValue.push(key);
       } else {
-        skipped.push({ key, kind: 'secret', reason: `secret: never copied; the values differ, set it by hand in ${relPath(tdir, tv.file)}:${tv.line} if needed` });
+        const taint = [...(sv.taint ?? []), ...(tv.taint ?? [])];
+        const what = taint.length > 0 ? `expands the secret ${[...new Set(taint)].join(', ')}` : 'secret';
+        skipped.push({ key, kind: 'secret', reason: `${what}: never copied; the values differ, set it by hand in ${relPath(tdir, tv.file)}:${tv.line} if needed` });
       }
+      continue;
+    }
+    if (!isWritableValue(sv.value)) {
+      skipped.push({ key, kind: 'unwritable', reason: 'the value holds a NUL byte or a carriage return before a line feed, which a shell and an env-file parser read differently: set it by hand' });
       continue;
     }
     const se = srcEntries.get(key);
@@ -108,7 +117,7 @@ export function planConfig(source: Environment, target: Environment, rules: Conf
       edits.push({ action: 'add', key, value: sv.value, from });
       continue;
     }
-    const current = { file: relPath(tdir, tv.file), line: tv.line, value: maskValue(key, tv.value) };
+    const current = { file: relPath(tdir, tv.file), line: tv.line, value: maskVar(tv) };
     if (tv.file !== ownAbs && rank(tv.file) > ownRank) {
       conflicts.push({
         key,
@@ -146,7 +155,7 @@ export function planConfig(source: Environment, target: Environment, rules: Conf
     }
   }
 
-  const targetHasSecrets = [...target.vars.values()].some((v) => isSecretKey(v.key, v.value));
+  const targetHasSecrets = [...target.vars.values()].some((v) => isSecretVar(v));
   return {
     source: source.name,
     target: target.name,

@@ -102,8 +102,9 @@ export interface ConfigEdit {
 
 export interface ConfigSkip {
   key: string;
-  /** kept: the project's rules keep it in the source or the target environment. */
-  kind: 'environment_specific' | 'kept' | 'secret' | 'same_definition' | 'server';
+  /** kept: the project's rules keep it in the source or the target environment.
+   *  unwritable: a value no shell and the parser would read alike (set it by hand). */
+  kind: 'environment_specific' | 'kept' | 'secret' | 'same_definition' | 'server' | 'unwritable';
   reason: string;
 }
 

@@ -6,7 +6,7 @@
  *   KEY=value              unquoted: trimmed; ` #…` (whitespace then #) starts a comment; `$VAR`/`${VAR}` expanded
  *   export KEY=value       `export ` is accepted and remembered
  *   KEY='literal'          single quotes: taken literally, never expanded, one line
- *   KEY="a\n\"b\" \$x"     double quotes: escapes \n \r \t \" \\ \$ (other `\c` kept as is), references expanded,
+ *   KEY="a\n\"b\" \$x"     double quotes: escapes \n \r \t \" \\ \$ \` (other `\c` kept as is), references expanded,
  *                          may span several lines (the newlines belong to the value)
  *   # comment, blank lines
  * References: `$NAME`, `${NAME}`, `${NAME:-default}` (unset or empty), `${NAME-default}` (unset); they see the
@@ -45,6 +45,8 @@ export interface EnvEntry {
   suffix: string;
   /** true when the value contains a `$` reference (unquoted or double-quoted). */
   hasReference: boolean;
+  /** The variables whose (non-empty) values went into `value` through references, in order. */
+  references: string[];
 }
 
 export interface EnvDocument {
@@ -170,7 +172,11 @@ type Lookup = (name: string) => string | undefined;
  * Read a reference at s[pos] === '$'. Returns the expansion and the index after it, or undefined when
  * the `$` is literal (not followed by a name or a well-formed `${…}`).
  */
-function readReference(s: string, pos: number, lookup: Lookup): { text: string; end: number } | undefined {
+function readReference(s: string, pos: number, lookup: Lookup, refs: string[]): { text: string; end: number } | undefined {
+  const used = (name: string, v: string | undefined) => {
+    if (v) refs.push(name);
+    return v ?? '';
+  };
   const next = s[pos + 1];
   if (next === '{') {
     const close = s.indexOf('}', pos + 2);
@@ -179,23 +185,24 @@ function readReference(s: string, pos: number, lookup: Lookup): { text: string; 
     const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)(.*))?$/s.exec(body);
     if (!m) return undefined;
     const v = lookup(m[1]);
-    let text = v ?? '';
-    if (m[2] === ':-' && (v === undefined || v === '')) text = expandUnquoted(m[3], lookup);
-    else if (m[2] === '-' && v === undefined) text = expandUnquoted(m[3], lookup);
+    let text: string;
+    if (m[2] === ':-' && (v === undefined || v === '')) text = expandUnquoted(m[3], lookup, refs);
+    else if (m[2] === '-' && v === undefined) text = expandUnquoted(m[3], lookup, refs);
+    else text = used(m[1], v);
     return { text, end: close + 1 };
   }
   const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(s.slice(pos + 1));
   if (!m) return undefined;
-  return { text: lookup(m[0]) ?? '', end: pos + 1 + m[0].length };
+  return { text: used(m[0], lookup(m[0])), end: pos + 1 + m[0].length };
 }
 
-function expandUnquoted(s: string, lookup: Lookup): string {
+function expandUnquoted(s: string, lookup: Lookup, refs: string[]): string {
   let out = '';
   let i = 0;
   while (i < s.length) {
     const c = s[i];
     if (c === '$') {
-      const r = readReference(s, i, lookup);
+      const r = readReference(s, i, lookup, refs);
       if (r) {
         out += r.text;
         i = r.end;
@@ -241,7 +248,8 @@ export function parseEnvDocument(text: string, file: string, opts: ParseOptions 
     const valueStart = eq + 1 + ws.length;
     const prefix = content.slice(0, valueStart);
     const v = content.slice(valueStart);
-    let entry: Omit<EnvEntry, 'key' | 'line' | 'startLine' | 'export' | 'file' | 'prefix'>;
+    let entry: Omit<EnvEntry, 'key' | 'line' | 'startLine' | 'export' | 'file' | 'prefix' | 'references'>;
+    const references: string[] = [];
 
     if (v.startsWith("'")) {
       const close = v.indexOf("'", 1);
@@ -263,7 +271,7 @@ export function parseEnvDocument(text: string, file: string, opts: ParseOptions 
           const c = cur[pos];
           if (c === '\\' && pos + 1 < cur.length) {
             const n = cur[pos + 1];
-            const map: Record<string, string> = { n: '\n', r: '\r', t: '\t', '"': '"', '\\': '\\', $: '$' };
+            const map: Record<string, string> = { n: '\n', r: '\r', t: '\t', '"': '"', '\\': '\\', $: '$', '`': '`' };
             out += n in map ? map[n] : c + n;
             pos += 2;
             continue;
@@ -273,7 +281,7 @@ export function parseEnvDocument(text: string, file: string, opts: ParseOptions 
             break;
           }
           if (c === '$') {
-            const r = readReference(cur, pos, lookup);
+            const r = readReference(cur, pos, lookup, references);
             if (r) {
               hasReference = true;
               out += r.text;
@@ -309,7 +317,7 @@ export function parseEnvDocument(text: string, file: string, opts: ParseOptions 
         rawEnd = m ? m.index : v.length;
       }
       const rawValue = v.slice(0, rawEnd).replace(/[ \t]+$/, '');
-      entry = { rawValue, value: expandUnquoted(rawValue, lookup), quote: '', endLine: lineNo, suffix: v.slice(rawValue.length), hasReference: /\$(\{|[A-Za-z_])/.test(rawValue) };
+      entry = { rawValue, value: expandUnquoted(rawValue, lookup, references), quote: '', endLine: lineNo, suffix: v.slice(rawValue.length), hasReference: /\$(\{|[A-Za-z_])/.test(rawValue) };
       i++;
     }
     const bad = ESCAPED_BYTE.exec(entry.rawValue);
@@ -317,7 +325,7 @@ export function parseEnvDocument(text: string, file: string, opts: ParseOptions 
       const at = lineNo + (entry.rawValue.slice(0, bad.index).match(/\n/g)?.length ?? 0);
       throw parseError(display, at, `the value of ${key} is not valid UTF-8`, 'env files are read as UTF-8: save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`), then run the command again');
     }
-    const e: EnvEntry = { key, line: lineNo, startLine: lineNo, export: isExport, file, prefix, ...entry };
+    const e: EnvEntry = { key, line: lineNo, startLine: lineNo, export: isExport, file, prefix, ...entry, references };
     entries.push(e);
     local.set(key, e.value);
   }
@@ -344,27 +352,43 @@ export function documentEol(doc: EnvDocument): string {
   return '\n';
 }
 
-function safeUnquoted(v: string): boolean {
-  if (v === '') return true;
-  if (/[\r\n$]/.test(v)) return false;
-  if (v !== v.trim()) return false;
-  if (/^['"#]/.test(v)) return false;
-  if (/[ \t]#/.test(v)) return false;
-  return true;
+/**
+ * Characters both a POSIX shell and this parser take literally in an unquoted value: no blanks, quotes, `$`, `` ` ``,
+ * `\\`, `;`, `&`, `|`, `<`, `>`, `(`, `)`, `#`, `~`, `*`, `?`, `[`, `!`, `{`, `}` and nothing outside ASCII.
+ */
+const SHELL_PLAIN = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+/**
+ * Can `value` be written so that a shell sourcing the file and this parser both read exactly it? Not with a NUL
+ * (no shell variable holds one) nor a carriage return right before a line feed (the parser takes CR LF inside a
+ * quoted value as a line end, a shell keeps the CR).
+ */
+export function isWritableValue(value: string): boolean {
+  return !/\0|\r\n/.test(value);
 }
 
+/** Double quotes as a shell reads them: only `\\`, `"`, `$` and `` ` `` escaped; newlines and CRs written as they are. */
 function doubleQuote(v: string): string {
-  return '"' + v.replace(/[\\"$\n\r]/g, (c) => ({ '\\': '\\\\', '"': '\\"', $: '\\$', '\n': '\\n', '\r': '\\r' })[c]!) + '"';
+  return '"' + v.replace(/[\\"$`]/g, (c) => '\\' + c) + '"';
 }
 
 /**
- * The text to write for `value` so that it parses back to exactly `value` (never expanded again).
- * `prefer` is the quoting style to keep when it can represent the value: '' (unquoted) when safe, "'" when the
- * value has no ' or newline; otherwise double quotes with escapes.
+ * The text to write for `value` so that this parser AND a shell sourcing the file (`set -a; . ./.env.staging`)
+ * both read exactly `value`, and the shell runs nothing: unquoted only when every character is plain
+ * (SHELL_PLAIN), else single quotes (everything literal) when the value has no `'`, CR or newline, else double
+ * quotes with `\\`, `"`, `$` and `` ` `` escaped and newlines kept as real line breaks. `prefer` is the quoting style
+ * to keep when it can hold the value. A value that isWritableValue refuses → MigrateError 'env_unwritable_value'.
  */
 export function formatValue(value: string, prefer: Quote = ''): string {
-  if (prefer === "'" && !/['\r\n]/.test(value)) return `'${value}'`;
-  if (prefer === '' && safeUnquoted(value)) return value;
+  if (!isWritableValue(value)) {
+    throw new MigrateError('env_unwritable_value', 'a value with a NUL byte or a carriage return before a line feed cannot be written to an env file', {
+      hint: 'such a value reads differently in a shell and in an env-file parser: set it by hand',
+    });
+  }
+  if (value === '') return prefer === '' ? '' : prefer + prefer;
+  if (prefer === '"') return doubleQuote(value);
+  if (prefer === '' && SHELL_PLAIN.test(value)) return value;
+  if (!/['\r\n]/.test(value)) return `'${value}'`;
   return doubleQuote(value);
 }
 
@@ -375,16 +399,21 @@ function reparse(doc: EnvDocument): void {
 }
 
 /**
- * Set the value of the LAST line defining `key` (the one that wins), keeping its indentation, `export`, spacing,
- * trailing comment, quoting style (when it can hold the value) and line terminator. A multi-line value becomes one
- * line. Returns false when the document has no such key (nothing changed).
+ * Set the value of the LAST line defining `key` (the one that wins), keeping its indentation, `export`, trailing
+ * comment, quoting style (when it can hold the value) and line terminator. Blanks around `=` are dropped and a
+ * comment is kept apart from the value by a blank, as a shell needs (`KEY= value` would run `value`; `'v'#c` is the
+ * value `v#c`). A multi-line value is replaced by the new value (one line unless it holds newlines).
+ * Returns false when the document has no such key (nothing changed).
  */
 export function setValue(doc: EnvDocument, key: string, value: string): boolean {
   let e: EnvEntry | undefined;
   for (const x of doc.entries) if (x.key === key) e = x;
   if (!e) return false;
   const eol = eolOf(doc.lines[e.endLine - 1]);
-  const text = e.prefix + formatValue(value, e.quote) + e.suffix + eol;
+  // Indentation (a byte-order mark included) and `export `: what the line has before the key.
+  const lead = e.prefix.slice(0, e.prefix.indexOf('=')).replace(/\s+$/, '').slice(0, -key.length);
+  const suffix = e.suffix === '' || /^[ \t]/.test(e.suffix) ? e.suffix : ' ' + e.suffix;
+  const text = lead + key + '=' + formatValue(value, e.quote) + suffix + eol;
   doc.lines.splice(e.startLine - 1, e.endLine - e.startLine + 1, text);
   reparse(doc);
   return true;

@@ -32,6 +32,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { asMigrateError, EXIT, MigrateError } from '../errors.js';
 import { decodeEnvBytes, hasInvalidUtf8, parseEnvDocument, type EnvDocument, type EnvEntry } from './envfile.js';
+import { isSecretKey } from './secrets.js';
 import type { EnvVar, Environment, ServerConfig } from './types.js';
 
 const ALIASES: Record<string, string> = { local: 'local', dev: 'local', staging: 'staging', prod: 'prod', production: 'prod' };
@@ -146,21 +147,31 @@ export interface Cascade {
   entries: Map<string, EnvEntry>;
 }
 
-/** Parse the existing files of a cascade, each expanding references against everything before it. */
+/**
+ * Parse the existing files of a cascade, each expanding references against everything before it, and classify
+ * every variable where its value is produced: a secret by name and value (isSecretKey), or by taint — its value
+ * expands a variable that was a secret at that point (`JWT_CONF=${HASURA_GRAPHQL_JWT_SECRET}`, also through
+ * another tainted variable). Entries are visited in the order the parser expanded them, so a reference sees the
+ * classification of the value it took.
+ */
 export function readCascade(projectDir: string, files: string[]): Cascade {
   const docs: EnvDocument[] = [];
   const vars = new Map<string, EnvVar>();
   const entries = new Map<string, EnvEntry>();
   const values = new Map<string, string>();
+  const secretNow = new Map<string, boolean>();
   for (const file of files) {
     const text = readIfExists(file, projectDir);
     if (text === undefined) continue;
     const doc = parseEnvDocument(text, file, { inherited: new Map(values), display: rel(projectDir, file) });
     docs.push(doc);
     for (const e of doc.entries) {
-      vars.set(e.key, { key: e.key, value: e.value, file, line: e.line });
+      const taint = [...new Set(e.references.filter((r) => secretNow.get(r)))];
+      const secret = taint.length > 0 || isSecretKey(e.key, e.value);
+      vars.set(e.key, { key: e.key, value: e.value, file, line: e.line, secret, ...(taint.length > 0 ? { taint } : {}) });
       entries.set(e.key, e);
       values.set(e.key, e.value);
+      secretNow.set(e.key, secret);
     }
   }
   return { docs, vars, entries };

@@ -8,6 +8,13 @@ export interface EnvVar {
   file: string;
   /** 1-based line of the KEY= line in that file. */
   line: number;
+  /**
+   * A secret: by name and value (secrets.ts isSecretKey), or by taint — its value expands a secret. Set by the
+   * cascade reader; a variable made by hand without it is classified by key and value.
+   */
+  secret?: boolean;
+  /** The secret variables whose values this value expands (`JWT_CONF=${HASURA_GRAPHQL_JWT_SECRET}`), if any. */
+  taint?: string[];
 }
 
 /** `.environments/<env>/server.json`, as read (unknown fields kept). */

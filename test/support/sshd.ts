@@ -3,10 +3,11 @@
  * in its own temp dir. stop() kills only this sshd and removes the dir.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './pg.ts';
+import { missing, sshdPath } from './prereq.ts';
 
 export interface TestSshd {
   host: string;
@@ -26,8 +27,9 @@ export interface TestSshd {
 }
 
 function findSshd(): string {
-  for (const p of ['/usr/sbin/sshd', '/usr/local/sbin/sshd', '/sbin/sshd']) if (existsSync(p)) return p;
-  throw new Error('sshd not found: install the openssh-server package (apt-get install -y openssh-server)');
+  const p = sshdPath();
+  if (!p) throw new Error(missing('sshd')!);
+  return p;
 }
 
 function keygen(file: string, comment: string): void {
@@ -37,15 +39,29 @@ function keygen(file: string, comment: string): void {
 }
 
 const running = new Set<ChildProcess>();
-process.on('exit', () => {
+/** Directories of servers not stopped yet. */
+const dirs = new Set<string>();
+/** Last resort when the process ends without stop(): kill every sshd and remove its directory (synchronously). */
+function killAll(): void {
   for (const p of running) p.kill('SIGKILL');
-});
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  running.clear();
+  dirs.clear();
+}
+process.on('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    killAll();
+    process.kill(process.pid, signal);
+  });
+}
 
 export async function startSshd(): Promise<TestSshd> {
   const sshd = findSshd();
   // Privilege separation directory required by sshd when run as root.
   if (process.getuid?.() === 0) mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const dir = mkdtempSync(join(tmpdir(), 'nself-sshd-'));
+  dirs.add(dir);
   const port = await freePort();
   const user = userInfo().username;
   const hostKey = join(dir, 'host_ed25519');
@@ -119,7 +135,13 @@ export async function startSshd(): Promise<TestSshd> {
     running.delete(p);
   };
 
-  await start();
+  try {
+    await start();
+  } catch (e) {
+    dirs.delete(dir);
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   let stopped = false;
   return {
     host: '127.0.0.1',
@@ -140,6 +162,7 @@ export async function startSshd(): Promise<TestSshd> {
       try {
         await halt();
       } finally {
+        dirs.delete(dir);
         rmSync(dir, { recursive: true, force: true });
       }
     },
