@@ -146,32 +146,9 @@ async function run(args: ParsedArgs, out: Output): Promise<number> {
     case 'version':
       out.out(`${TOOL.name} ${TOOL.version}\n`);
       return EXIT.ok;
-    case 'sync': {
+    case 'sync':
       if (args.watch) return await watch(args, out);
-      const dir = projectDir(args);
-      const io = pipelineIO(args, out);
-      const { runSync } = await import('../migrate/sync.js');
-      const r = await runSync(
-        {
-          projectDir: dir,
-          source: args.source!,
-          target: args.target!,
-          components: args.components,
-          dryRun: args.dryRun,
-          force: args.force,
-          schemaScope: schemaScope(args),
-          dataScope: dataScope(args),
-          lockTimeoutMs: args.lockTimeoutMs,
-        },
-        io,
-      );
-      if (args.dryRun && !r.error) {
-        if (args.json) out.document(r.plan);
-        else out.out(out.paint('dim', 'dry run: nothing was changed\n'));
-        return EXIT.ok;
-      }
-      return finish(args, out, r.report, r.error);
-    }
+      return await migrateOrSync(args, out);
     case 'diff': {
       const dir = projectDir(args);
       const io = pipelineIO(args, out);
@@ -190,39 +167,14 @@ async function run(args: ParsedArgs, out: Output): Promise<number> {
       }
       return args.exitCode && plan.summary.differences ? EXIT.differences : EXIT.ok;
     }
-    case 'migrate': {
-      const dir = projectDir(args);
-      const io = pipelineIO(args, out);
-      const { runMigrate } = await import('../migrate/migrate.js');
-      const r = await runMigrate(
-        {
-          projectDir: dir,
-          source: args.source!,
-          target: args.target!,
-          components: args.components,
-          dryRun: args.dryRun,
-          force: args.force,
-          schemaScope: schemaScope(args),
-          dataScope: dataScope(args),
-          configScope: configScope(args),
-          lockTimeoutMs: args.lockTimeoutMs,
-          ...(args.keep !== undefined ? { keep: args.keep } : {}),
-        },
-        io,
-      );
-      if (args.dryRun && !r.error) {
-        if (args.json) out.document(r.plan);
-        else out.out(out.paint('dim', 'dry run: nothing was changed\n'));
-        return EXIT.ok;
-      }
-      return finish(args, out, r.report, r.error);
-    }
+    case 'migrate':
+      return await migrateOrSync(args, out);
     case 'rollback': {
       const dir = projectDir(args);
       const io = pipelineIO(args, out);
       if (args.list) {
         const { runListCheckpoints } = await import('../migrate/checkpoints.js');
-      const list = await runListCheckpoints(dir, io);
+        const list = await runListCheckpoints(dir, io);
         if (args.json) out.document(list);
         else out.out(renderCheckpoints(out, list));
         return EXIT.ok;
@@ -296,6 +248,32 @@ function renderWatchEvent(out: Output, e: import('../sync/watch.js').WatchEvent)
       out.err(`stopped (${e.signal}): ${e.transactions} transaction(s) applied${e.dropped.length ? `; dropped ${e.dropped.join(', ')}` : ''}${e.kept.length ? `; kept ${e.kept.join(', ')}` : ''}\n`);
       return;
   }
+}
+
+/** `migrate` and one-time `sync`: the same pipeline and options; sync writes only the rows that differ. */
+async function migrateOrSync(args: ParsedArgs, out: Output): Promise<number> {
+  const dir = projectDir(args);
+  const io = pipelineIO(args, out);
+  const opts = {
+    projectDir: dir,
+    source: args.source!,
+    target: args.target!,
+    components: args.components,
+    dryRun: args.dryRun,
+    force: args.force,
+    schemaScope: schemaScope(args),
+    dataScope: dataScope(args),
+    configScope: configScope(args),
+    lockTimeoutMs: args.lockTimeoutMs,
+    ...(args.keep !== undefined ? { keep: args.keep } : {}),
+  };
+  const r = args.command === 'sync' ? await (await import('../migrate/sync.js')).runSync(opts, io) : await (await import('../migrate/migrate.js')).runMigrate(opts, io);
+  if (args.dryRun && !r.error) {
+    if (args.json) out.document(r.plan);
+    else out.out(out.paint('dim', 'dry run: nothing was changed\n'));
+    return EXIT.ok;
+  }
+  return finish(args, out, r.report, r.error);
 }
 
 function finish(args: ParsedArgs, out: Output, report: Report, error?: MigrateError): number {
