@@ -6,7 +6,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { startCluster, type TestCluster } from './support/pg.ts';
+import { startCluster, type TestCluster, envFor, freshDb } from './support/pg.ts';
 import { startSshd, type TestSshd } from './support/sshd.ts';
 import { atPrompt, makeProject, startBin, type Project } from './support/cli.ts';
 import { contents, schemaDump } from './support/dump.ts';
@@ -44,16 +44,6 @@ let local: TestCluster;
 let staging: TestCluster;
 let prod: TestCluster;
 let sshd: TestSshd | undefined;
-
-function envFor(c: TestCluster, db: string, extra = ''): string {
-  return `POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=${c.port}\nPOSTGRES_DB=${db}\nPOSTGRES_USER=${c.user}\nPOSTGRES_PASSWORD=${c.password}\n${extra}`;
-}
-
-async function freshDb(c: TestCluster, db: string, sql: string): Promise<void> {
-  await c.sql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-  await c.createDatabase(db);
-  if (sql) await c.sql(sql, db);
-}
 
 /** Schema (pg_dump, column order ignored) and contents (rows, sequences) of a database. */
 async function state(c: TestCluster, db: string): Promise<{ schema: string; contents: Record<string, string> }> {

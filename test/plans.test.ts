@@ -4,7 +4,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, type TestCluster } from './support/pg.ts';
+import { startCluster, type TestCluster, envFor } from './support/pg.ts';
 import { makeProject, type Project } from './support/cli.ts';
 
 let local: TestCluster;
@@ -17,10 +17,6 @@ before(async () => {
 after(async () => {
   await Promise.allSettled([local?.stop(), staging?.stop()]);
 });
-
-function envFor(c: TestCluster, db: string, extra = ''): string {
-  return `POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=${c.port}\nPOSTGRES_DB=${db}\nPOSTGRES_USER=${c.user}\nPOSTGRES_PASSWORD=${c.password}\n${extra}`;
-}
 
 async function fresh(db: string, src: string, tgt: string): Promise<Project> {
   for (const [c, sql] of [[local, src], [staging, tgt]] as const) {

@@ -10,7 +10,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { startCluster, type PgVersion, type TestCluster } from './support/pg.ts';
+import { startCluster, type PgVersion, type TestCluster, envFor } from './support/pg.ts';
 import { makeProject, type Project } from './support/cli.ts';
 import { contents, schemaDump } from './support/dump.ts';
 import { FILM_NEW, FILM_OLD, FILM_SEED } from './fixtures/film.ts';
@@ -40,10 +40,6 @@ async function freshDb(c: TestCluster, sql: string): Promise<string> {
   await c.createDatabase(db);
   if (sql) await c.sql(sql, db);
   return db;
-}
-
-function envFor(c: TestCluster, db: string): string {
-  return `POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=${c.port}\nPOSTGRES_DB=${db}\nPOSTGRES_USER=${c.user}\nPOSTGRES_PASSWORD=${c.password}\n`;
 }
 
 async function inspect(c: TestCluster, db: string): Promise<SchemaModel> {

@@ -5,7 +5,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, type TestCluster } from './support/pg.ts';
+import { startCluster, type TestCluster, envFor, freshDb } from './support/pg.ts';
 import { makeProject, type Project } from './support/cli.ts';
 import { contents } from './support/dump.ts';
 
@@ -19,16 +19,6 @@ before(async () => {
 after(async () => {
   await Promise.allSettled([local?.stop(), staging?.stop()]);
 });
-
-function envFor(c: TestCluster, db: string): string {
-  return `POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=${c.port}\nPOSTGRES_DB=${db}\nPOSTGRES_USER=${c.user}\nPOSTGRES_PASSWORD=${c.password}\n`;
-}
-
-async function freshDb(c: TestCluster, db: string, sql: string): Promise<void> {
-  await c.sql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-  await c.createDatabase(db);
-  if (sql) await c.sql(sql, db);
-}
 
 /** A project whose local and staging are the two clusters; `prod` points at staging's database too. */
 function project(db: string): Project {

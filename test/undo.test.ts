@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { startCluster, type TestCluster } from './support/pg.ts';
+import { startCluster, type TestCluster, envFor, freshDb } from './support/pg.ts';
 import { makeProject, startBin, type Project } from './support/cli.ts';
 import { contents, schemaDump } from './support/dump.ts';
 import { needs, startAll } from './support/prereq.ts';
@@ -24,16 +24,6 @@ before(async () => {
 after(async () => {
   await Promise.allSettled([local?.stop(), staging?.stop()]);
 });
-
-function envFor(c: TestCluster, db: string, extra = ''): string {
-  return `POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=${c.port}\nPOSTGRES_DB=${db}\nPOSTGRES_USER=${c.user}\nPOSTGRES_PASSWORD=${c.password}\n${extra}`;
-}
-
-async function freshDb(c: TestCluster, db: string, sql: string): Promise<void> {
-  await c.sql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-  await c.createDatabase(db);
-  if (sql) await c.sql(sql, db);
-}
 
 function project(db: string, stagingExtra = 'APP_TITLE=Shop (staging)\n'): Project {
   return makeProject({ '.env.local': envFor(local, db, 'APP_TITLE=Shop\n'), '.env.staging': envFor(staging, db, stagingExtra) });

@@ -195,3 +195,15 @@ export async function startCluster(
   };
   return cluster;
 }
+
+/** The env-file lines that point the tool at database `db` of a test cluster, then `extra`. */
+export function envFor(c: TestCluster, db: string, extra = ''): string {
+  return `POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=${c.port}\nPOSTGRES_DB=${db}\nPOSTGRES_USER=${c.user}\nPOSTGRES_PASSWORD=${c.password}\n${extra}`;
+}
+
+/** Database `db` on a test cluster, dropped and created again, with `sql` run in it. */
+export async function freshDb(c: TestCluster, db: string, sql: string): Promise<void> {
+  await c.sql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+  await c.createDatabase(db);
+  if (sql) await c.sql(sql, db);
+}
