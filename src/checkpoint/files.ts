@@ -6,10 +6,10 @@
  * the content of the file it points to and recorded with `link` (what the link said). Migrate and rollback
  * write through the link (writeFileAtomic), so the link stays a link and the linked file gets the content.
  */
-import { chmod, copyFile, lstat, mkdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import { MigrateError } from '../errors.js';
-import { insideDir, linkTarget, writeFileAtomic } from '../util/fs.js';
+import { insideDir, linkTarget, writeFileAtomic, lstatOrUndefined } from '../util/fs.js';
 
 export interface FileBackup {
   /** Project-relative path of the original file. */
@@ -20,15 +20,6 @@ export interface FileBackup {
   copy?: string;
   /** The path was a symbolic link with this target (its content, when `existed`, is the linked file's). */
   link?: string;
-}
-
-async function lstatOrUndefined(path: string) {
-  try {
-    return await lstat(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
 }
 
 export async function backupFiles(projectDir: string, files: string[], backupDir: string): Promise<FileBackup[]> {

@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { EXIT, MigrateError, refusedError } from '../errors.js';
-import { ensureStateDir, insideDir, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, sha256File, tightenTree, writeFileAtomic } from '../util/fs.js';
+import { ensureStateDir, insideDir, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, sha256File, tightenTree, writeFileAtomic, lstatOrUndefined } from '../util/fs.js';
 
 export type CheckpointStatus = 'pending' | 'applied' | 'rolled_back';
 
@@ -239,15 +239,6 @@ export interface StoreScan {
   damaged: { name: string; error: MigrateError; target?: string }[];
   /** One line per skipped folder (and per removed draft when cleaning). */
   notices: string[];
-}
-
-async function lstatOrUndefined(path: string) {
-  try {
-    return await lstat(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
 }
 
 /**

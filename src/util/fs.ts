@@ -190,3 +190,13 @@ export async function insideDir(base: string, rel: unknown, label: string, opts:
   }
   return abs;
 }
+
+/** lstat, or undefined when nothing is there. */
+export async function lstatOrUndefined(path: string) {
+  try {
+    return await lstat(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
