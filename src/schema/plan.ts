@@ -317,14 +317,14 @@ function expandReplacements(d: Diff, opts: PlanOptions): Expansion {
       }
     }
     // an in-place replacement that must both release an old dependency and use a new one can deadlock on names
-    // (a table replaced by a view of the same name): recreate it instead
+    // (a table replaced by a view of the same name): recreate it instead — unless it holds data (tables, columns)
     const droppedNow = new Set([...removed.map((f) => f.id), ...closure.R]);
     const createdNow = new Set([...added.map((f) => f.id), ...closure.R]);
     for (const [id] of inPlace) {
       if (closure.R.has(id) || seed.has(id)) continue;
       const o = T.get(id)!;
       const n = S.get(id)!;
-      if (n.kind === 'column' || n.kind === 'table') continue;
+      if (kindSpec(n.kind).holdsData) continue;
       if (o.deps.some((dep) => droppedNow.has(dep)) && n.deps.some((dep) => createdNow.has(dep))) {
         seed.add(id);
         promoted = true;

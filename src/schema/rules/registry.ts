@@ -1,5 +1,5 @@
 /**
- * The registry: one line per fact kind (the kinds src/schema/inspect.ts emits). A line names the kind's rule
+ * The registry: one line per fact kind (the kinds schema inspection emits). A line names the kind's rule
  * (its render functions: create, drop and, when the kind can change in place, alter) and declares how the planner
  * treats it. The planner's phases read only these properties; a kind missing here is reported by the plan as an
  * error naming it, and kindSpec() throws for it.
@@ -42,7 +42,7 @@ export interface KindSpec {
   typeLike?: 'TYPE' | 'DOMAIN' | 'COLLATION';
   /** A column converting from or to a type of this kind goes through text (USING col::text::type). */
   castViaText?: boolean;
-  /** Holds rows or values: its drop's deletes_data hazard stands also when it is recreated. */
+  /** Holds rows or values: its drop's deletes_data hazard stands also when it is recreated, and it is never recreated only to free a name. */
   holdsData?: boolean;
   /** The name it occupies in the catalog, shared with other kinds: dropping it frees the name for a create. */
   name?: (f: Fact) => string | undefined;
