@@ -461,10 +461,14 @@ async function stream(
       return true;
     };
 
-    const table = (rel: any): { info: TableInfo; key: string[]; full: boolean } => {
+    /** The target table of a stream relation; undefined when the schema step dropped it (gone on the source too). */
+    const table = (rel: any): { info: TableInfo; key: string[]; full: boolean } | undefined => {
       const hit = tinfo.get(rel.relationOid);
       if (hit) return hit;
       const info = t.get(relationKey(rel.schema, rel.name));
+      // Followed, the schema step ran before this transaction (the relation message asked for it): a table still
+      // missing was dropped on the source after these changes.
+      if (!info && follow.schema) return undefined;
       if (!info) throw new MigrateError('watch_table_missing', `table ${rel.schema}.${rel.name} changed on the source but does not exist on the target`, { hint: follow.schema ? 'run the watch again' : 'the schema is not followed with --data-only: migrate the schema first, then watch again' });
       // A primary key / replica-identity index (never NULL: compared with =), else the whole old row (FULL).
       const full = rel.keyColumns.length === 0;
@@ -483,14 +487,15 @@ async function stream(
       try {
         for (const ch of buffer) {
           if (ch.tag === 'truncate') {
-            const rels = ch.msg.relations.map((r: any) => table(r).info).filter((x: TableInfo) => !held(x));
+            const rels = ch.msg.relations.map((r: any) => table(r)?.info).filter((x: TableInfo | undefined) => x && !held(x)) as TableInfo[];
             if (rels.length === 0) continue;
             await tgt.query(`TRUNCATE ${rels.map((x: TableInfo) => qualify(x.schema, x.name)).join(', ')}${ch.msg.cascade ? ' CASCADE' : ''}`);
             changes++;
             continue;
           }
-          const { info, key, full } = table(ch.msg.relation);
-          if (held(info)) continue;
+          const target = table(ch.msg.relation);
+          if (!target || held(target.info)) continue;
+          const { info, key, full } = target;
           const q = qualify(info.schema, info.name);
           // By column name: a column the target lacks is left out, one the row lacks keeps its default / value.
           const cols = (tuple: Record<string, unknown>) => Object.keys(tuple).filter((c) => tuple[c] !== undefined && info.columns.some((x) => x.name === c && !x.generated));
