@@ -13,6 +13,13 @@
  *
  * Polling (--poll, or when the source cannot stream): a one-time delta sync every --interval.
  *
+ * Both follow the source's schema and env files when those components are selected (follow.ts): a schema change
+ * (a relation message whose columns differ from the target's, or the source's schema fingerprint every
+ * --interval) is applied between two source transactions by a schema-only sync (refused without --force when it
+ * deletes data: the watch stops, exit 3); when streaming, new tables are then published and tables that are new or
+ * whose columns changed are synced again in a temporary slot's snapshot, whose LSN says which of the stream's
+ * changes to them the sync already holds. Env file changes run a config-only sync.
+ *
  * The source is never written except for the publication and the slot; both are dropped at a clean stop
  * (SIGINT, SIGTERM) unless keepSlot. Nothing here prints: events go to io.onEvent.
  */
