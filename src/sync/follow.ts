@@ -187,9 +187,11 @@ export function followEnvFiles(opts: SyncOptions, io: PipelineIO, serial: Serial
       running = false;
     }
   };
-  const w = watchFiles(configFiles(opts.projectDir, opts.source), () => {
+  const changed = () => {
     dirty = true;
     void drain();
-  });
+  };
+  const w = watchFiles(configFiles(opts.projectDir, opts.source), changed);
+  changed(); // a change between the initial sync's reading and this watcher's first look
   return { close: () => w.close(), failure: () => failed };
 }
