@@ -206,11 +206,21 @@ test('streaming follows the schema (a column added, a table created), env files;
     await w.until((e) => e.some((x) => x.event === 'config' && x.keys.includes('FEATURE_FLAG')), 'the config change', 10_000);
     assert.match(p.read('.env.staging'), /^FEATURE_FLAG=flag-value-7781$/m);
 
-    w.child.kill('SIGTERM');
-    let r = await w.done;
-    assert.equal(r.code, 0, r.stderr);
+    let r = await (w.child.kill('SIGKILL'), w.done);
     assert.doesNotMatch(r.stdout + r.stderr, /flag-value-7781/, 'no value printed');
     for (const l of r.stdout.trim().split('\n')) JSON.parse(l);
+
+    // kill -9, then a schema change and rows while nobody watches: the restart resumes and follows them.
+    await local.sql(`ALTER TABLE accounts ADD COLUMN score numeric DEFAULT 0.5; UPDATE accounts SET score = id WHERE id <= 3; CREATE TABLE late(id int PRIMARY KEY, at text); INSERT INTO late SELECT g, 'x' FROM generate_series(1, 10) g;`, db);
+    w = watcher(p, ['local', 'staging', '--interval', '500ms']);
+    await w.until((e) => e.some((x) => x.event === 'started'), 'the restart');
+    assert.equal(w.events().find((x) => x.event === 'started')!.resumed, true);
+    await local.sql(`INSERT INTO late VALUES (11, 'y'); INSERT INTO accounts(owner, score) VALUES ('late', 9)`, db);
+    await waitEqual(db);
+    await w.until((e) => e.some((x) => x.event === 'schema_change' && x.applied), 'the schema change after the restart');
+    w.child.kill('SIGTERM');
+    r = await w.done;
+    assert.equal(r.code, 0, r.stderr);
     const diff = await runBin(['migrate', 'diff', 'local', 'staging', '--exit-code'], { cwd: p.dir });
     assert.equal(diff.code, 0, diff.stdout + diff.stderr);
 
