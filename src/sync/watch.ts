@@ -350,10 +350,22 @@ async function stream(
     const resumed = !!slotRow && originLsn !== null && originLsn !== '0/0';
     let applied: string;
 
-    // The publication always lists exactly the streamed tables.
-    const publish = async () => {
-      const list = streamed.map((x) => qualify(x.schema, x.name)).join(', ');
-      if (list) await src.query(`ALTER PUBLICATION ${quoteIdent(names.publication)} SET TABLE ${list}`);
+    // The publication always lists exactly the streamed tables: one that lost its replica identity leaves it (an
+    // UPDATE or DELETE of a published table without one fails on the source), a new one joins it.
+    const publish = async (): Promise<TableInfo[]> => {
+      const members = (
+        await src.query<{ schema: string; name: string }>(
+          `SELECT n.nspname AS schema, c.relname AS name FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid JOIN pg_class c ON c.oid = r.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE p.pubname = $1`,
+          [names.publication],
+        )
+      ).rows;
+      const want = new Set(streamed.map((x) => x.id));
+      const have = new Set(members.map((m) => relationKey(m.schema, m.name)));
+      const drop = members.filter((m) => !want.has(relationKey(m.schema, m.name)));
+      const add = streamed.filter((x) => !have.has(x.id));
+      if (drop.length > 0) await src.query(`ALTER PUBLICATION ${quoteIdent(names.publication)} DROP TABLE ${drop.map((m) => qualify(m.schema, m.name)).join(', ')}`);
+      if (add.length > 0) await src.query(`ALTER PUBLICATION ${quoteIdent(names.publication)} ADD TABLE ${add.map((x) => qualify(x.schema, x.name)).join(', ')}`);
+      return add;
     };
     const pubExists = (await src.query(`SELECT 1 FROM pg_publication WHERE pubname = $1`, [names.publication])).rows.length > 0;
     if (!pubExists) {
@@ -440,10 +452,9 @@ async function stream(
       const next = await tablesToFollow(src, tgt, opts);
       t = next.t;
       tinfo.clear();
-      const published = next.streamed.filter((x) => !streamed.some((y) => y.id === x.id));
       streamed = next.streamed;
       compared = next.compared;
-      if (published.length > 0) await publish(); // before the snapshot below: rows written after it are streamed
+      const published = await publish(); // before the snapshot below: rows written after it are streamed
       const again = streamed.filter((x) => t.has(x.id) && (!before.has(x.id) || shapeOf(before.get(x.id)!) !== shapeOf(t.get(x.id)!)));
       if (again.length > 0) {
         const repl = new PG.Client({ ...replicationConfig(srcDb, settings), replication: 'database' } as pg.ClientConfig);
