@@ -116,9 +116,11 @@ export async function runWatch(opts: WatchOptions, io: WatchIO, control: WatchCo
     const names = { slot: `nself_${id}`, publication: `nself_${id}`, origin: `nself_${id}` };
     const why = opts.poll
       ? { reason: '--poll was given', enable: 'run without --poll to stream changes' }
-      : connectionSettings(source).ssh
-        ? { reason: 'the source is reached through an SSH tunnel, which streaming does not support', enable: 'connect to the source directly (no host in server.json)' }
-        : await cannotStream(srcDb, tgtDb, names.slot);
+      : !opts.components.includes('data')
+        ? { reason: 'rows are not followed (--schema-only or --config-only): there is nothing to stream', enable: 'watch without --schema-only / --config-only to stream rows' }
+        : connectionSettings(source).ssh
+          ? { reason: 'the source is reached through an SSH tunnel, which streaming does not support', enable: 'connect to the source directly (no host in server.json)' }
+          : await cannotStream(srcDb, tgtDb, names.slot);
     if (why) return await poll(opts, io, stopped, () => stopSignal, srcDb, source.name, target.name, why);
     return await stream(opts, io, stopped, () => stopSignal, srcDb, tgtDb, source.name, target.name, names);
   } catch (e) {
