@@ -29,7 +29,7 @@ import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replicatio
 import { EXIT, MigrateError, asMigrateError } from '../errors.js';
 import { openDatabase, type DbHandle } from '../pg/connect.js';
 import { connectionSettings } from '../env/connection.js';
-import { displayName, qualify, quoteIdent, relationKey } from '../pg/quote.js';
+import { displayName, qualify, quoteIdent, quoteLiteral, relationKey } from '../pg/quote.js';
 import { followSequences, listTables, type DataScope, type TableInfo } from '../data/index.js';
 import { inScope } from '../data/scope.js';
 import { loadPair, type PipelineIO } from '../migrate/session.js';
@@ -88,6 +88,12 @@ class TextPgoutput extends PgoutputPlugin {
     const m = super.parse(buffer);
     if (m.tag === 'relation') for (const c of m.columns) c.parser = (raw: unknown) => raw;
     return m;
+  }
+
+  /** Only the options PostgreSQL 13 knows too: the library also sends `messages` (14+), whose default is off. */
+  override start(client: pg.Client, slotName: string, lastLsn: string) {
+    if (!/^[0-9A-F]+\/[0-9A-F]+$/i.test(lastLsn)) throw new MigrateError('watch_bad_lsn', `not an LSN: ${lastLsn}`);
+    return client.query(`START_REPLICATION SLOT ${quoteIdent(slotName)} LOGICAL ${lastLsn} (proto_version ${quoteLiteral(String(this.options.protoVersion))}, publication_names ${quoteLiteral(this.options.publicationNames.join(','))})`);
   }
 }
 
