@@ -2,6 +2,9 @@
  * `nself migrate sync --watch` (issue #10) through the real CLI: changes stream from a wal_level=logical source
  * (inserts, updates, deletes, TRUNCATE; a multi-row transaction never half-applied), a kill -9 and restart lose
  * and duplicate nothing, SIGINT exits 130 leaving no slot, a wal_level=replica source is polled, the output is NDJSON.
+ * Schema changes on the source follow while streaming and while polling (a column added and used, a table created
+ * with writes going on, a kill -9 across a schema change, a primary key dropped), env files follow (keys, never
+ * values), and a schema change that deletes data stops the watch with exit 3 unless --force.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
