@@ -8,6 +8,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { startCluster, type TestCluster, envFor, freshDb } from './support/pg.ts';
 import { makeProject, runBin, startBin, type Project } from './support/cli.ts';
 import { contents } from './support/dump.ts';
@@ -209,9 +211,14 @@ test('streaming follows the schema (a column added, a table created), env files;
     await w.until((e) => e.some((x) => x.event === 'config' && x.keys.includes('FEATURE_FLAG')), 'the config change', 10_000);
     assert.match(p.read('.env.staging'), /^FEATURE_FLAG=flag-value-7781$/m);
 
+    const slot = w.events().find((x) => x.event === 'started')!.slot;
     let r = await (w.child.kill('SIGKILL'), w.done);
     assert.doesNotMatch(r.stdout + r.stderr, /flag-value-7781/, 'no value printed');
     for (const l of r.stdout.trim().split('\n')) JSON.parse(l);
+    // As a kill during a schema step leaves it: the state file says "sync every streamed table again" — and a row
+    // only such a sync brings back.
+    p.write(`.nself/watch-${slot}.json`, '{"all":true,"tables":[]}\n');
+    await staging.sql(`DELETE FROM extra WHERE id = 3`, db);
 
     // kill -9, then a schema change and rows while nobody watches: the restart resumes and follows them.
     await local.sql(`ALTER TABLE accounts ADD COLUMN score numeric DEFAULT 0.5; UPDATE accounts SET score = id WHERE id <= 3; CREATE TABLE late(id int PRIMARY KEY, at text); INSERT INTO late SELECT g, 'x' FROM generate_series(1, 10) g;`, db);
@@ -231,6 +238,7 @@ test('streaming follows the schema (a column added, a table created), env files;
     w.child.kill('SIGTERM');
     r = await w.done;
     assert.equal(r.code, 0, r.stderr);
+    assert.ok(!existsSync(join(p.dir, `.nself/watch-${slot}.json`)), 'the state file goes with the slot');
     const diff = await runBin(['migrate', 'diff', 'local', 'staging', '--exit-code'], { cwd: p.dir });
     assert.equal(diff.code, 0, diff.stdout + diff.stderr);
 

@@ -6,7 +6,7 @@
  * A schema plan that deletes data (a hazard of kind `deletes_data`: a dropped table or column, a narrowing type) is
  * applied only with --force; without it the step reports what it refused and the watcher stops.
  */
-import { statSync, watch as fsWatch, type FSWatcher } from 'node:fs';
+import { readFileSync, rmSync, statSync, watch as fsWatch, type FSWatcher } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type pg from 'pg';
 import { EXIT } from '../errors.js';
@@ -15,6 +15,7 @@ import { fingerprintSchema, inspectSchema, type SchemaScope } from '../schema/in
 import { runSync, type SyncOptions } from '../migrate/sync.js';
 import type { PipelineIO } from '../migrate/session.js';
 import type { Plan } from '../migrate/types.js';
+import { ensureStateDir, PRIVATE_FILE_MODE, writeFileAtomic } from '../util/fs.js';
 
 /** NDJSON `schema_change`: the source's schema changed while watching. */
 export interface SchemaChangeEvent {
@@ -194,4 +195,42 @@ export function followEnvFiles(opts: SyncOptions, io: PipelineIO, serial: Serial
   const w = watchFiles(configFiles(opts.projectDir, opts.source), changed);
   changed(); // a change between the initial sync's reading and this watcher's first look
   return { close: () => w.close(), failure: () => failed };
+}
+
+/**
+ * What a stream must redo when it resumes after a kill during or after a schema step: the tables synced again
+ * whose snapshot LSN the stream had not passed (their changes before it would be applied twice), or every streamed
+ * table (`all`) when the kill came during a step (a new table's first rows may be in neither the target nor the
+ * stream). Kept in `.nself/watch-<slot>.json` until the stream has passed every LSN; resuming syncs them again.
+ */
+export interface ResyncState {
+  all?: true;
+  tables: Array<{ schema: string; name: string; lsn: string }>;
+}
+
+export function resyncStateFile(projectDir: string, slot: string): string {
+  return join(ensureStateDir(projectDir), `watch-${slot}.json`);
+}
+
+/** The state left by an earlier run; a file that does not read as one (edited, damaged) means: sync everything. */
+export function readResyncState(file: string): ResyncState | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const v = JSON.parse(text) as ResyncState;
+    const ok = Array.isArray(v.tables) && v.tables.every((t) => typeof t.schema === 'string' && typeof t.name === 'string' && /^[0-9A-F]+\/[0-9A-F]+$/i.test(String(t.lsn)));
+    if (ok) return v.all === true ? { all: true, tables: v.tables } : { tables: v.tables };
+  } catch {
+    // not JSON: as below
+  }
+  return { all: true, tables: [] };
+}
+
+export async function writeResyncState(file: string, state: ResyncState): Promise<void> {
+  if (!state.all && state.tables.length === 0) rmSync(file, { force: true });
+  else await writeFileAtomic(file, JSON.stringify(state) + '\n', PRIVATE_FILE_MODE, { replaceLink: true });
 }

@@ -35,7 +35,7 @@ import { inScope } from '../data/scope.js';
 import { loadPair, type PipelineIO } from '../migrate/session.js';
 import { runSync, type SyncOptions } from '../migrate/sync.js';
 import type { Report } from '../migrate/types.js';
-import { followEnvFiles, followSchema, schemaFingerprint, Serial, type ConfigEvent, type SchemaChangeEvent, type SchemaStepResult } from './follow.js';
+import { followEnvFiles, followSchema, readResyncState, resyncStateFile, schemaFingerprint, Serial, writeResyncState, type ConfigEvent, type SchemaChangeEvent, type SchemaStepResult } from './follow.js';
 
 export interface WatchOptions extends SyncOptions {
   /** Poll even when the source could stream. */
@@ -335,6 +335,7 @@ async function stream(
   const tgt = await tgtDb.connect();
   const created: string[] = [];
   const follow = following(opts);
+  const stateFile = resyncStateFile(opts.projectDir, names.slot);
   const serial = new Serial();
   let service: LogicalReplicationService | undefined;
   let env: ReturnType<typeof followEnvFiles> | undefined;
@@ -391,6 +392,7 @@ async function stream(
       io.onEvent({ event: 'started', time: now(), source: sourceName, target: targetName, mode: 'stream', slot: names.slot, publication: names.publication, resumed: true, tables: streamed.map((x) => x.display), compared: compared.map((x) => x.display) });
     } else {
       if (slotRow) await src.query(`SELECT pg_drop_replication_slot($1)`, [names.slot]);
+      await writeResyncState(stateFile, { tables: [] }); // an earlier slot's
       await tgt.query(`SELECT pg_replication_origin_drop($1) FROM pg_replication_origin WHERE roname = $1`, [names.origin]);
       await tgt.query(`SELECT pg_replication_origin_create($1)`, [names.origin]);
       created.push(`origin ${names.origin}`);
@@ -421,9 +423,11 @@ async function stream(
     const tinfo = new Map<number, { info: TableInfo; key: string[]; full: boolean }>();
     /**
      * Tables synced again after a schema change, in a snapshot taken at this source LSN: the stream's changes to
-     * them that committed before it are already in the target (skipped), those after it are applied.
+     * them that committed before it are already in the target (skipped), those after it are applied. Kept in the
+     * state file too, until the stream has passed the LSN (`all`: a schema step is under way).
      */
-    const skipBefore = new Map<string, string>();
+    const skipBefore = new Map<string, { schema: string; name: string; lsn: string }>();
+    const saveState = (all = false) => writeResyncState(stateFile, { ...(all ? { all: true as const } : {}), tables: [...skipBefore.values()] });
     let buffer: Change[] = [];
     let schemaPending = false;
     const noted = new Set<string>();
@@ -447,16 +451,48 @@ async function stream(
      * step (migrate's pipeline), then new tables are published, and tables that are new or whose columns changed
      * are synced again in a snapshot whose LSN tells which of the stream's changes they already hold.
      */
+    /** Sync tables again in the snapshot of a temporary slot (dropped when its connection ends); skip what it holds. */
+    const resync = async (tables: TableInfo[]): Promise<void> => {
+      if (tables.length === 0) return;
+      const repl = new PG.Client({ ...replicationConfig(srcDb, settings), replication: 'database' } as pg.ClientConfig);
+      await repl.connect();
+      try {
+        const s = (await repl.query(`CREATE_REPLICATION_SLOT ${quoteIdent(`${names.slot}_tmp`)} TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT`)).rows[0] as { consistent_point: string; snapshot_name: string };
+        for (const x of tables) skipBefore.set(x.id, { schema: x.schema, name: x.name, lsn: s.consistent_point });
+        await saveState(); // before the sync: after a kill from here on, the next run syncs them again
+        const rep = await syncOnce(opts, io, { initial: false, snapshot: s.snapshot_name, components: ['data'], dataScope: { tables: tables.map(literal) } }, onCancel);
+        syncs++;
+        if ((rep.plan?.summary.changes ?? 0) > 0) io.onEvent(syncedEvent(rep, false));
+      } catch (e) {
+        if (/replication slot/i.test((e as Error).message) && /(no free|all replication slots are in use)/i.test((e as Error).message)) {
+          throw new MigrateError('watch_no_free_slot', `tables of ${sourceName} must be synced again after a schema change, which needs one more (temporary) replication slot, and none is free`, { hint: 'raise max_replication_slots on the source by one (restart needed) or drop an unused slot, then watch again' });
+        }
+        throw e;
+      } finally {
+        await repl.end().catch(() => {});
+      }
+    };
+
+    /**
+     * A schema change on the source, taken between two source transactions (the caller holds `serial`): the schema
+     * step (migrate's pipeline), then new tables are published, and tables that are new or whose columns changed
+     * are synced again in a snapshot whose LSN tells which of the stream's changes they already hold.
+     */
     const schemaStep = async (trigger: SchemaChangeEvent['trigger'], fp?: string): Promise<boolean> => {
       const before = t;
+      await saveState(true); // a kill before the tables are synced again: the next run syncs every streamed table
       const r = await followSchema(opts, stepIO);
       if (r.refused) {
+        await saveState();
         io.onEvent(schemaEvent(trigger, r));
         refused = true;
         return false;
       }
       if (fp !== undefined) lastFp = fp;
-      if (!r.applied) return true;
+      if (!r.applied) {
+        await saveState();
+        return true;
+      }
       const next = await tablesToFollow(src, tgt, opts);
       t = next.t;
       tinfo.clear();
@@ -464,25 +500,8 @@ async function stream(
       compared = next.compared;
       const published = await publish(); // before the snapshot below: rows written after it are streamed
       const again = streamed.filter((x) => t.has(x.id) && (!before.has(x.id) || shapeOf(before.get(x.id)!) !== shapeOf(t.get(x.id)!)));
-      if (again.length > 0) {
-        const repl = new PG.Client({ ...replicationConfig(srcDb, settings), replication: 'database' } as pg.ClientConfig);
-        await repl.connect();
-        try {
-          // A temporary slot (dropped when this connection ends) only for its snapshot and the LSN it stands at.
-          const s = (await repl.query(`CREATE_REPLICATION_SLOT ${quoteIdent(`${names.slot}_tmp`)} TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT`)).rows[0] as { consistent_point: string; snapshot_name: string };
-          const rep = await syncOnce(opts, io, { initial: false, snapshot: s.snapshot_name, components: ['data'], dataScope: { tables: again.map(literal) } }, onCancel);
-          syncs++;
-          if ((rep.plan?.summary.changes ?? 0) > 0) io.onEvent(syncedEvent(rep, false));
-          for (const x of again) skipBefore.set(x.id, s.consistent_point);
-        } catch (e) {
-          if (/replication slot/i.test((e as Error).message) && /(no free|all replication slots are in use)/i.test((e as Error).message)) {
-            throw new MigrateError('watch_no_free_slot', `a table changed on ${sourceName} must be synced again, which needs one more (temporary) replication slot, and none is free`, { hint: 'raise max_replication_slots on the source by one (restart needed) or drop an unused slot, then watch again' });
-          }
-          throw e;
-        } finally {
-          await repl.end().catch(() => {});
-        }
-      }
+      await resync(again);
+      await saveState();
       io.onEvent(schemaEvent(trigger, r, { published: published.map((x) => x.display), resynced: again.map((x) => x.display) }));
       return true;
     };
@@ -507,7 +526,7 @@ async function stream(
       if (lsnValue(endLsn) <= lsnValue(applied)) return; // committed on the target before a restart
       const held = (info: TableInfo) => {
         const at = skipBefore.get(info.id);
-        return at !== undefined && lsnValue(commitLsn) < lsnValue(at);
+        return at !== undefined && lsnValue(commitLsn) < lsnValue(at.lsn);
       };
       await tgt.query('BEGIN');
       try {
@@ -555,9 +574,23 @@ async function stream(
       }
       applied = endLsn;
       transactions++;
-      for (const [id, at] of skipBefore) if (lsnValue(endLsn) >= lsnValue(at)) skipBefore.delete(id);
+      let passed = false;
+      for (const [id, at] of skipBefore) {
+        if (lsnValue(endLsn) < lsnValue(at.lsn)) continue;
+        skipBefore.delete(id);
+        passed = true;
+      }
+      if (passed) await saveState();
       await service?.acknowledge(endLsn);
     };
+
+    // After a kill during or after a schema step: sync again what the stream would otherwise apply twice or miss.
+    const left = resumed ? readResyncState(stateFile) : undefined;
+    if (left) {
+      const mine = (x: TableInfo) => left.tables.some((e) => relationKey(e.schema, e.name) === x.id && lsnValue(e.lsn) > lsnValue(applied));
+      await resync(streamed.filter((x) => t.has(x.id) && (left.all || mine(x))));
+      await saveState();
+    }
 
     service = new LogicalReplicationService({ ...replicationConfig(srcDb, settings) }, { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } });
     service.on('data', async (_lsn: string, m: any) => {
@@ -683,6 +716,7 @@ async function stream(
         await tgt.query(`SELECT pg_replication_origin_session_reset() WHERE pg_replication_origin_session_is_setup()`).catch(() => {});
         await d.query(`SELECT pg_replication_origin_drop($1) FROM pg_replication_origin WHERE roname = $1`, [names.origin]);
         dropped.push(`origin ${names.origin}`);
+        await writeResyncState(stateFile, { tables: [] }); // the slot is gone: nothing to resume
       } finally {
         await Promise.allSettled([c.end(), d.end()]);
       }
