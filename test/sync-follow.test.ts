@@ -1,13 +1,14 @@
 /**
- * sync --watch's file watcher (src/sync/follow.ts watchFiles), without a database: a change, a file created where
- * none was, one in a folder created later (only the stat poll can see it), a removal; nothing when nothing changed.
+ * sync --watch without a database (src/sync/follow.ts): the file watcher sees a change, a file created where
+ * none was, one in a folder created later (only the stat poll can see it), a removal, nothing when nothing changed;
+ * the resync state file reads back what was written, and a damaged one as "every table".
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configFiles, watchFiles } from '../src/sync/follow.ts';
+import { configFiles, readResyncState, resyncStateFile, watchFiles, writeResyncState } from '../src/sync/follow.ts';
 
 async function until(pred: () => boolean, what: string, ms = 5_000): Promise<void> {
   const end = Date.now() + ms;
@@ -51,6 +52,26 @@ test('configFiles: the cascade and server.json of the canonical environment', ()
     mkdirSync(join(dir, '.environments', 'staging'), { recursive: true });
     assert.deepEqual(configFiles(dir, 'dev').map((f) => f.slice(dir.length + 1)), ['.env.dev', '.env.local', '.env', '.environments/local/server.json']);
     assert.deepEqual(configFiles(dir, 'staging').map((f) => f.slice(dir.length + 1)), ['.env.dev', '.env.staging', '.environments/staging/.env', '.environments/staging/.env.secrets', '.environments/staging/server.json']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('resync state: written, read back, removed when empty; a damaged file means every table', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nself-follow-'));
+  try {
+    const file = resyncStateFile(dir, 'nself_abc');
+    assert.equal(readResyncState(file), undefined, 'no file: nothing to redo');
+    await writeResyncState(file, { tables: [{ schema: 'public', name: 'a"b', lsn: '0/16B3748' }] });
+    assert.deepEqual(readResyncState(file), { tables: [{ schema: 'public', name: 'a"b', lsn: '0/16B3748' }] });
+    await writeResyncState(file, { all: true, tables: [] });
+    assert.deepEqual(readResyncState(file), { all: true, tables: [] });
+    for (const text of ['{', '{"tables":[{"schema":"public","name":"t","lsn":"0/1; DROP"}]}', '{"tables":"x"}']) {
+      writeFileSync(file, text);
+      assert.deepEqual(readResyncState(file), { all: true, tables: [] }, text);
+    }
+    await writeResyncState(file, { tables: [] });
+    assert.equal(readResyncState(file), undefined, 'nothing left: the file is gone');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
