@@ -446,11 +446,6 @@ async function stream(
       });
     };
 
-    /**
-     * A schema change on the source, taken between two source transactions (the caller holds `serial`): the schema
-     * step (migrate's pipeline), then new tables are published, and tables that are new or whose columns changed
-     * are synced again in a snapshot whose LSN tells which of the stream's changes they already hold.
-     */
     /** Sync tables again in the snapshot of a temporary slot (dropped when its connection ends); skip what it holds. */
     const resync = async (tables: TableInfo[]): Promise<void> => {
       if (tables.length === 0) return;
