@@ -2,11 +2,16 @@
  * `nself migrate sync --watch` (issue #10) through the real CLI: changes stream from a wal_level=logical source
  * (inserts, updates, deletes, TRUNCATE; a multi-row transaction never half-applied), a kill -9 and restart lose
  * and duplicate nothing, SIGINT exits 130 leaving no slot, a wal_level=replica source is polled, the output is NDJSON.
+ * Schema changes on the source follow while streaming and while polling (a column added and used, a table created
+ * with writes going on, a kill -9 across a schema change, a primary key dropped), env files follow (keys, never
+ * values), and a schema change that deletes data stops the watch with exit 3 unless --force.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { startCluster, type TestCluster, envFor, freshDb } from './support/pg.ts';
-import { makeProject, startBin, type Project } from './support/cli.ts';
+import { makeProject, runBin, startBin, type Project } from './support/cli.ts';
 import { contents } from './support/dump.ts';
 
 let local: TestCluster; // wal_level = logical: can stream
@@ -31,8 +36,8 @@ const TARGET_TRIGGER = `
   CREATE TRIGGER accounts_stamp BEFORE INSERT OR UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION stamp();`;
 
 /** A watcher: its NDJSON events as they come. */
-function watcher(p: Project, args: string[]) {
-  const run = startBin(['migrate', 'sync', ...args, '--watch', '--json', '--force'], { cwd: p.dir, timeoutMs: 120_000 });
+function watcher(p: Project, args: string[], { force = true } = {}) {
+  const run = startBin(['migrate', 'sync', ...args, '--watch', '--json', ...(force ? ['--force'] : [])], { cwd: p.dir, timeoutMs: 120_000 });
   let buf = '';
   const lines: string[] = [];
   const events = () => lines.map((l) => JSON.parse(l) as Record<string, any>);
@@ -57,10 +62,10 @@ function watcher(p: Project, args: string[]) {
   };
 }
 
-async function waitEqual(db: string, ms = 20_000): Promise<void> {
+async function waitEqual(db: string, ms = 20_000, from = local, to = staging): Promise<void> {
   const end = Date.now() + ms;
   for (;;) {
-    const [a, b] = await Promise.all([contents(local.url(db)), contents(staging.url(db))]);
+    const [a, b] = await Promise.all([contents(from.url(db)), contents(to.url(db))]);
     delete a['public.logs'];
     delete b['public.logs'];
     if (JSON.stringify(a) === JSON.stringify(b)) return;
@@ -149,10 +154,136 @@ test('polling: a wal_level=replica source is polled, and the watcher says why; S
     await staging.sql(`UPDATE accounts SET balance = -1 WHERE id = 7; INSERT INTO logs VALUES ('x')`, db);
     await w.until((e) => e.some((x) => x.event === 'synced' && !x.initial), 'a later sync');
     assert.deepEqual(await contents(local.url(db)), await contents(staging.url(db)));
+
+    // A schema change while polling: the column and the new table follow, then their rows.
+    await staging.sql(`ALTER TABLE accounts ADD COLUMN tier int; UPDATE accounts SET tier = id % 3; CREATE TABLE extra(id int PRIMARY KEY, v text); INSERT INTO extra SELECT g, 'v' || g FROM generate_series(1, 20) g;`, db);
+    await w.until((e) => e.some((x) => x.event === 'schema_change'), 'the schema change');
+    const change = w.events().find((x) => x.event === 'schema_change')!;
+    assert.equal(change.applied, true);
+    assert.equal(change.trigger, 'fingerprint');
+    assert.ok(change.checkpoint, 'the schema step made a checkpoint');
+    const what = change.changes.map((c: any) => `${c.action} ${c.kind} ${c.identity}`);
+    assert.ok(what.includes('create column "public"."accounts"."tier"') && what.includes('create table "public"."extra"'), what.join('\n'));
+    await waitEqual(db, 20_000, staging, local);
     w.child.kill('SIGTERM');
     const r = await w.done;
     assert.equal(r.code, 0, r.stderr);
     assert.equal(w.events().at(-1)!.event, 'stopped');
+  } finally {
+    p.remove();
+  }
+});
+
+async function columns(c: TestCluster, db: string, table: string): Promise<string[]> {
+  return (await c.query<{ n: string }>(`SELECT column_name AS n FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY 1`, [table], db)).map((r) => r.n);
+}
+
+test('streaming follows the schema (a column added, a table created), env files; a DROP COLUMN needs --force', async () => {
+  const db = 'ddl';
+  await freshDb(local, db, SCHEMA + `INSERT INTO accounts(owner, balance) SELECT 'o' || g, g FROM generate_series(1, 30) g;`);
+  await freshDb(staging, db, SCHEMA);
+  const p = makeProject({ '.env.local': envFor(local, db), '.env.staging': envFor(staging, db) });
+  try {
+    let w = watcher(p, ['local', 'staging', '--interval', '500ms']);
+    await w.until((e) => e.some((x) => x.event === 'synced' && x.initial), 'the initial sync');
+    assert.equal(w.events().find((x) => x.event === 'started')!.mode, 'stream');
+
+    // A column added, then rows that use it: the schema follows first, the rows map by column name.
+    await local.sql(`ALTER TABLE accounts ADD COLUMN tier int DEFAULT 1`, db);
+    await local.sql(`INSERT INTO accounts(owner, balance, tier) VALUES ('tiered', 5, 7); UPDATE accounts SET tier = 3 WHERE id <= 5`, db);
+    // A table created while watching, rows written right after it (before it can be published) and later.
+    await local.sql(`CREATE TABLE extra(id int PRIMARY KEY, v text); INSERT INTO extra SELECT g, 'v' || g FROM generate_series(1, 50) g;`, db);
+    await local.sql(`INSERT INTO extra VALUES (51, 'after'); UPDATE extra SET v = 'changed' WHERE id = 1; DELETE FROM extra WHERE id = 2`, db);
+    // Writes go on while the watcher publishes the table and syncs it again: none lost, none twice.
+    const writing = (async () => {
+      for (let i = 52; i < 152; i++) await local.sql(`INSERT INTO extra VALUES (${i}, 'streamed'); UPDATE extra SET v = 'u${i}' WHERE id = ${i - 40}; UPDATE accounts SET balance = ${i} WHERE id = 1`, db);
+    })();
+    await w.until((e) => e.some((x) => x.event === 'schema_change' && x.published?.includes('public.extra')), 'the new table published');
+    await writing;
+    await waitEqual(db);
+    const changes = w.events().filter((x) => x.event === 'schema_change');
+    assert.ok(changes.every((x) => x.applied && x.checkpoint), JSON.stringify(changes));
+    assert.ok(changes.some((x) => x.changes.some((c: any) => c.identity === '"public"."accounts"."tier"')), 'the column change is reported');
+    assert.deepEqual((await staging.query(`SELECT tier FROM accounts WHERE owner = 'tiered'`, [], db)).map((r: any) => r.tier), [7]);
+
+    // An env file of the source changes: the target's own file follows; keys are reported, values never.
+    p.write('.env.local', envFor(local, db, 'FEATURE_FLAG=flag-value-7781\n'));
+    await w.until((e) => e.some((x) => x.event === 'config' && x.keys.includes('FEATURE_FLAG')), 'the config change', 10_000);
+    assert.match(p.read('.env.staging'), /^FEATURE_FLAG=flag-value-7781$/m);
+
+    const slot = w.events().find((x) => x.event === 'started')!.slot;
+    let r = await (w.child.kill('SIGKILL'), w.done);
+    assert.doesNotMatch(r.stdout + r.stderr, /flag-value-7781/, 'no value printed');
+    for (const l of r.stdout.trim().split('\n')) JSON.parse(l);
+    // As a kill during a schema step leaves it: the state file says "sync every streamed table again" — and a row
+    // only such a sync brings back.
+    p.write(`.nself/watch-${slot}.json`, '{"all":true,"tables":[]}\n');
+    await staging.sql(`DELETE FROM extra WHERE id = 3`, db);
+
+    // kill -9, then a schema change and rows while nobody watches: the restart resumes and follows them.
+    await local.sql(`ALTER TABLE accounts ADD COLUMN score numeric DEFAULT 0.5; UPDATE accounts SET score = id WHERE id <= 3; CREATE TABLE late(id int PRIMARY KEY, at text); INSERT INTO late SELECT g, 'x' FROM generate_series(1, 10) g;`, db);
+    w = watcher(p, ['local', 'staging', '--interval', '500ms']);
+    await w.until((e) => e.some((x) => x.event === 'started'), 'the restart');
+    assert.equal(w.events().find((x) => x.event === 'started')!.resumed, true);
+    await local.sql(`INSERT INTO late VALUES (11, 'y'); INSERT INTO accounts(owner, score) VALUES ('late', 9)`, db);
+    await waitEqual(db);
+    await w.until((e) => e.some((x) => x.event === 'schema_change' && x.applied), 'the schema change after the restart');
+    // A table that loses its primary key leaves the publication (an UPDATE of a published table without a replica
+    // identity would fail on the source) and is compared every interval instead.
+    await local.sql(`ALTER TABLE late DROP CONSTRAINT late_pkey`, db);
+    await w.until((e) => e.some((x) => x.event === 'schema_change' && x.changes.some((c: any) => c.action === 'drop' && c.identity.includes('late_pkey'))), 'the dropped key');
+    assert.deepEqual(await local.query(`SELECT 1 FROM pg_publication_tables WHERE tablename = 'late'`, [], db), []);
+    await local.sql(`UPDATE late SET at = 'z' WHERE id = 1`, db);
+    await waitEqual(db);
+    w.child.kill('SIGTERM');
+    r = await w.done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!existsSync(join(p.dir, `.nself/watch-${slot}.json`)), 'the state file goes with the slot');
+    const diff = await runBin(['migrate', 'diff', 'local', 'staging', '--exit-code'], { cwd: p.dir });
+    assert.equal(diff.code, 0, diff.stdout + diff.stderr);
+
+    // A DROP COLUMN without --force: refused, exit 3, the target keeps the column (and says so on a terminal-less stderr).
+    const plain = startBin(['migrate', 'sync', 'local', 'staging', '--watch', '--interval', '300ms'], { cwd: p.dir, timeoutMs: 60_000 });
+    let stderr = '';
+    plain.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    for (const end = Date.now() + 30_000; !/initial sync/.test(stderr); ) {
+      if (Date.now() > end || plain.child.exitCode !== null) assert.fail(`no initial sync:\n${stderr}`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    await local.sql(`ALTER TABLE accounts DROP COLUMN note`, db);
+    r = await plain.done;
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /schema change not applied.*drops column public\.accounts\.note/s);
+    assert.match(r.stderr, /--force/);
+    assert.ok((await columns(staging, db, 'accounts')).includes('note'), 'the target keeps the column');
+    assert.deepEqual(await slots(), [], 'the refused watch dropped its slot');
+
+    // With --force: the initial sync drops it, and a drop during the watch is applied.
+    w = watcher(p, ['local', 'staging', '--interval', '300ms']);
+    await w.until((e) => e.some((x) => x.event === 'synced' && x.initial), 'the initial sync with --force');
+    assert.ok(!(await columns(staging, db, 'accounts')).includes('note'));
+    await local.sql(`ALTER TABLE accounts DROP COLUMN tier`, db);
+    await local.sql(`UPDATE accounts SET balance = 0 WHERE id = 2`, db);
+    await w.until((e) => e.some((x) => x.event === 'schema_change' && x.applied && x.changes.some((c: any) => c.action === 'drop' && c.identity === '"public"."accounts"."tier"')), 'the forced drop');
+    await waitEqual(db);
+    assert.ok(!(await columns(staging, db, 'accounts')).includes('tier'));
+    w.child.kill('SIGINT');
+    r = await w.done;
+    assert.equal(r.code, 130, r.stderr);
+
+    // NDJSON: a DROP TABLE without --force is a schema_change with applied: false, then stopped; exit 3.
+    w = watcher(p, ['local', 'staging', '--interval', '300ms'], { force: false });
+    await w.until((e) => e.some((x) => x.event === 'synced' && x.initial), 'the initial sync');
+    await local.sql(`DROP TABLE extra`, db);
+    r = await w.done;
+    assert.equal(r.code, 3, r.stderr);
+    const events = w.events();
+    const refusal = events.find((x) => x.event === 'schema_change')!;
+    assert.equal(refusal.applied, false);
+    assert.match(refusal.refused.join('\n'), /drops table public\.extra/);
+    assert.deepEqual(events.at(-1)!.event, 'stopped');
+    assert.equal(events.at(-1)!.refused, true);
+    assert.equal(Number((await staging.query<{ n: string }>(`SELECT count(*) AS n FROM extra`, [], db))[0]!.n), 150, 'the target keeps the table and its rows');
   } finally {
     p.remove();
   }

@@ -217,7 +217,9 @@ async function watch(args: ParsedArgs, out: Output): Promise<number> {
       force: args.force,
       schemaScope: schemaScope(args),
       dataScope: dataScope(args),
+      configScope: configScope(args),
       lockTimeoutMs: args.lockTimeoutMs,
+      ...(args.keep !== undefined ? { keep: args.keep } : {}),
       poll: args.poll,
       intervalMs: args.intervalMs,
       keepSlot: args.keepSlot,
@@ -244,8 +246,21 @@ function renderWatchEvent(out: Output, e: import('../sync/watch.js').WatchEvent)
     case 'status':
       out.progress(`${e.mode === 'stream' ? `at ${e.lsn}, ${e.transactions} transaction(s), ${e.changes} change(s)${e.lagBytes !== undefined ? `, ${e.lagBytes} byte(s) behind` : ''}` : `${e.syncs} sync(s)`} — ${e.time.slice(11, 19)}`);
       return;
+    case 'schema_change': {
+      const what = e.changes.map((c) => `${c.action} ${c.kind} ${c.identity}`);
+      const shown = `${what.slice(0, 5).join(', ')}${what.length > 5 ? ` and ${what.length - 5} more` : ''}`;
+      if (!e.applied) {
+        out.err(`${out.paint('red', 'schema change not applied')}: the source's schema changed (${shown}) and the plan deletes data: ${(e.refused ?? []).join('; ')}\n${out.paint('dim', 'stopping; to apply it, watch again with --force (or migrate the schema first)')}\n`);
+        return;
+      }
+      out.err(`schema change applied (${e.trigger === 'relation' ? 'seen in the stream' : 'source schema changed'}): ${shown}${e.checkpoint ? ` (checkpoint ${e.checkpoint})` : ''}${e.published?.length ? `; now streamed: ${e.published.join(', ')}` : ''}${e.resynced?.length ? `; rows synced again: ${e.resynced.join(', ')}` : ''}\n`);
+      return;
+    }
+    case 'config':
+      out.err(`config: updated ${[...e.keys, ...e.fields].join(', ')}${e.checkpoint ? ` (checkpoint ${e.checkpoint})` : ''}\n`);
+      return;
     case 'stopped':
-      out.err(`stopped (${e.signal}): ${e.transactions} transaction(s) applied${e.dropped.length ? `; dropped ${e.dropped.join(', ')}` : ''}${e.kept.length ? `; kept ${e.kept.join(', ')}` : ''}\n`);
+      out.err(`stopped (${e.signal ?? 'schema change refused'}): ${e.transactions} transaction(s) applied${e.dropped.length ? `; dropped ${e.dropped.join(', ')}` : ''}${e.kept.length ? `; kept ${e.kept.join(', ')}` : ''}\n`);
       return;
   }
 }

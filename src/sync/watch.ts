@@ -13,6 +13,13 @@
  *
  * Polling (--poll, or when the source cannot stream): a one-time delta sync every --interval.
  *
+ * Both follow the source's schema and env files when those components are selected (follow.ts): a schema change
+ * (a relation message whose columns differ from the target's, or the source's schema fingerprint every
+ * --interval) is applied between two source transactions by a schema-only sync (refused without --force when it
+ * deletes data: the watch stops, exit 3); when streaming, new tables are then published and tables that are new or
+ * whose columns changed are synced again in a temporary slot's snapshot, whose LSN says which of the stream's
+ * changes to them the sync already holds. Env file changes run a config-only sync.
+ *
  * The source is never written except for the publication and the slot; both are dropped at a clean stop
  * (SIGINT, SIGTERM) unless keepSlot. Nothing here prints: events go to io.onEvent.
  */
@@ -22,12 +29,13 @@ import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replicatio
 import { EXIT, MigrateError, asMigrateError } from '../errors.js';
 import { openDatabase, type DbHandle } from '../pg/connect.js';
 import { connectionSettings } from '../env/connection.js';
-import { qualify, quoteIdent, relationKey } from '../pg/quote.js';
+import { displayName, qualify, quoteIdent, quoteLiteral, relationKey } from '../pg/quote.js';
 import { followSequences, listTables, type DataScope, type TableInfo } from '../data/index.js';
 import { inScope } from '../data/scope.js';
 import { loadPair, type PipelineIO } from '../migrate/session.js';
 import { runSync, type SyncOptions } from '../migrate/sync.js';
 import type { Report } from '../migrate/types.js';
+import { followEnvFiles, followSchema, readResyncState, resyncStateFile, schemaFingerprint, Serial, writeResyncState, type ConfigEvent, type SchemaChangeEvent, type SchemaStepResult } from './follow.js';
 
 export interface WatchOptions extends SyncOptions {
   /** Poll even when the source could stream. */
@@ -44,7 +52,10 @@ export type WatchEvent =
   | { event: 'started'; time: string; source: string; target: string; mode: 'stream' | 'poll'; reason?: string; enable?: string; slot?: string; publication?: string; resumed?: boolean; tables?: string[]; compared?: string[] }
   | { event: 'synced'; time: string; initial: boolean; status: Report['status']; checkpoint?: string; changes: number; data?: Report['data'] }
   | { event: 'status'; time: string; mode: 'stream' | 'poll'; lsn?: string; transactions: number; changes: number; syncs: number; lagBytes?: number }
-  | { event: 'stopped'; time: string; signal: 'SIGINT' | 'SIGTERM'; dropped: string[]; kept: string[]; transactions: number; changes: number };
+  | SchemaChangeEvent
+  | ConfigEvent
+  /** `signal` when stopped by SIGINT / SIGTERM; `refused` when a schema change that deletes data needed --force. */
+  | { event: 'stopped'; time: string; signal?: 'SIGINT' | 'SIGTERM'; refused?: true; dropped: string[]; kept: string[]; transactions: number; changes: number };
 
 export interface WatchIO extends PipelineIO {
   onEvent(e: WatchEvent): void;
@@ -78,6 +89,12 @@ class TextPgoutput extends PgoutputPlugin {
     if (m.tag === 'relation') for (const c of m.columns) c.parser = (raw: unknown) => raw;
     return m;
   }
+
+  /** Only the options PostgreSQL 13 knows too: the library also sends `messages` (14+), whose default is off. */
+  override start(client: pg.Client, slotName: string, lastLsn: string) {
+    if (!/^[0-9A-F]+\/[0-9A-F]+$/i.test(lastLsn)) throw new MigrateError('watch_bad_lsn', `not an LSN: ${lastLsn}`);
+    return client.query(`START_REPLICATION SLOT ${quoteIdent(slotName)} LOGICAL ${lastLsn} (proto_version ${quoteLiteral(String(this.options.protoVersion))}, publication_names ${quoteLiteral(this.options.publicationNames.join(','))})`);
+  }
 }
 
 interface Change {
@@ -105,10 +122,12 @@ export async function runWatch(opts: WatchOptions, io: WatchIO, control: WatchCo
     const names = { slot: `nself_${id}`, publication: `nself_${id}`, origin: `nself_${id}` };
     const why = opts.poll
       ? { reason: '--poll was given', enable: 'run without --poll to stream changes' }
-      : connectionSettings(source).ssh
-        ? { reason: 'the source is reached through an SSH tunnel, which streaming does not support', enable: 'connect to the source directly (no host in server.json)' }
-        : await cannotStream(srcDb, tgtDb, names.slot);
-    if (why) return await poll(opts, io, stopped, () => stopSignal, source.name, target.name, why);
+      : !opts.components.includes('data')
+        ? { reason: 'rows are not followed (--schema-only or --config-only): there is nothing to stream', enable: 'watch without --schema-only / --config-only to stream rows' }
+        : connectionSettings(source).ssh
+          ? { reason: 'the source is reached through an SSH tunnel, which streaming does not support', enable: 'connect to the source directly (no host in server.json)' }
+          : await cannotStream(srcDb, tgtDb, names.slot);
+    if (why) return await poll(opts, io, stopped, () => stopSignal, srcDb, source.name, target.name, why);
     return await stream(opts, io, stopped, () => stopSignal, srcDb, tgtDb, source.name, target.name, names);
   } catch (e) {
     const err = asMigrateError(e);
@@ -176,33 +195,95 @@ function syncedEvent(r: Report, initial: boolean): WatchEvent {
   return { event: 'synced', time: now(), initial, status: r.status, ...(r.checkpoint ? { checkpoint: r.checkpoint } : {}), changes: r.plan?.summary.changes ?? 0, ...(r.data ? { data: r.data } : {}) };
 }
 
-async function poll(opts: WatchOptions, io: WatchIO, stopped: Promise<string>, signal: () => 'SIGINT' | 'SIGTERM' | undefined, sourceName: string, targetName: string, why: { reason: string; enable: string }): Promise<WatchOutcome> {
+/** What a watch follows besides rows: the components it was started with. */
+function following(opts: WatchOptions): { schema: boolean; data: boolean; config: boolean } {
+  return { schema: opts.components.includes('schema'), data: opts.components.includes('data'), config: opts.components.includes('config') };
+}
+
+function schemaEvent(trigger: SchemaChangeEvent['trigger'], r: SchemaStepResult, extra: { published?: string[]; resynced?: string[] } = {}): SchemaChangeEvent {
+  return {
+    event: 'schema_change',
+    time: now(),
+    trigger,
+    changes: r.changes,
+    applied: r.applied,
+    ...(r.checkpoint ? { checkpoint: r.checkpoint } : {}),
+    ...(r.refused ? { refused: r.refused } : {}),
+    ...(extra.published?.length ? { published: extra.published } : {}),
+    ...(extra.resynced?.length ? { resynced: extra.resynced } : {}),
+  };
+}
+
+/**
+ * Polling: the initial sync (every component), then each --interval: the schema step when the source's schema
+ * fingerprint moved, then a delta sync of the data. Env files are followed as they change.
+ */
+async function poll(opts: WatchOptions, io: WatchIO, stopped: Promise<string>, signal: () => 'SIGINT' | 'SIGTERM' | undefined, srcDb: DbHandle, sourceName: string, targetName: string, why: { reason: string; enable: string }): Promise<WatchOutcome> {
   io.onEvent({ event: 'started', time: now(), source: sourceName, target: targetName, mode: 'poll', reason: why.reason, enable: why.enable });
   let cancel: (() => void) | undefined;
   const onCancel = (f: (() => void) | undefined) => (cancel = f);
   void stopped.then(() => cancel?.());
+  const follow = following(opts);
+  const serial = new Serial();
+  const stepIO: PipelineIO = { ...io, onInterrupt: onCancel };
+  const src = follow.schema ? await srcDb.connect() : undefined;
+  let env: ReturnType<typeof followEnvFiles> | undefined;
   let syncs = 0;
   let lastStatus = Date.now();
   let initial = true;
-  while (!signal()) {
-    try {
-      const r = await syncOnce(opts, io, { initial }, onCancel);
-      syncs++;
-      if (initial || (r.plan?.summary.changes ?? 0) > 0) io.onEvent(syncedEvent(r, initial));
-    } catch (e) {
-      if (!signal()) throw e;
-      break; // the run in flight was interrupted and rolled back
+  let refused = false;
+  let lastFp: string | undefined;
+  try {
+    while (!signal() && !refused) {
+      try {
+        await serial.run(async () => {
+          if (initial) {
+            // Read before the initial sync: a schema change after this is seen by the next comparison.
+            if (src) lastFp = await schemaFingerprint(src, opts.schemaScope);
+            const r = await syncOnce(opts, io, { initial: true }, onCancel);
+            syncs++;
+            io.onEvent(syncedEvent(r, true));
+            if (follow.config) env = followEnvFiles(opts, stepIO, serial, (e) => io.onEvent(e));
+            return;
+          }
+          if (src) {
+            const fp = await schemaFingerprint(src, opts.schemaScope);
+            if (fp !== lastFp) {
+              const r = await followSchema(opts, stepIO);
+              if (r.changes.length > 0) io.onEvent(schemaEvent('fingerprint', r));
+              if (r.refused) {
+                refused = true;
+                return;
+              }
+              lastFp = fp;
+            }
+          }
+          if (follow.data) {
+            const r = await syncOnce(opts, io, { initial: false, components: ['data'] }, onCancel);
+            syncs++;
+            if ((r.plan?.summary.changes ?? 0) > 0) io.onEvent(syncedEvent(r, false));
+          }
+        });
+      } catch (e) {
+        if (!signal()) throw e;
+        break; // the run in flight was interrupted and rolled back
+      }
+      initial = false;
+      const failed = env?.failure();
+      if (failed !== undefined) throw failed;
+      if (Date.now() - lastStatus >= (opts.statusMs ?? 2000)) {
+        lastStatus = Date.now();
+        io.onEvent({ event: 'status', time: now(), mode: 'poll', transactions: 0, changes: 0, syncs });
+      }
+      if (!refused) await Promise.race([sleep(opts.intervalMs), stopped]);
     }
-    initial = false;
-    if (Date.now() - lastStatus >= (opts.statusMs ?? 2000)) {
-      lastStatus = Date.now();
-      io.onEvent({ event: 'status', time: now(), mode: 'poll', transactions: 0, changes: 0, syncs });
-    }
-    await Promise.race([sleep(opts.intervalMs), stopped]);
+  } finally {
+    env?.close();
+    await src?.end().catch(() => {});
   }
-  const s = signal()!;
-  io.onEvent({ event: 'stopped', time: now(), signal: s, dropped: [], kept: [], transactions: 0, changes: 0 });
-  return { exitCode: s === 'SIGINT' ? EXIT.interrupted : EXIT.ok };
+  const s = signal();
+  io.onEvent({ event: 'stopped', time: now(), ...(s ? { signal: s } : { refused: true as const }), dropped: [], kept: [], transactions: 0, changes: 0 });
+  return { exitCode: s === 'SIGINT' ? EXIT.interrupted : s ? EXIT.ok : EXIT.refused };
 }
 
 /** A replication connection to the source (same settings as its DbHandle; direct connections only). */
@@ -219,6 +300,23 @@ function replicationConfig(src: DbHandle, sourceEnv: ReturnType<typeof connectio
   } as pg.ClientConfig;
 }
 
+/** A --table pattern naming exactly this table. */
+const literal = (x: TableInfo) => `"${x.schema.replace(/"/g, '""')}"."${x.name.replace(/"/g, '""')}"`;
+
+/** The tables a stream follows: those of the source in scope (and, when the schema is not followed, on the target too). */
+async function tablesToFollow(src: pg.ClientBase, tgt: pg.ClientBase, opts: WatchOptions): Promise<{ t: Map<string, TableInfo>; streamed: TableInfo[]; compared: TableInfo[] }> {
+  const [s, t] = await Promise.all([listTables(src), listTables(tgt)]);
+  const ident = new Map(
+    (await src.query<{ oid: string; ri: string; haspk: boolean }>(`SELECT c.oid::int8 AS oid, c.relreplident::text AS ri, EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS haspk FROM pg_class c WHERE c.relkind IN ('r', 'p')`)).rows.map((r) => [Number(r.oid), r.ri === 'f' || r.ri === 'i' || (r.ri === 'd' && r.haspk)]),
+  );
+  // With the schema followed, a table the target lacks is created by the initial sync or the next schema step.
+  const selected = [...s.values()].filter((x) => inScope(opts.dataScope, x.schema, x.name) && (following(opts).schema || t.has(x.id)));
+  return { t, streamed: selected.filter((x) => ident.get(x.oid)), compared: selected.filter((x) => !ident.get(x.oid)) };
+}
+
+/** A table's columns as the target must have them for the stream's rows (names and types). */
+const shapeOf = (x: TableInfo) => x.columns.map((c) => `${c.name}\u0000${c.typeId}`).sort().join('\u0001');
+
 async function stream(
   opts: WatchOptions,
   io: WatchIO,
@@ -232,40 +330,61 @@ async function stream(
 ): Promise<WatchOutcome> {
   const { loadEnvironment } = await import('../env/resolve.js');
   const settings = connectionSettings(loadEnvironment(opts.projectDir, sourceName));
+  const PG = (await import('pg')).default;
   const src = await srcDb.connect();
   const tgt = await tgtDb.connect();
   const created: string[] = [];
+  const follow = following(opts);
+  const stateFile = resyncStateFile(opts.projectDir, names.slot);
+  const serial = new Serial();
   let service: LogicalReplicationService | undefined;
+  let env: ReturnType<typeof followEnvFiles> | undefined;
+  let keepalive: NodeJS.Timeout | undefined;
   let transactions = 0;
   let changes = 0;
   let syncs = 0;
+  let refused = false;
   let cancel: (() => void) | undefined;
   const onCancel = (f: (() => void) | undefined) => (cancel = f);
+  const stepIO: PipelineIO = { ...io, onInterrupt: onCancel };
   void stopped.then(() => cancel?.());
   let finished: WatchOutcome | undefined;
   try {
-    // Which tables: the selected ones present on both sides; those with a replica identity are streamed.
-    const [s, t] = await Promise.all([listTables(src), listTables(tgt)]);
-    const ident = new Map(
-      (await src.query<{ oid: string; ri: string; haspk: boolean }>(`SELECT c.oid::int8 AS oid, c.relreplident::text AS ri, EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS haspk FROM pg_class c WHERE c.relkind IN ('r', 'p')`)).rows.map((r) => [Number(r.oid), r.ri === 'f' || r.ri === 'i' || (r.ri === 'd' && r.haspk)]),
-    );
-    const selected = [...s.values()].filter((x) => inScope(opts.dataScope, x.schema, x.name) && t.has(x.id));
-    const streamed = selected.filter((x) => ident.get(x.oid));
-    const compared = selected.filter((x) => !ident.get(x.oid));
+    // Which tables: the selected ones (present on both sides unless the schema is followed); those with a replica
+    // identity are streamed, the others compared every --interval.
+    let { t, streamed, compared } = await tablesToFollow(src, tgt, opts);
 
     const slotRow = (await src.query<{ lsn: string | null; active: boolean }>(`SELECT confirmed_flush_lsn::text AS lsn, active FROM pg_replication_slots WHERE slot_name = $1`, [names.slot])).rows[0];
     const originLsn = (await tgt.query<{ lsn: string | null }>(`SELECT s.remote_lsn::text AS lsn FROM pg_replication_origin o JOIN pg_replication_origin_status s ON s.local_id = o.roident WHERE o.roname = $1`, [names.origin])).rows[0]?.lsn ?? null;
     const resumed = !!slotRow && originLsn !== null && originLsn !== '0/0';
     let applied: string;
 
-    // The publication always lists exactly the streamed tables.
+    // The publication always lists exactly the streamed tables: one that lost its replica identity leaves it (an
+    // UPDATE or DELETE of a published table without one fails on the source), a new one joins it.
+    const publish = async (): Promise<TableInfo[]> => {
+      const members = (
+        await src.query<{ schema: string; name: string }>(
+          `SELECT n.nspname AS schema, c.relname AS name FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid JOIN pg_class c ON c.oid = r.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE p.pubname = $1`,
+          [names.publication],
+        )
+      ).rows;
+      const want = new Set(streamed.map((x) => x.id));
+      const have = new Set(members.map((m) => relationKey(m.schema, m.name)));
+      const drop = members.filter((m) => !want.has(relationKey(m.schema, m.name)));
+      const add = streamed.filter((x) => !have.has(x.id));
+      if (drop.length > 0) await src.query(`ALTER PUBLICATION ${quoteIdent(names.publication)} DROP TABLE ${drop.map((m) => qualify(m.schema, m.name)).join(', ')}`);
+      if (add.length > 0) await src.query(`ALTER PUBLICATION ${quoteIdent(names.publication)} ADD TABLE ${add.map((x) => qualify(x.schema, x.name)).join(', ')}`);
+      return add;
+    };
     const pubExists = (await src.query(`SELECT 1 FROM pg_publication WHERE pubname = $1`, [names.publication])).rows.length > 0;
-    const tableList = streamed.map((x) => qualify(x.schema, x.name)).join(', ');
     if (!pubExists) {
-      await src.query(`CREATE PUBLICATION ${quoteIdent(names.publication)}${tableList ? ` FOR TABLE ${tableList}` : ''} WITH (publish_via_partition_root = true)`);
+      const list = streamed.map((x) => qualify(x.schema, x.name)).join(', ');
+      await src.query(`CREATE PUBLICATION ${quoteIdent(names.publication)}${list ? ` FOR TABLE ${list}` : ''} WITH (publish_via_partition_root = true)`);
       created.push(`publication ${names.publication}`);
-    } else if (tableList) await src.query(`ALTER PUBLICATION ${quoteIdent(names.publication)} SET TABLE ${tableList}`);
+    } else await publish();
 
+    /** The source schema as the target last took it: undefined = not known, compare at the next check. */
+    let lastFp: string | undefined;
     if (resumed) {
       applied = originLsn!;
       if (!created.length) created.push(`publication ${names.publication}`);
@@ -273,11 +392,14 @@ async function stream(
       io.onEvent({ event: 'started', time: now(), source: sourceName, target: targetName, mode: 'stream', slot: names.slot, publication: names.publication, resumed: true, tables: streamed.map((x) => x.display), compared: compared.map((x) => x.display) });
     } else {
       if (slotRow) await src.query(`SELECT pg_drop_replication_slot($1)`, [names.slot]);
+      await writeResyncState(stateFile, { tables: [] }); // an earlier slot's
       await tgt.query(`SELECT pg_replication_origin_drop($1) FROM pg_replication_origin WHERE roname = $1`, [names.origin]);
       await tgt.query(`SELECT pg_replication_origin_create($1)`, [names.origin]);
       created.push(`origin ${names.origin}`);
+      // Read before the slot's snapshot: a schema change after it differs from this at the first check.
+      if (follow.schema) lastFp = await schemaFingerprint(src, opts.schemaScope);
       // The slot's exported snapshot: the initial sync reads the source exactly as of the slot's start.
-      const repl = new (await import('pg')).default.Client({ ...replicationConfig(srcDb, settings), replication: 'database' } as pg.ClientConfig);
+      const repl = new PG.Client({ ...replicationConfig(srcDb, settings), replication: 'database' } as pg.ClientConfig);
       await repl.connect();
       try {
         const r = await repl.query(`CREATE_REPLICATION_SLOT ${quoteIdent(names.slot)} LOGICAL pgoutput EXPORT_SNAPSHOT`);
@@ -293,20 +415,101 @@ async function stream(
       }
     }
     if (signal()) return await finish();
+    t = await listTables(tgt); // the initial sync may have created tables
 
     // The apply session: changes arrive as they were on the source; no user trigger or FK trigger fires.
     await tgt.query(`SET session_replication_role = replica`);
     await tgt.query(`SELECT pg_replication_origin_session_setup($1)`, [names.origin]);
     const tinfo = new Map<number, { info: TableInfo; key: string[]; full: boolean }>();
+    /**
+     * Tables synced again after a schema change, in a snapshot taken at this source LSN: the stream's changes to
+     * them that committed before it are already in the target (skipped), those after it are applied. Kept in the
+     * state file too, until the stream has passed the LSN (`all`: a schema step is under way).
+     */
+    const skipBefore = new Map<string, { schema: string; name: string; lsn: string }>();
+    const saveState = (all = false) => writeResyncState(stateFile, { ...(all ? { all: true as const } : {}), tables: [...skipBefore.values()] });
     let buffer: Change[] = [];
+    let schemaPending = false;
+    const noted = new Set<string>();
     let failure: unknown;
     let busy: Promise<void> = Promise.resolve();
 
-    const table = (rel: any): { info: TableInfo; key: string[]; full: boolean } => {
+    /** Does a relation message of the stream describe other columns than the target's table has? */
+    const reshaped = (rel: any): boolean => {
+      const info = t.get(relationKey(rel.schema, rel.name));
+      if (!info) return true;
+      const mine = info.columns.filter((c) => !c.generated);
+      // Types by OID where the OID is the same on every server (built-in); other type changes: the fingerprint.
+      return mine.length !== rel.columns.length || rel.columns.some((c: any) => {
+        const x = mine.find((y) => y.name === c.name);
+        return !x || (c.typeOid < 16384 && x.typeOid !== c.typeOid);
+      });
+    };
+
+    /** Sync tables again in the snapshot of a temporary slot (dropped when its connection ends); skip what it holds. */
+    const resync = async (tables: TableInfo[]): Promise<void> => {
+      if (tables.length === 0) return;
+      const repl = new PG.Client({ ...replicationConfig(srcDb, settings), replication: 'database' } as pg.ClientConfig);
+      await repl.connect();
+      try {
+        const s = (await repl.query(`CREATE_REPLICATION_SLOT ${quoteIdent(`${names.slot}_tmp`)} TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT`)).rows[0] as { consistent_point: string; snapshot_name: string };
+        for (const x of tables) skipBefore.set(x.id, { schema: x.schema, name: x.name, lsn: s.consistent_point });
+        await saveState(); // before the sync: after a kill from here on, the next run syncs them again
+        const rep = await syncOnce(opts, io, { initial: false, snapshot: s.snapshot_name, components: ['data'], dataScope: { tables: tables.map(literal) } }, onCancel);
+        syncs++;
+        if ((rep.plan?.summary.changes ?? 0) > 0) io.onEvent(syncedEvent(rep, false));
+      } catch (e) {
+        if (/replication slot/i.test((e as Error).message) && /(no free|all replication slots are in use)/i.test((e as Error).message)) {
+          throw new MigrateError('watch_no_free_slot', `tables of ${sourceName} must be synced again after a schema change, which needs one more (temporary) replication slot, and none is free`, { hint: 'raise max_replication_slots on the source by one (restart needed) or drop an unused slot, then watch again' });
+        }
+        throw e;
+      } finally {
+        await repl.end().catch(() => {});
+      }
+    };
+
+    /**
+     * A schema change on the source, taken between two source transactions (the caller holds `serial`): the schema
+     * step (migrate's pipeline), then new tables are published, and tables that are new or whose columns changed
+     * are synced again in a snapshot whose LSN tells which of the stream's changes they already hold.
+     */
+    const schemaStep = async (trigger: SchemaChangeEvent['trigger'], fp?: string): Promise<boolean> => {
+      const before = t;
+      await saveState(true); // a kill before the tables are synced again: the next run syncs every streamed table
+      const r = await followSchema(opts, stepIO);
+      if (r.refused) {
+        await saveState();
+        io.onEvent(schemaEvent(trigger, r));
+        refused = true;
+        return false;
+      }
+      if (fp !== undefined) lastFp = fp;
+      if (!r.applied) {
+        await saveState();
+        return true;
+      }
+      const next = await tablesToFollow(src, tgt, opts);
+      t = next.t;
+      tinfo.clear();
+      streamed = next.streamed;
+      compared = next.compared;
+      const published = await publish(); // before the snapshot below: rows written after it are streamed
+      const again = streamed.filter((x) => t.has(x.id) && (!before.has(x.id) || shapeOf(before.get(x.id)!) !== shapeOf(t.get(x.id)!)));
+      await resync(again);
+      await saveState();
+      io.onEvent(schemaEvent(trigger, r, { published: published.map((x) => x.display), resynced: again.map((x) => x.display) }));
+      return true;
+    };
+
+    /** The target table of a stream relation; undefined when the schema step dropped it (gone on the source too). */
+    const table = (rel: any): { info: TableInfo; key: string[]; full: boolean } | undefined => {
       const hit = tinfo.get(rel.relationOid);
       if (hit) return hit;
       const info = t.get(relationKey(rel.schema, rel.name));
-      if (!info) throw new MigrateError('watch_table_missing', `table ${rel.schema}.${rel.name} changed on the source but does not exist on the target`, { hint: 'migrate the schema first, then watch again' });
+      // Followed, the schema step ran before this transaction (the relation message asked for it): a table still
+      // missing was dropped on the source after these changes.
+      if (!info && follow.schema) return undefined;
+      if (!info) throw new MigrateError('watch_table_missing', `table ${rel.schema}.${rel.name} changed on the source but does not exist on the target`, { hint: follow.schema ? 'run the watch again' : 'the schema is not followed with --data-only: migrate the schema first, then watch again' });
       // A primary key / replica-identity index (never NULL: compared with =), else the whole old row (FULL).
       const full = rel.keyColumns.length === 0;
       const key = full ? rel.columns.map((c: any) => c.name) : rel.keyColumns;
@@ -314,19 +517,27 @@ async function stream(
       tinfo.set(rel.relationOid, v);
       return v;
     };
-    const applyTx = async (endLsn: string, commitTime: bigint) => {
+    const applyTx = async (commitLsn: string, endLsn: string, commitTime: bigint) => {
       if (lsnValue(endLsn) <= lsnValue(applied)) return; // committed on the target before a restart
+      const held = (info: TableInfo) => {
+        const at = skipBefore.get(info.id);
+        return at !== undefined && lsnValue(commitLsn) < lsnValue(at.lsn);
+      };
       await tgt.query('BEGIN');
       try {
         for (const ch of buffer) {
           if (ch.tag === 'truncate') {
-            const rels = ch.msg.relations.map((r: any) => table(r).info);
+            const rels = ch.msg.relations.map((r: any) => table(r)?.info).filter((x: TableInfo | undefined) => x && !held(x)) as TableInfo[];
+            if (rels.length === 0) continue;
             await tgt.query(`TRUNCATE ${rels.map((x: TableInfo) => qualify(x.schema, x.name)).join(', ')}${ch.msg.cascade ? ' CASCADE' : ''}`);
             changes++;
             continue;
           }
-          const { info, key, full } = table(ch.msg.relation);
+          const target = table(ch.msg.relation);
+          if (!target || held(target.info)) continue;
+          const { info, key, full } = target;
           const q = qualify(info.schema, info.name);
+          // By column name: a column the target lacks is left out, one the row lacks keeps its default / value.
           const cols = (tuple: Record<string, unknown>) => Object.keys(tuple).filter((c) => tuple[c] !== undefined && info.columns.some((x) => x.name === c && !x.generated));
           const params: unknown[] = [];
           const p = (v: unknown) => {
@@ -358,18 +569,49 @@ async function stream(
       }
       applied = endLsn;
       transactions++;
+      let passed = false;
+      for (const [id, at] of skipBefore) {
+        if (lsnValue(endLsn) < lsnValue(at.lsn)) continue;
+        skipBefore.delete(id);
+        passed = true;
+      }
+      if (passed) await saveState();
       await service?.acknowledge(endLsn);
     };
 
+    // After a kill during or after a schema step: sync again what the stream would otherwise apply twice or miss.
+    const left = resumed ? readResyncState(stateFile) : undefined;
+    if (left) {
+      const mine = (x: TableInfo) => left.tables.some((e) => relationKey(e.schema, e.name) === x.id && lsnValue(e.lsn) > lsnValue(applied));
+      await resync(streamed.filter((x) => t.has(x.id) && (left.all || mine(x))));
+      await saveState();
+    }
+
     service = new LogicalReplicationService({ ...replicationConfig(srcDb, settings) }, { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } });
     service.on('data', async (_lsn: string, m: any) => {
-      if (failure) return;
+      if (failure || refused) return;
       const work = (async () => {
         if (m.tag === 'begin') buffer = [];
-        else if (m.tag === 'insert' || m.tag === 'update' || m.tag === 'delete' || m.tag === 'truncate') buffer.push({ tag: m.tag, msg: m });
+        else if (m.tag === 'relation') {
+          tinfo.delete(m.relationOid);
+          if (reshaped(m)) {
+            if (follow.schema) schemaPending = true;
+            else if (!noted.has(`${m.relationOid}:${JSON.stringify(m.columns)}`)) {
+              noted.add(`${m.relationOid}:${JSON.stringify(m.columns)}`);
+              io.notice?.(`${displayName(m.schema, m.name)} has other columns on ${sourceName} than on ${targetName}; the schema is not followed (--data-only): values of columns ${targetName} lacks are left out`);
+            }
+          }
+        } else if (m.tag === 'insert' || m.tag === 'update' || m.tag === 'delete' || m.tag === 'truncate') buffer.push({ tag: m.tag, msg: m });
         else if (m.tag === 'commit') {
           if (signal()) return; // stopping: this transaction is not applied (the slot resends it next time)
-          await applyTx(m.commitEndLsn, m.commitTime as bigint);
+          await serial.run(async () => {
+            // The transaction's rows use the new columns: the schema follows first, then the rows (by column name).
+            if (schemaPending) {
+              schemaPending = false;
+              if (!(await schemaStep('relation'))) return; // refused: this transaction stays unapplied
+            }
+            await applyTx(m.commitLsn, m.commitEndLsn, m.commitTime as bigint);
+          });
           buffer = [];
         }
       })();
@@ -390,23 +632,40 @@ async function stream(
     void service.subscribe(new TextPgoutput({ protoVersion: 1, publicationNames: [names.publication] }), names.slot, applied).catch((e) => {
       streamError ??= e;
     });
+    // While a step holds the stream (keepalives unread), the source still hears from us: no wal_sender_timeout.
+    keepalive = setInterval(() => void service?.acknowledge(applied).catch(() => {}), 10_000);
+    if (follow.config) env = followEnvFiles(opts, stepIO, serial, (e) => io.onEvent(e));
 
-    // Status, sequences and the tables without a replica identity, until stopped.
+    // Status, sequences, the source's schema and the tables without a replica identity, until stopped.
     const seqScope: DataScope = { ...opts.dataScope };
+    const statusMs = opts.statusMs ?? 2000;
     let lastCompare = Date.now();
-    const literal = (x: TableInfo) => `"${x.schema.replace(/"/g, '""')}"."${x.name.replace(/"/g, '""')}"`;
-    while (!signal()) {
-      await Promise.race([sleep(opts.statusMs ?? 2000), stopped]);
-      if (signal()) break;
+    let lastSchema = 0;
+    let lastStatus = Date.now();
+    while (!signal() && !refused) {
+      await Promise.race([sleep(Math.min(statusMs, opts.intervalMs)), stopped]);
+      if (signal() || refused) break;
       if (failure) throw failure;
+      const failed = env?.failure();
+      if (failed !== undefined) throw failed;
       if (streamError && !signal()) throw new MigrateError('watch_stream_failed', `the replication stream from ${sourceName} ended: ${(streamError as Error).message}`, { hint: 'run the watch again: it resumes from the last applied transaction' });
-      await followSequences(src, tgt, seqScope).catch(() => {});
+      if (follow.schema && Date.now() - lastSchema >= opts.intervalMs) {
+        lastSchema = Date.now();
+        await serial.run(async () => {
+          const fp = await schemaFingerprint(src, opts.schemaScope);
+          if (fp !== lastFp) await schemaStep('fingerprint', fp);
+        });
+        if (refused) break;
+      }
       if (compared.length > 0 && Date.now() - lastCompare >= opts.intervalMs) {
         lastCompare = Date.now();
-        const r = await syncOnce(opts, io, { initial: false, components: ['data'], dataScope: { tables: compared.map(literal) } }, onCancel);
+        const r = await serial.run(() => syncOnce(opts, io, { initial: false, components: ['data'], dataScope: { tables: compared.map(literal) } }, onCancel));
         syncs++;
         if ((r.plan?.summary.changes ?? 0) > 0) io.onEvent(syncedEvent(r, false));
       }
+      if (Date.now() - lastStatus < statusMs) continue;
+      lastStatus = Date.now();
+      await serial.run(() => followSequences(src, tgt, seqScope)).catch(() => {});
       const lag = await src.query<{ b: string }>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::int8 AS b`, [applied]).catch(() => undefined);
       io.onEvent({ event: 'status', time: now(), mode: 'stream', lsn: applied, transactions, changes, syncs, ...(lag ? { lagBytes: Math.max(0, Number(lag.rows[0]!.b)) } : {}) });
     }
@@ -418,12 +677,16 @@ async function stream(
     if (signal() && out) return out;
     throw e;
   } finally {
+    if (keepalive) clearInterval(keepalive);
+    env?.close();
     await service?.destroy().catch(() => {});
     await Promise.allSettled([src.end(), tgt.end()]);
   }
 
   async function finish(): Promise<WatchOutcome> {
     if (finished) return finished;
+    if (keepalive) clearInterval(keepalive);
+    env?.close();
     await service?.destroy().catch(() => {});
     const dropped: string[] = [];
     const kept: string[] = [];
@@ -448,13 +711,15 @@ async function stream(
         await tgt.query(`SELECT pg_replication_origin_session_reset() WHERE pg_replication_origin_session_is_setup()`).catch(() => {});
         await d.query(`SELECT pg_replication_origin_drop($1) FROM pg_replication_origin WHERE roname = $1`, [names.origin]);
         dropped.push(`origin ${names.origin}`);
+        await writeResyncState(stateFile, { tables: [] }); // the slot is gone: nothing to resume
       } finally {
         await Promise.allSettled([c.end(), d.end()]);
       }
     }
     const s = signal();
     if (s) io.onEvent({ event: 'stopped', time: now(), signal: s, dropped, kept, transactions, changes });
-    finished = { exitCode: s === 'SIGINT' ? EXIT.interrupted : EXIT.ok };
+    else if (refused) io.onEvent({ event: 'stopped', time: now(), refused: true, dropped, kept, transactions, changes });
+    finished = { exitCode: s === 'SIGINT' ? EXIT.interrupted : s ? EXIT.ok : refused ? EXIT.refused : EXIT.ok };
     return finished;
   }
 }
