@@ -117,7 +117,11 @@ function build(serverVersion: number, rows: (step: string) => Row[]): SchemaMode
   for (const f of FAMILIES) f.build(ctx, rows);
 
   const list = [...ctx.facts.values()];
-  for (const f of list) f.deps = f.deps.length ? [...new Set(f.deps)].filter((d) => d !== f.id).sort(sortStr) : f.deps;
+  for (const f of list) {
+    const d = f.deps;
+    if (d.length > 1) f.deps = [...new Set(d)].filter((x) => x !== f.id).sort(sortStr);
+    else if (d.length === 1 && d[0] === f.id) f.deps = [];
+  }
   list.sort((a, b) => sortStr(a.id, b.id));
   const { unsupported } = ctx;
   for (const u of unsupported) {
