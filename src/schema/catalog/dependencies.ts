@@ -17,7 +17,8 @@ export const dependencies: Family = {
     },
     {
       name: 'dependencies',
-      sql: `select d.classid, d.objid, d.objsubid, d.refclassid, d.refobjid, d.refobjsubid, d.deptype
+      // thousands of rows: one text of space-separated fields, rows separated by commas (no row objects to build)
+      sql: `select string_agg(concat_ws(' ', d.classid, d.objid, d.objsubid, d.refclassid, d.refobjid, d.refobjsubid, d.deptype), ',') deps
          from pg_depend d where d.objid >= 16384 and d.refobjid >= 16384 and d.deptype in ('n','a')`,
     },
     {
@@ -37,25 +38,32 @@ export const dependencies: Family = {
     const { objMap, unsMap, extMembers, facts } = ctx;
     const resolve = (cls: string, oid: number, sub: number): string | undefined =>
       objMap.get(key(cls, oid, sub)) ?? (sub ? objMap.get(key(cls, oid, 0)) : undefined) ?? extMembers.get(key(cls, oid));
-    for (const r of rows('dependencies')) {
-      const cls = clsName(r.classid);
-      const refcls = clsName(r.refclassid);
-      const src = objMap.get(key(cls, r.objid, r.objsubid)) ?? (Number(r.objsubid) ? objMap.get(key(cls, r.objid, 0)) : undefined);
+    const text: string = rows('dependencies')[0]?.deps ?? '';
+    const fields = text ? text.split(/[ ,]/) : [];
+    for (let i = 0; i + 6 < fields.length; i += 7) {
+      const cls = clsName(fields[i]);
+      const objid = fields[i + 1]!;
+      const objsubid = Number(fields[i + 2]);
+      const refcls = clsName(fields[i + 3]);
+      const refobjid = Number(fields[i + 4]);
+      const refobjsubid = Number(fields[i + 5]);
+      const deptype = fields[i + 6];
+      const src = objMap.get(key(cls, objid, objsubid)) ?? (objsubid ? objMap.get(key(cls, objid, 0)) : undefined);
       // objects not handled: what depends on them and what they depend on (the planner never creates or drops around them)
-      const srcU = unsMap.size ? unsMap.get(key(cls, r.objid)) : undefined;
-      const refU = unsMap.size ? unsMap.get(key(refcls, r.refobjid)) : undefined;
+      const srcU = unsMap.size ? unsMap.get(key(cls, objid)) : undefined;
+      const refU = unsMap.size ? unsMap.get(key(refcls, refobjid)) : undefined;
       if (srcU && srcU !== refU) {
-        const ref = resolve(refcls, Number(r.refobjid), Number(r.refobjsubid));
+        const ref = resolve(refcls, refobjid, refobjsubid);
         if (ref) (srcU.dependsOn ??= []).push(ref);
       }
       if (src && refU && refU !== srcU) (refU.dependents ??= []).push(src);
       if (!src) continue;
-      const ref = resolve(refcls, Number(r.refobjid), Number(r.refobjsubid));
+      const ref = resolve(refcls, refobjid, refobjsubid);
       if (!ref || ref === src) continue;
       const sf = facts.get(src)!;
       const rf = facts.get(ref);
       if (sf.kind === 'table' && rf?.kind === 'table') continue; // inheritance / partitions: own facts
-      if (sf.kind === 'sequence' && r.deptype === 'a') continue; // OWNED BY: seq_owned fact
+      if (sf.kind === 'sequence' && deptype === 'a') continue; // OWNED BY: seq_owned fact
       if (sf.kind === 'column' && rf?.kind === 'table' && sf.parent !== ref) continue;
       sf.deps.push(ref);
     }
