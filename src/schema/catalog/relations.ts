@@ -36,14 +36,15 @@ export const relations: Family = {
        from pg_sequence s where s.seqrelid in (${env.rels('S')})`,
     },
     {
+      // what a parent says about a column (pdef, pnotnull, pparent) is only read for inherited columns (attinhcount > 0)
       name: 'columns',
       sql: `select a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod) typ, a.attnotnull, a.attidentity, a.attgenerated,
             a.attislocal, a.attoptions, nullif(a.attstattarget::int, -1) stattarget, a.attstorage, t.typstorage,
             ${env.v >= 140000 ? 'a.attcompression::text' : "''"} compression,
-            (select pg_get_expr(pd.adbin, pd.adrelid) from pg_inherits h join pg_attribute pa on pa.attrelid = h.inhparent and pa.attname = a.attname
-               left join pg_attrdef pd on pd.adrelid = pa.attrelid and pd.adnum = pa.attnum where h.inhrelid = a.attrelid order by h.inhseqno limit 1) pdef,
-            (select bool_or(pa.attnotnull) from pg_inherits h join pg_attribute pa on pa.attrelid = h.inhparent and pa.attname = a.attname where h.inhrelid = a.attrelid) pnotnull,
-            (select h.inhparent from pg_inherits h join pg_attribute pa on pa.attrelid = h.inhparent and pa.attname = a.attname where h.inhrelid = a.attrelid order by h.inhseqno limit 1) pparent,
+            case when a.attinhcount > 0 then (select pg_get_expr(pd.adbin, pd.adrelid) from pg_inherits h join pg_attribute pa on pa.attrelid = h.inhparent and pa.attname = a.attname
+               left join pg_attrdef pd on pd.adrelid = pa.attrelid and pd.adnum = pa.attnum where h.inhrelid = a.attrelid order by h.inhseqno limit 1) end pdef,
+            case when a.attinhcount > 0 then (select bool_or(pa.attnotnull) from pg_inherits h join pg_attribute pa on pa.attrelid = h.inhparent and pa.attname = a.attname where h.inhrelid = a.attrelid) end pnotnull,
+            case when a.attinhcount > 0 then (select h.inhparent from pg_inherits h join pg_attribute pa on pa.attrelid = h.inhparent and pa.attname = a.attname where h.inhrelid = a.attrelid order by h.inhseqno limit 1) end pparent,
             case when a.attcollation <> t.typcollation then
               (select quote_ident(cn.nspname) || '.' || quote_ident(co.collname) from pg_collation co join pg_namespace cn on cn.oid = co.collnamespace where co.oid = a.attcollation) end coll,
             pg_get_expr(d.adbin, d.adrelid) defexpr, d.oid defoid, a.attacl is not null hasacl,
