@@ -5,7 +5,7 @@
  * inheritance and partitions, constraints (of tables and domains). Foreign tables are reported, not handled.
  */
 import { quoteIdent, qualify } from '../../pg/quote.js';
-import type { Fact } from '../model.js';
+import type { AttrValue, Fact } from '../model.js';
 import { viewDefForComparison } from '../versions.js';
 import { EXT, key, pgArray, sortStr, type Family } from './context.js';
 
@@ -171,22 +171,25 @@ export const relations: Family = {
         continue;
       }
       const sql = quoteIdent(r.attname);
-      const options = pgArray(r.attoptions);
-      const f = ctx.mk('column', `column:${rel.meta.sql}.${sql}`, {
+      const attrs: Record<string, AttrValue> = {
         type: r.typ,
         notnull: r.attnotnull,
         collation: r.coll,
         identity: r.attidentity || null,
         identityOptions: r.attidentity ? r.identopts : null,
         generated: r.attgenerated === 's' || r.attgenerated === 'v' ? r.defexpr : null,
-        // PostgreSQL 18's virtual generated columns (computed when read); stored ones carry no such attribute
-        ...(r.attgenerated === 'v' ? { virtual: true } : {}),
-        // per-column settings, only where they are not the default (models without them read the same)
-        ...(options.length ? { options: options.sort(sortStr) } : {}),
-        ...(r.stattarget !== null && r.stattarget !== undefined ? { statistics: Number(r.stattarget) } : {}),
-        ...(r.attstorage !== r.typstorage ? { storage: r.attstorage } : {}),
-        ...(r.compression ? { compression: r.compression } : {}),
-      }, { sql, name: r.attname, table: rel.meta.sql as string, pos: Number(r.attnum), typstorage: r.typstorage }, rel.id);
+      };
+      // PostgreSQL 18's virtual generated columns (computed when read); stored ones carry no such attribute
+      if (r.attgenerated === 'v') attrs.virtual = true;
+      // per-column settings, only where they are not the default (models without them read the same)
+      if (r.attoptions !== null) {
+        const options = pgArray(r.attoptions);
+        if (options.length) attrs.options = options.sort(sortStr);
+      }
+      if (r.stattarget !== null && r.stattarget !== undefined) attrs.statistics = Number(r.stattarget);
+      if (r.attstorage !== r.typstorage) attrs.storage = r.attstorage;
+      if (r.compression) attrs.compression = r.compression;
+      const f = ctx.mk('column', `column:${rel.meta.sql}.${sql}`, attrs, { sql, name: r.attname, table: rel.meta.sql as string, pos: Number(r.attnum), typstorage: r.typstorage }, rel.id);
       f.deps.push(rel.id);
       ctx.objMap.set(key('pg_class', relid, r.attnum), f.id);
       colFact.set(`${relid}.${r.attnum}`, f);
