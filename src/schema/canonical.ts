@@ -66,13 +66,13 @@ interface Job {
 
 interface Frame { name: string; sql: string }
 
-/** Which attributes carry expressions, and how each is recreated. */
-/** The expression-bearing attributes jobsFor judges, by kind. */
+/** The expression-bearing attributes jobsFor judges, by kind (every `add(…)` of its switch, and nothing else). */
 const EXPRESSION_ATTRS: Record<string, readonly string[]> = {
   view: ['def'], matview: ['def'], constraint: ['def'], domain_constraint: ['def'], domain: ['default'], index: ['def'],
   trigger: ['def'], policy: ['qual', 'check'], default: ['expr'], column: ['generated'],
 };
 
+/** Which attributes carry expressions, and how each is recreated. */
 function jobsFor(source: SchemaModel, target: SchemaModel): Job[] {
   const T = new Map(target.facts.map((f) => [f.id, f]));
   let S: Map<string, Fact> | undefined; // only a default's column is looked up: built when first needed
