@@ -116,13 +116,13 @@ function build(serverVersion: number, rows: (step: string) => Row[]): SchemaMode
   }
   for (const f of FAMILIES) f.build(ctx, rows);
 
-  const list = [...ctx.facts.values()];
+  // the default sort orders strings by UTF-16 code units, as sortStr does, without a call per comparison
+  const list = [...ctx.facts.keys()].sort().map((id) => ctx.facts.get(id)!);
   for (const f of list) {
     const d = f.deps;
-    if (d.length > 1) f.deps = [...new Set(d)].filter((x) => x !== f.id).sort(sortStr);
+    if (d.length > 1) f.deps = [...new Set(d)].filter((x) => x !== f.id).sort();
     else if (d.length === 1 && d[0] === f.id) f.deps = [];
   }
-  list.sort((a, b) => sortStr(a.id, b.id));
   const { unsupported } = ctx;
   for (const u of unsupported) {
     if (u.dependsOn) u.dependsOn = [...new Set(u.dependsOn)].sort(sortStr);
