@@ -136,6 +136,26 @@ export function loadMigra(): { migra: MigraModule; client: PgkitClientModule; ve
   };
 }
 
+/**
+ * @supabase/pg-delta, likewise outside the project. Its npm `latest` tag is a 0.0.0 placeholder; the tool is
+ * published as 1.0.0 alphas, whose bin is `pgdelta` (`pgdelta plan --source <current> --desired <wanted>`).
+ */
+export const PGDELTA_VERSION = '1.0.0-alpha.34';
+export const PGDELTA_INSTALL = `cd ${DEPS_DIR} && npm install --no-audit --no-fund @supabase/pg-delta@${PGDELTA_VERSION}`;
+
+/** The path of the installed `pgdelta` CLI (a node script) and its version; installs it when missing. */
+export function loadPgDelta(): { bin: string; version: string } {
+  const dir = join(DEPS_DIR, 'node_modules', '@supabase', 'pg-delta');
+  if (!existsSync(join(dir, 'package.json'))) {
+    process.stderr.write(`installing @supabase/pg-delta@${PGDELTA_VERSION} into ${DEPS_DIR} (not into the project)...\n`);
+    mkdirSync(DEPS_DIR, { recursive: true });
+    if (!existsSync(join(DEPS_DIR, 'package.json'))) writeFileSync(join(DEPS_DIR, 'package.json'), '{"name":"nself-benchdeps","private":true}\n');
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', `@supabase/pg-delta@${PGDELTA_VERSION}`], { cwd: DEPS_DIR, stdio: 'inherit' });
+  }
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string; bin: Record<string, string> };
+  return { bin: join(dir, pkg.bin.pgdelta!), version: pkg.version };
+}
+
 /** A markdown table (printed as is and pasted into RESULTS.md). */
 export function table(head: string[], rows: (string | number)[][]): string {
   const line = (cells: (string | number)[]) => `| ${cells.map(String).join(' | ')} |`;

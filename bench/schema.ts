@@ -1,5 +1,5 @@
 /**
- * Schema diff benchmark: nself vs @pgkit/migra, same machine, same databases, same run.
+ * Schema diff benchmark: nself vs @pgkit/migra and @supabase/pg-delta, same machine, same databases, same run.
  *
  *   npx tsc -p tsconfig.json            # the CLI runs dist/
  *   node --import tsx bench/schema.ts
@@ -14,15 +14,20 @@
  *   - nself API:  inspectSchema(source) ∥ inspectSchema(target) + planSchema(a, b) on open connections
  *   - migra API:  @pgkit/migra run(target, source, { unsafe: true }) + .sql on open @pgkit/client connections
  *     (its CLI truncates piped output at 64 KiB, so the programmatic API is the fair comparison).
- * Both tools should find the planted differences: the "found" column shows the counts, with a warning when off.
- * @pgkit/migra is installed outside the project, into $BENCH_DEPS_DIR (default /tmp/benchdeps), when missing.
+ *   - pg-delta:   `pgdelta plan --source <target> --desired <source> --renames off --out <file>` (spawned, wall time
+ *     incl. node start, like ours; the plan's actions are counted from the file).
+ * Every tool should find the planted differences: the "found" column shows the counts, with a warning when off.
+ * @pgkit/migra and @supabase/pg-delta are installed outside the project, into $BENCH_DEPS_DIR (default
+ * /tmp/benchdeps), when missing.
  */
 import os from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { startCluster, type TestCluster } from '../test/support/pg.ts';
 import { makeProject } from '../test/support/cli.ts';
 import { inspectSchema, planSchema } from '../src/schema/index.ts';
-import { BIN, ensureGnuTime, envFile, loadMigra, machine, median, MIGRA_INSTALL, now, secs, table, timeCommand, warnIfStale } from './common.ts';
+import { BIN, ensureGnuTime, envFile, loadMigra, loadPgDelta, machine, median, MIGRA_INSTALL, now, PGDELTA_INSTALL, secs, table, timeCommand, warnIfStale } from './common.ts';
 
 const SIZES = (process.env.BENCH_TABLES ?? '100,500,1000').split(',').map((s) => Number(s.trim())).filter((n) => n > 1);
 const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 5));
@@ -68,6 +73,9 @@ interface Row {
   apiFound: number;
   migra: number[];
   migraFound: number;
+  pgdelta: number[];
+  pgdeltaFound: number;
+  pgdeltaRssMb: number;
 }
 
 async function client(url: string): Promise<pg.Client> {
@@ -76,7 +84,7 @@ async function client(url: string): Promise<pg.Client> {
   return c;
 }
 
-async function benchSize(cluster: TestCluster, n: number, migraMod: ReturnType<typeof loadMigra>): Promise<Row> {
+async function benchSize(cluster: TestCluster, n: number, migraMod: ReturnType<typeof loadMigra>, pgdelta: ReturnType<typeof loadPgDelta>): Promise<Row> {
   const src = `src_${n}`;
   const tgt = `tgt_${n}`;
   await cluster.createDatabase(src);
@@ -87,10 +95,11 @@ async function benchSize(cluster: TestCluster, n: number, migraMod: ReturnType<t
   await cluster.sql('ANALYZE', src);
   await cluster.sql('ANALYZE', tgt);
   console.error(`[${n} tables] built source + target in ${secs(now() - t)} s`);
-  const row: Row = { n, expected: expected(n), cli: [], cliRssMb: 0, cliFound: -1, apiInspect: [], apiPlan: [], apiFound: -1, migra: [], migraFound: -1 };
+  const row: Row = { n, expected: expected(n), cli: [], cliRssMb: 0, cliFound: -1, apiInspect: [], apiPlan: [], apiFound: -1, migra: [], migraFound: -1, pgdelta: [], pgdeltaFound: -1, pgdeltaRssMb: 0 };
 
-  // The three are interleaved (CLI, API, migra; CLI, API, migra; ...) so that load from elsewhere on the
+  // The four are interleaved (CLI, API, migra, pg-delta; CLI, API, ...) so that load from elsewhere on the
   // machine hits all of them alike.
+  const scratch = mkdtempSync(join(os.tmpdir(), 'nself-bench-pgdelta-'));
   const project = makeProject({ '.env.local': envFile(cluster, src), '.env.staging': envFile(cluster, tgt) });
   const a = await client(cluster.url(src));
   const b = await client(cluster.url(tgt));
@@ -129,14 +138,24 @@ async function benchSize(cluster: TestCluster, n: number, migraMod: ReturnType<t
       } finally {
         await Promise.allSettled([from.end(), to.end()]);
       }
+
+      // ── pg-delta CLI ── (--source: the database to change, --desired: what it should become)
+      const out = join(scratch, `plan-${r}.json`);
+      const pd = await timeCommand(process.execPath, [pgdelta.bin, 'plan', '--source', cluster.url(tgt), '--desired', cluster.url(src), '--renames', 'off', '--out', out]);
+      if (pd.code !== 0) throw new Error(`pgdelta plan exited ${pd.code}: ${pd.stderr.slice(0, 2000)}`);
+      row.pgdelta.push(pd.ms);
+      row.pgdeltaRssMb = Math.max(row.pgdeltaRssMb, pd.maxRssKb / 1024);
+      row.pgdeltaFound = (JSON.parse(readFileSync(out, 'utf8')) as { actions: unknown[] }).actions.length;
     }
   } finally {
+    rmSync(scratch, { recursive: true, force: true });
     project.remove();
     await Promise.allSettled([a.end(), b.end()]);
   }
   console.error(`[${n} tables] nself CLI: ${row.cli.map(secs).join(', ')} s (${row.cliFound} changes)`);
   console.error(`[${n} tables] nself API: inspect ${row.apiInspect.map(secs).join(', ')} s, plan ${row.apiPlan.map(secs).join(', ')} s (${row.apiFound} changes)`);
   console.error(`[${n} tables] migra API: ${row.migra.map(secs).join(', ')} s (${row.migraFound} ALTER TABLE / CREATE INDEX statements)`);
+  console.error(`[${n} tables] pgdelta plan: ${row.pgdelta.map(secs).join(', ')} s (${row.pgdeltaFound} actions)`);
 
   await cluster.sql(`DROP DATABASE ${src}`);
   await cluster.sql(`DROP DATABASE ${tgt}`);
@@ -147,6 +166,7 @@ async function main(): Promise<void> {
   ensureGnuTime();
   warnIfStale();
   const migraMod = loadMigra();
+  const pgdelta = loadPgDelta();
   const cluster = await startCluster({ password: 'bench' });
   const rows: Row[] = [];
   try {
@@ -159,7 +179,7 @@ async function main(): Promise<void> {
       boot.push((await timeCommand(process.execPath, [BIN, 'migrate', '--version'])).ms);
       bare.push((await timeCommand(process.execPath, ['-e', ''])).ms);
     }
-    for (const n of SIZES) rows.push(await benchSize(cluster, n, migraMod));
+    for (const n of SIZES) rows.push(await benchSize(cluster, n, migraMod, pgdelta));
 
     const load = os.loadavg().map((x) => x.toFixed(1)).join(' ');
 
@@ -167,15 +187,18 @@ async function main(): Promise<void> {
     lines.push(`## Schema diff (${new Date().toISOString()})`, '');
     for (const [k, v] of Object.entries(info)) lines.push(`- ${k}: ${v}`);
     lines.push(`- @pgkit/migra ${migraMod.version} (installed with: \`${MIGRA_INSTALL}\`)`);
+    lines.push(`- @supabase/pg-delta ${pgdelta.version} (installed with: \`${PGDELTA_INSTALL}\`)`);
     lines.push(`- ${REPEAT} interleaved runs per tool and size, shown as median (best); \`nself migrate --version\` (node start + CLI load) takes ${secs(median(boot))} s, bare \`node -e ''\` ${secs(median(bare))} s`);
     lines.push(`- load average (1/5/15 min) before: ${loadBefore}, after: ${load} (2 cores; other work on the machine shows up here)`, '');
     const best = (xs: number[]) => Math.min(...xs);
     const api = (r: Row) => r.apiInspect.map((x, i) => x + r.apiPlan[i]);
     const mb = (xs: number[]) => `${secs(median(xs))} (${secs(best(xs))}) s`;
     const ratio = (a: number[], b: number[]) => `${(median(a) / median(b)).toFixed(1)}× (${(best(a) / best(b)).toFixed(1)}×)`;
+    /** the peer with the lower median at this size */
+    const fastest = (r: Row) => (median(r.migra) <= median(r.pgdelta) ? { name: 'migra', xs: r.migra } : { name: 'pg-delta', xs: r.pgdelta });
     lines.push(
       table(
-        ['tables', 'differences planted', 'nself CLI diff (wall)', 'nself API inspect+plan', 'API: inspect / plan (median)', '@pgkit/migra run()', 'migra ÷ nself CLI', 'migra ÷ nself API', 'found: nself / migra stmts', 'nself CLI peak RSS'],
+        ['tables', 'differences planted', 'nself CLI diff (wall)', 'nself API inspect+plan', 'API: inspect / plan (median)', '@pgkit/migra run()', 'pgdelta plan (wall)', 'fastest peer ÷ nself CLI', 'migra ÷ nself API', 'found: nself / migra stmts / pg-delta actions', 'peak RSS: nself CLI / pgdelta'],
         rows.map((r) => [
           r.n,
           r.expected,
@@ -183,23 +206,25 @@ async function main(): Promise<void> {
           mb(api(r)),
           `${secs(median(r.apiInspect))} / ${secs(median(r.apiPlan))} s`,
           mb(r.migra),
-          ratio(r.migra, r.cli),
+          mb(r.pgdelta),
+          `${ratio(fastest(r).xs, r.cli)} (${fastest(r).name})`,
           ratio(r.migra, api(r)),
-          `${r.cliFound} / ${r.migraFound}`,
-          `${r.cliRssMb.toFixed(0)} MB`,
+          `${r.cliFound} / ${r.migraFound} / ${r.pgdeltaFound}`,
+          `${r.cliRssMb.toFixed(0)} / ${r.pgdeltaRssMb.toFixed(0)} MB`,
         ]),
       ),
     );
     const big = rows.find((r) => r.n === 1000) ?? rows[rows.length - 1];
+    const peer = fastest(big);
     const verdict = (ours: number[]) => {
-      const x = median(big.migra) / median(ours);
-      return `${secs(median(ours))} s, ${x.toFixed(1)}× faster than migra → ${x >= 5 && median(ours) < 1000 ? 'MET' : 'MISSED'}`;
+      const x = median(peer.xs) / median(ours);
+      return `${secs(median(ours))} s, ${x.toFixed(1)}× faster than ${peer.name} (the faster peer: ${secs(median(peer.xs))} s) → ${x >= 5 && median(ours) < 1000 ? 'MET' : 'MISSED'}`;
     };
     lines.push('');
-    lines.push(`Goal at ${big.n} tables: ≥ 5× faster than @pgkit/migra and < 1 s (medians).`);
+    lines.push(`Goal at ${big.n} tables: < 1 s and ≥ 5× faster than the fastest of @pgkit/migra and pg-delta (medians).`);
     lines.push(`- CLI: ${verdict(big.cli)}`);
     lines.push(`- API: ${verdict(api(big))}`);
-    const wrong = rows.filter((r) => r.cliFound !== r.expected || r.apiFound !== r.expected || r.migraFound !== r.expected);
+    const wrong = rows.filter((r) => r.cliFound !== r.expected || r.apiFound !== r.expected || r.migraFound !== r.expected || r.pgdeltaFound !== r.expected);
     if (wrong.length) lines.push(`- WARNING: a tool did not find exactly the planted differences at ${wrong.map((r) => r.n).join(', ')} tables (see the "found" column)`);
     console.log(lines.join('\n'));
   } finally {

@@ -256,3 +256,35 @@ test('default privileges (ALTER DEFAULT PRIVILEGES): for one schema and for all,
   await converges(a, empty, ['CREATE SCHEMA "app"']);
   await converges(empty, a, ['DROP SCHEMA "app"']);
 });
+
+test('inspection outside a transaction closes what it opened; a catalog it may not read is named, in or out of a transaction', async () => {
+  const name = await db(`create table t(id int); create sequence s; revoke select on pg_catalog.pg_sequence from public;
+    do $$ begin if not exists (select from pg_roles where rolname = 'nself_kinds_reader') then create role nself_kinds_reader login password 'pw'; end if; end $$;`);
+  const ok = await connect(name);
+  try {
+    await ok.query('set search_path = public, pg_temp');
+    const m = await inspectSchema(ok);
+    assert.ok(m.facts.some((f) => f.id === 'sequence:"public"."s"'));
+    assert.equal((await ok.query('show search_path')).rows[0].search_path, 'public, pg_temp');
+    // no transaction left open: outside one, a statement's transaction starts with it
+    assert.equal((await ok.query('select now() = statement_timestamp() v')).rows[0].v, true);
+  } finally {
+    await ok.end();
+  }
+  const c = new pg.Client({ connectionString: cluster.url(name).replace(`${cluster.user}:${encodeURIComponent(cluster.password)}@`, 'nself_kinds_reader:pw@') });
+  await c.connect();
+  try {
+    for (const inTransaction of [false, true]) {
+      if (inTransaction) await c.query('BEGIN');
+      await assert.rejects(inspectSchema(c), (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'schema_inspect_failed');
+        assert.match(e.message, /^schema inspection failed reading sequence settings \(PostgreSQL \d+\.\d+\): permission denied for table pg_sequence$/);
+        return true;
+      });
+      if (inTransaction) await c.query('ROLLBACK');
+      assert.equal((await c.query('show search_path')).rows[0].search_path, '"$user", public', `the search_path is back (${inTransaction ? 'in' : 'outside'} a transaction)`);
+    }
+  } finally {
+    await c.end();
+  }
+});

@@ -7,9 +7,16 @@
 import { asMigrateError } from '../errors.js';
 import type pg from 'pg';
 import type { DbHandle } from '../pg/connect.js';
-import { countConfigDifferences, diffConfig, loadConfigRules } from '../config/index.js';
-import { canonicalCandidates, canonicalizeSource, canonicalNotice, inspectSchema, planSchema, type SchemaScope } from '../schema/index.js';
-import { diffData, unmatchedFilters, type DataScope } from '../data/index.js';
+// The engines' own modules, not their index files: a diff loads neither the data copy nor the schema apply code,
+// and the data diff only when data is compared.
+import { countConfigDifferences, diffConfig } from '../config/diff.js';
+import { loadConfigRules } from '../config/rules.js';
+import type { SchemaScope } from '../schema/model.js';
+import { inspectSchema } from '../schema/inspect.js';
+import { planSchema } from '../schema/plan.js';
+import { canonicalCandidates, canonicalizeSource, canonicalNotice } from '../schema/canonical.js';
+import type { DataScope } from '../data/types.js';
+import { unmatchedFilters } from '../data/scope.js';
 import { loadPair, needsDatabase, newPlan, openPair, snapshotClient, totalize, type PipelineIO } from './session.js';
 import { recoverInterrupted } from './journal.js';
 import type { ComponentName, Plan } from './types.js';
@@ -78,6 +85,7 @@ export async function runDiff(opts: DiffOptions, io: PipelineIO): Promise<Plan> 
           plan.summary.perComponent.schema = plan.schema.changes.length + plan.schema.notHandled.length;
         }
         if (comps.includes('data')) {
+          const { diffData } = await import('../data/diff.js');
           const d = await diffData(src, tgt, opts.dataScope);
           for (const n of unmatchedFilters(opts.dataScope, [...d.tables, ...d.onlyInSource, ...d.onlyInTarget], [])) io.notice?.(`${n} in ${source.name} or ${target.name}`);
           plan.data = { diff: d };

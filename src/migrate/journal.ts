@@ -19,7 +19,7 @@ import { MigrateError } from '../errors.js';
 import { loadEnvironment } from '../env/resolve.js';
 import { openDatabase } from '../pg/connect.js';
 import { lockTargetSession, unlockTargetSession } from '../pg/lock.js';
-import { writeSequences, type SequenceState } from '../data/index.js';
+import { writeSequences, type SequenceState } from '../data/catalog.js';
 import { restoreFiles, type FileBackup } from '../checkpoint/files.js';
 import { listCheckpointIds, readCheckpoint, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
 import { writeFileAtomic } from '../util/fs.js';

@@ -2,6 +2,7 @@
  * Opening an environment's database: directly or through its SSH tunnel, with connection errors
  * turned into one clear MigrateError line + hint (never a stack trace, never the password).
  */
+import './runtime.js'; // before pg: see there
 import pg from 'pg';
 import { relative } from 'node:path';
 import { MigrateError } from '../errors.js';

@@ -66,16 +66,27 @@ interface Job {
 
 interface Frame { name: string; sql: string }
 
+/** The expression-bearing attributes jobsFor judges, by kind (every `add(…)` of its switch, and nothing else). */
+const EXPRESSION_ATTRS: Record<string, readonly string[]> = {
+  view: ['def'], matview: ['def'], constraint: ['def'], domain_constraint: ['def'], domain: ['default'], index: ['def'],
+  trigger: ['def'], policy: ['qual', 'check'], default: ['expr'], column: ['generated'],
+};
+
 /** Which attributes carry expressions, and how each is recreated. */
 function jobsFor(source: SchemaModel, target: SchemaModel): Job[] {
   const T = new Map(target.facts.map((f) => [f.id, f]));
-  const S = new Map(source.facts.map((f) => [f.id, f]));
+  let S: Map<string, Fact> | undefined; // only a default's column is looked up: built when first needed
   const jobs: Job[] = [];
   const differs = (f: Fact, t: Fact, a: string) => typeof f.attrs[a] === 'string' && typeof t.attrs[a] === 'string' && f.attrs[a] !== t.attrs[a];
   const trim = (s: string) => s.replace(/;\s*$/, '');
   for (const f of source.facts) {
+    const attrs = EXPRESSION_ATTRS[f.kind];
+    if (!attrs) continue;
     const t = T.get(f.id);
     if (!t || t.kind !== f.kind) continue;
+    let any = false;
+    for (const a of attrs) if (differs(f, t, a)) any = true;
+    if (!any) continue; // the common case: nothing to judge, nothing allocated
     const add = (attr: string, frame: string | undefined, create: Job['create'], restore?: Job['restore'], text?: Job['text']) => {
       if (differs(f, t, attr)) jobs.push({ fact: f, target: t, attr, frame, create, restore, text });
     };
@@ -120,7 +131,7 @@ function jobsFor(source: SchemaModel, target: SchemaModel): Job[] {
         add('check', f.parent, (text, name, frame) => `CREATE POLICY ${name} ON ${frame} WITH CHECK (${text})`);
         break;
       case 'default': {
-        const col = f.parent ? S.get(f.parent) : undefined;
+        const col = f.parent ? (S ??= new Map(source.facts.map((x) => [x.id, x]))).get(f.parent) : undefined;
         if (col?.kind === 'column') add('expr', col.parent, (text, name, frame) => `ALTER TABLE ${frame} ADD COLUMN ${name} ${columnType(col)} DEFAULT ${text}`);
         break;
       }

@@ -60,19 +60,24 @@ function canonical(v: unknown): string {
   return '{' + Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => JSON.stringify(k) + ':' + canonical(o[k])).join(',') + '}';
 }
 
-/** The part of a fact the diff compares. */
+/** The part of a fact the diff compares: computed once per fact. */
 const sigCache = new WeakMap<Fact, string>();
+/** attribute name → its JSON and a colon (a few dozen names, tens of thousands of facts) */
+const quotedKeys = new Map<string, string>();
 export function factSignature(f: Fact): string {
   let sig = sigCache.get(f);
   if (sig === undefined) {
     // attrs are flat (primitives and string arrays): sorted keys, JSON values; deps keep their (sorted) order
     const a = f.attrs;
-    const keys = Object.keys(a).sort();
+    const keys = Object.keys(a);
+    if (keys.length > 1) keys.sort();
     let out = '{';
     for (const k of keys) {
       const v = a[k];
       if (v === undefined) continue;
-      out += JSON.stringify(k) + ':' + (v !== null && typeof v === 'object' && !Array.isArray(v) ? canonical(v) : JSON.stringify(v)) + ',';
+      let qk = quotedKeys.get(k);
+      if (qk === undefined) quotedKeys.set(k, (qk = JSON.stringify(k) + ':'));
+      out += qk + (v !== null && typeof v === 'object' && !Array.isArray(v) ? canonical(v) : JSON.stringify(v)) + ',';
     }
     sig = out + '}' + JSON.stringify(f.deps) + '|' + (f.parent ?? '');
     sigCache.set(f, sig);
