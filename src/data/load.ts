@@ -24,7 +24,7 @@ export interface LoadTarget { oid: number; schema: string; name: string; relkind
  * Tables loaded with at least this many rows get their secondary indexes built after the load instead of
  * maintained row by row (bench/data.ts measures where that starts to pay; below it, keeping them is cheaper).
  */
-export const DEFER_INDEXES_ROWS = 20_000;
+export const DEFER_INDEXES_ROWS = 10_000;
 
 /** An index dropped before a load and built again after it, exactly as it was. */
 interface DeferredIndex { schema: string; table: string; name: string; def: string; clustered: boolean; comment: string | null }
