@@ -263,7 +263,8 @@ async function main(): Promise<void> {
       const src = { cluster: a, db: 'one_src' };
       const tgt = { cluster: a, db: 'one_tgt' };
       out.push(...(await runScenario({ title: `One table, source and target databases in one server (${ONE_ROWS.toLocaleString('en-US')} rows)`, rows: ONE_ROWS, mb, source: src, target: tgt, dumpWhat: '-t public.big', reset: async () => void (await a.sql('TRUNCATE big', 'one_tgt')), check: checkBig(src, tgt), peers: false }, hasPgcopydb)).lines);
-      await a.sql('DROP DATABASE one_src; DROP DATABASE one_tgt');
+      await a.sql('DROP DATABASE one_src');
+      await a.sql('DROP DATABASE one_tgt');
     }
     if (SCENARIOS.includes('many')) {
       const ddl = `DO $$ BEGIN FOR i IN 1..${MANY} LOOP

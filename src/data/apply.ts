@@ -137,24 +137,14 @@ export async function followSequences(source: pg.ClientBase, target: pg.ClientBa
 
 /**
  * The source checksums the plan does not have yet (tables whose counts differed), computed on a second source
- * connection in the same snapshot (pg_export_snapshot / SET TRANSACTION SNAPSHOT) while the copy streams: they
- * are what the checkpoint records as the state the migration leaves. Call it while `source` is idle (the export
- * runs on it); the returned `done` never rejects — without the sums (no snapshot export on this server, no second
- * connection, …) verification and the checkpoint compute them from the target instead. `stop` cancels the work.
+ * connection in the same snapshot (`snapshot`: pg_export_snapshot() of the source transaction) while the copy
+ * streams: they are what the checkpoint records as the state the migration leaves. The returned `done` never
+ * rejects — without the sums (no second connection, …) verification and the checkpoint compute them from the
+ * target instead. `stop` cancels the work.
  */
-export async function sumSourceAside(open: () => Promise<pg.Client>, source: pg.ClientBase, plan: DataPlan): Promise<{ done: Promise<void>; stop: () => Promise<void> }> {
+export function sumSourceAside(open: () => Promise<pg.Client>, snapshot: string, plan: DataPlan): { done: Promise<void>; stop: () => Promise<void> } {
   const want = plan.tables.filter((t) => t.action === 'copy' && t.sourceChecksum === undefined && t.sourceRows > 0);
-  const idle = { done: Promise.resolve(), stop: async () => {} };
-  if (want.length === 0) return idle;
-  let snapshot: string;
-  try {
-    await source.query('SAVEPOINT nself_export');
-    snapshot = (await source.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0].s;
-    await source.query('RELEASE SAVEPOINT nself_export');
-  } catch {
-    await source.query('ROLLBACK TO SAVEPOINT nself_export').catch(() => {});
-    return idle;
-  }
+  if (want.length === 0) return { done: Promise.resolve(), stop: async () => {} };
   let side: pg.Client | undefined;
   let stopped = false;
   const done = (async () => {
@@ -169,7 +159,7 @@ export async function sumSourceAside(open: () => Promise<pg.Client>, source: pg.
         const info = all.get(relationKey(t.schema, t.name));
         return info ? [{ t, info }] : [];
       });
-      const sums = await checksums(c, found.map(({ t, info }) => ({ from: fromItem(info), columns: t.columns, rows: t.sourceRows })));
+      const sums = await checksums(c, found.map(({ t, info }) => ({ from: fromItem(info), columns: t.columns, bytes: info.bytes })));
       found.forEach(({ t }, i) => {
         // Same snapshot as the plan: a count that differs would mean it is not; then keep nothing.
         if (sums[i].rows === t.sourceRows) t.sourceChecksum = sums[i].sum;
@@ -225,7 +215,7 @@ export async function verifyData(source: pg.ClientBase, target: pg.ClientBase, p
     // The source snapshot has not moved since planning: its checksums are reused when the plan carries them.
     const srcNeeded = check.filter((it) => it.plan.sourceChecksum === undefined);
     const sum = (client: pg.ClientBase, list: Item[], side: 'src' | 'tgt') =>
-      checksums(client, list.map((it) => ({ from: fromItem(it[side]), columns: it.plan.columns, rows: it.plan.sourceRows })), {
+      checksums(client, list.map((it) => ({ from: fromItem(it[side]), columns: it.plan.columns, bytes: it.src.bytes })), {
         onError: (idx, e) => wrapError('data_checksum_failed', `reading ${names(idx.map((i) => list[i].plan.table))} in the ${side === 'src' ? 'source' : 'target'} to verify the copy`, e),
       });
     const [a, b] = await Promise.all([sum(source, srcNeeded, 'src'), sum(target, check, 'tgt')]);

@@ -112,7 +112,7 @@ export async function backupTables(target: pg.ClientBase, wanted: Array<{ schema
     }
     const owned = await ownedSequences(target, tables.map((t) => t.oid));
     const sequences = await readSequences(target, owned);
-    const sums = await checksums(target, tables.map((t) => ({ from: fromItem(t), columns: t.columns.filter((c) => !c.generated).map((c) => c.name), rows: t.reltuples })), {
+    const sums = await checksums(target, tables.map((t) => ({ from: fromItem(t), columns: t.columns.filter((c) => !c.generated).map((c) => c.name), bytes: t.bytes })), {
       onError: (idx, e) => wrapError('data_backup_failed', `summing the rows of ${names(idx.map((i) => tables[i].display))} to back them up`, e),
     });
     const out: DataBackupTable[] = [];
@@ -253,7 +253,7 @@ export async function restoreData(target: pg.ClientBase, dir: string, meta: unkn
       { keep: (b) => b.mode === 'rows', deferIndexes: (b) => b.rows >= DEFER_INDEXES_ROWS },
     );
     await writeSequences(target, m.sequences);
-    const sums = await checksums(target, items.map((b) => ({ from: fromItem(b.info), columns: b.columns, rows: b.rows })));
+    const sums = await checksums(target, items.map((b) => ({ from: fromItem(b.info), columns: b.columns, bytes: b.info.bytes })));
     const bad = items.flatMap((b, i) => (sums[i].rows !== b.rows || sums[i].sum !== b.checksum ? [`${b.table} (${sums[i].rows} row(s), expected ${b.rows})`] : []));
     if (bad.length > 0) {
       throw new MigrateError('data_restore_verify_failed', `after restoring, ${bad.join(', ')} do(es) not match the backup`, { hint: 'nothing was changed (rolled back); please report this', details: bad });
@@ -278,7 +278,7 @@ export async function sumTables(client: pg.ClientBase, tables: Array<{ schema: s
       const columns = w.columns ?? have;
       return columns.every((c) => have.includes(c)) ? [{ w, t, columns }] : [];
     });
-    const sums = await checksums(client, found.map(({ t, columns }) => ({ from: fromItem(t), columns, rows: t.reltuples })));
+    const sums = await checksums(client, found.map(({ t, columns }) => ({ from: fromItem(t), columns, bytes: t.bytes })));
     return found.map(({ w, columns }, i) => ({ schema: w.schema, name: w.name, columns, rows: sums[i].rows, checksum: sums[i].sum }));
   });
 }

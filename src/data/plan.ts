@@ -58,15 +58,15 @@ export async function pairTables(source: pg.ClientBase, target: pg.ClientBase, s
 
 /**
  * Count + checksum of every pair, both sides at once (separate connections, in real use separate servers), in
- * batched queries (session.ts checksums). A pair whose size estimates (reltuples) disagree is counted first and
- * checksummed only when the counts agree: an empty target, or one with other row counts, costs a count, not a
- * checksum. `sum` is '' where it was not computed (the counts differ, so the tables differ anyway).
+ * batched queries (session.ts checksums). A pair whose sizes on disk (pg_table_size) differ by more than 20 %
+ * (or that is empty on a side) is counted first and checksummed only when the counts agree: an empty target,
+ * or one with other row counts, costs a count, not a checksum; sizes only choose the order of the work. `sum` is '' where it was not computed (the counts differ, so the tables differ anyway).
  */
 export async function checksumPairs(source: pg.ClientBase, target: pg.ClientBase, pairs: TablePair[], columnsOf: (p: TablePair) => string[] = (p) => p.columns): Promise<Array<{ src: Checksum; tgt: Checksum }>> {
-  const alike = (p: TablePair) => p.src.reltuples > 0 && p.tgt.reltuples > 0 && Math.min(p.src.reltuples, p.tgt.reltuples) / Math.max(p.src.reltuples, p.tgt.reltuples) >= 0.8;
+  const alike = (p: TablePair) => p.src.bytes > 0 && p.tgt.bytes > 0 && Math.min(p.src.bytes, p.tgt.bytes) / Math.max(p.src.bytes, p.tgt.bytes) >= 0.8;
   const sides = async (list: TablePair[], countOnly: boolean) => {
     const run = (client: pg.ClientBase, side: 'src' | 'tgt') =>
-      checksums(client, list.map((p) => ({ from: fromItem(p[side]), columns: columnsOf(p), rows: Math.max(p.src.reltuples, p.tgt.reltuples) })), {
+      checksums(client, list.map((p) => ({ from: fromItem(p[side]), columns: columnsOf(p), bytes: Math.max(p.src.bytes, p.tgt.bytes) })), {
         countOnly,
         onError: (idx, e) => wrapError('data_checksum_failed', `reading ${names(idx.map((i) => list[i].display))} in the ${side === 'src' ? 'source' : 'target'}`, e),
       });

@@ -53,17 +53,17 @@ export async function checksum(client: pg.ClientBase, from: string, columns: str
   return (await checksums(client, [{ from, columns }]))[0];
 }
 
-/** One relation to sum: `from` is a FROM item (fromItem()); `rows` an estimate that only decides the batching. */
-export interface SumRequest { from: string; columns: string[]; rows?: number }
+/** One relation to sum: `from` is a FROM item (fromItem()); `bytes` its size, which only decides the batching. */
+export interface SumRequest { from: string; columns: string[]; bytes?: number }
 
-/** Relations estimated at fewer rows than this share one query (UNION ALL) with up to BATCH_TABLES others. */
-const BATCH_BELOW_ROWS = 100_000;
+/** Relations smaller than this (pg_table_size) share one query (UNION ALL) with up to BATCH_TABLES others. */
+const BATCH_BELOW_BYTES = 8 * 2 ** 20;
 const BATCH_TABLES = 250;
 
 /**
  * count(*) (and, unless countOnly, the checksum) of many relations, in as few round trips as possible: the small
- * ones (by estimate) are summed by one UNION ALL query per BATCH_TABLES relations, each large one by its own
- * query. The results are exact whatever the estimates say; `sum` is '' when countOnly. A failing query fails
+ * ones (by size) are summed by one UNION ALL query per BATCH_TABLES relations, each large one by its own
+ * query. The results are exact whatever the sizes; `sum` is '' when countOnly. A failing query fails
  * the whole call (the transaction is aborted then): `onError(indexes, e)` names what that query read.
  */
 export async function checksums(client: pg.ClientBase, reqs: SumRequest[], opts: { countOnly?: boolean; onError?: (indexes: number[], e: unknown) => unknown } = {}): Promise<Checksum[]> {
@@ -73,7 +73,7 @@ export async function checksums(client: pg.ClientBase, reqs: SumRequest[], opts:
   const groups: number[][] = [];
   let small: number[] = [];
   reqs.forEach((r, i) => {
-    if ((r.rows ?? 0) >= BATCH_BELOW_ROWS) groups.push([i]);
+    if ((r.bytes ?? 0) >= BATCH_BELOW_BYTES) groups.push([i]);
     else {
       small.push(i);
       if (small.length === BATCH_TABLES) (groups.push(small), (small = []));

@@ -108,9 +108,24 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
   let srcClient: pg.Client | undefined;
   let tgtClient: pg.Client | undefined;
   try {
+    let srcSnapshot: string | undefined;
     if (dbs) {
       srcClient = await snapshotClient(dbs.src);
-      if (opts.sourceSnapshot) await srcClient.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(opts.sourceSnapshot)}`);
+      const imported = async (c: pg.Client) => {
+        if (opts.sourceSnapshot) await c.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(opts.sourceSnapshot)}`);
+      };
+      await imported(srcClient);
+      if (comps.includes('data') && !opts.dryRun) {
+        // Exported before anything is read (not possible in a savepoint): if the server refuses, the transaction
+        // starts again and the copy's source checksums are taken from the target instead.
+        try {
+          srcSnapshot = (await srcClient.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0].s;
+        } catch {
+          await srcClient.query('ROLLBACK');
+          await srcClient.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+          await imported(srcClient);
+        }
+      }
       tgtClient = await dbs.tgt.connect();
     }
     const clients = [srcClient, tgtClient].filter((c): c is pg.Client => !!c);
@@ -159,7 +174,7 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
       return;
     }
 
-    await execute({ opts, plan, report, steps, io, source, target, src: srcClient, tgt: tgtClient, srcDb: dbs?.src, sourceModel, prompted });
+    await execute({ opts, plan, report, steps, io, source, target, src: srcClient, tgt: tgtClient, srcDb: dbs?.src, srcSnapshot, sourceModel, prompted });
   } finally {
     await Promise.allSettled([srcClient?.end(), tgtClient?.end()]);
     await dbs?.close();
@@ -251,8 +266,10 @@ interface ExecuteContext {
   target: Environment;
   src?: pg.Client;
   tgt?: pg.Client;
-  /** Opens more source connections (the source checksums computed beside the copy). */
+  /** Opens more source connections (the source checksums computed beside the copy)... */
   srcDb?: DbHandle;
+  /** ...reading the source transaction's snapshot, exported under this id. */
+  srcSnapshot?: string;
   sourceModel?: SchemaModel;
   /** The user took time at a prompt: the target may have changed since planning. */
   prompted: boolean;
@@ -263,7 +280,7 @@ interface ExecuteContext {
  * files) is written to the checkpoint's journal before it is changed, and put back on any failure (or by the next
  * command after a kill). The checkpoint is `applied` only once the transaction has committed.
  */
-async function execute({ opts, plan, report, steps, io, source, target, src, tgt, srcDb, sourceModel, prompted }: ExecuteContext): Promise<void> {
+async function execute({ opts, plan, report, steps, io, source, target, src, tgt, srcDb, srcSnapshot, sourceModel, prompted }: ExecuteContext): Promise<void> {
   const comps = opts.components;
   const useDb = !!tgt;
   let inTx = false;
@@ -376,7 +393,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
         }
         if (countDataChanges(dp) > 0) {
           // The source checksums the checkpoint needs and the plan lacks are computed beside the copy.
-          const aside = srcDb ? await sumSourceAside(() => srcDb.connect(), src!, dp) : undefined;
+          const aside = srcDb && srcSnapshot ? sumSourceAside(() => srcDb.connect(), srcSnapshot, dp) : undefined;
           let results;
           try {
             results = await applyData(src!, tgt!, dp, { onProgress: io.onProgress, ...(delta ? { delta } : {}) });
