@@ -181,13 +181,14 @@ async function runScenario(sc: Scenario, hasPgcopydb: boolean): Promise<Outcome>
     lines.push(`### ${sc.title}`, '');
     lines.push(`- ${sc.rows.toLocaleString('en-US')} rows, ${sc.mb.toFixed(0)} MB (pg_table_size); ${REPEAT === 1 ? 'one run' : `median of ${REPEAT} interleaved rounds`} per tool, empty target each time`);
     lines.push(`- load average (1/5/15 min) before: ${loadBefore}, after: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (2 cores; other work on the machine shows up here)`, '');
+    const md = (cells: (string | number)[]) => cells.map((c) => String(c).replace(/\|/g, '\\|'));
     lines.push(
       table(
-        ['tool', 'wall time (median)', 'runs (s)', 'rows/s', 'time ÷ pg_dump|psql', 'peak RSS'],
+        md(['tool', 'wall time (median)', 'runs (s)', 'rows/s', 'time ÷ pg_dump | psql', 'peak RSS']),
         [
           ...tools.map((x) => {
             const m = med(x.name);
-            return [x.name, `${secs(m)} s`, results.get(x.name)!.map((r) => secs(r.ms)).join(', '), Math.round(sc.rows / (m / 1000)).toLocaleString('en-US'), `${(m / dumpPsql).toFixed(2)}×`, results.get(x.name)!.at(-1)!.rssMb];
+            return md([x.name, `${secs(m)} s`, results.get(x.name)!.map((r) => secs(r.ms)).join(', '), Math.round(sc.rows / (m / 1000)).toLocaleString('en-US'), `${(m / dumpPsql).toFixed(2)}×`, results.get(x.name)!.at(-1)!.rssMb]);
           }),
           ['nself no-op migrate (already equal)', `${secs(noop)} s`, noops.map((r) => secs(r.ms)).join(', '), '', `${((noop / ours) * 100).toFixed(0)} % of nself's copy`, noops.at(-1)!.rssMb],
         ],
