@@ -60,7 +60,8 @@ export async function pairTables(source: pg.ClientBase, target: pg.ClientBase, s
  * Count + checksum of every pair, both sides at once (separate connections, in real use separate servers), in
  * batched queries (session.ts checksums). A pair whose sizes on disk (pg_table_size) differ by more than 20 %
  * (or that is empty on a side) is counted first and checksummed only when the counts agree: an empty target,
- * or one with other row counts, costs a count, not a checksum; sizes only choose the order of the work. `sum` is '' where it was not computed (the counts differ, so the tables differ anyway).
+ * or one with other row counts, costs a count, not a checksum; sizes only choose the order of the work. `sum`
+ * is '' where it was not computed (the counts differ, so the tables differ anyway).
  */
 export async function checksumPairs(source: pg.ClientBase, target: pg.ClientBase, pairs: TablePair[], columnsOf: (p: TablePair) => string[] = (p) => p.columns): Promise<Array<{ src: Checksum; tgt: Checksum }>> {
   const alike = (p: TablePair) => p.src.bytes > 0 && p.tgt.bytes > 0 && Math.min(p.src.bytes, p.tgt.bytes) / Math.max(p.src.bytes, p.tgt.bytes) >= 0.8;

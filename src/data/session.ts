@@ -48,11 +48,6 @@ export function rowHashSql(columns: string[], alias?: string): string {
 
 export interface Checksum { rows: number; sum: string }
 
-/** Row count + order-independent checksum (sum of 64-bit row hashes, as numeric) of a relation over columns. */
-export async function checksum(client: pg.ClientBase, from: string, columns: string[]): Promise<Checksum> {
-  return (await checksums(client, [{ from, columns }]))[0];
-}
-
 /** One relation to sum: `from` is a FROM item (fromItem()); `bytes` its size, which only decides the batching. */
 export interface SumRequest { from: string; columns: string[]; bytes?: number }
 
@@ -61,7 +56,8 @@ const BATCH_BELOW_BYTES = 8 * 2 ** 20;
 const BATCH_TABLES = 250;
 
 /**
- * count(*) (and, unless countOnly, the checksum) of many relations, in as few round trips as possible: the small
+ * Row count + order-independent checksum (sum of 64-bit row hashes, as numeric; '0' for no rows) over the given
+ * columns — unless countOnly — of many relations, in as few round trips as possible: the small
  * ones (by size) are summed by one UNION ALL query per BATCH_TABLES relations, each large one by its own
  * query. The results are exact whatever the sizes; `sum` is '' when countOnly. A failing query fails
  * the whole call (the transaction is aborted then): `onError(indexes, e)` names what that query read.
