@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, type TestCluster } from '../test/support/pg.ts';
-import { makeProject, type Project } from '../test/support/cli.ts';
+import { makeProject } from '../test/support/cli.ts';
 import { BIN, ensureGnuTime, envFile, machine, median, now, secs, table, timeCommand, timeShell, warnIfStale } from './common.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 2_000_000);
@@ -67,32 +67,29 @@ interface Tool {
   run(): Promise<Run>;
 }
 
-async function main(): Promise<void> {
-  ensureGnuTime();
-  warnIfStale();
-  const hasPgcopydb = ensurePgcopydb();
-  const [a, b] = await Promise.all([startCluster({ password: 'bench' }), startCluster({ password: 'bench' })]);
-  let project: Project | undefined;
-  try {
-    for (const c of [a, b]) {
-      // Same settings for every tool: room for WAL so no tool pays for forced checkpoints mid-copy.
-      await c.sql(`ALTER SYSTEM SET max_wal_size = '8GB'`);
-      await c.sql('SELECT pg_reload_conf()');
-      await c.createDatabase(DB);
-      await c.sql(DDL, DB);
-    }
-    const loadBefore = loadavg().map((x) => x.toFixed(1)).join(' ');
-    let t = now();
-    await a.query(FILL, [ROWS], DB);
-    await a.sql('VACUUM ANALYZE big', DB);
-    await a.sql('CHECKPOINT');
-    const [{ size }] = await a.query<{ size: string }>(`SELECT pg_total_relation_size('big')::text AS size`, [], DB);
-    const [{ tsize }] = await a.query<{ tsize: string }>(`SELECT pg_table_size('big')::text AS tsize`, [], DB);
-    const [want] = await a.query<{ n: string; h: string }>(CHECK, [], DB);
-    const mb = Number(tsize) / 2 ** 20;
-    console.error(`source: ${ROWS} rows, table ${mb.toFixed(0)} MB (+ PK index: ${(Number(size) / 2 ** 20).toFixed(0)} MB), built in ${secs(now() - t)} s`);
+interface Scenario {
+  title: string;
+  rows: number;
+  /** MB of table data (pg_table_size). */
+  mb: number;
+  source: { cluster: TestCluster; db: string };
+  target: { cluster: TestCluster; db: string };
+  /** pg_dump selection: `-t public.big` or `-n public`. */
+  dumpWhat: string;
+  /** Empties the target (untimed). */
+  reset: () => Promise<void>;
+  /** The target's content equals the source's (untimed, after every run). */
+  check: () => Promise<void>;
+  peers: boolean;
+}
 
-    project = makeProject({ '.env.local': envFile(a, DB), '.env.staging': envFile(b, DB) });
+interface Outcome { lines: string[] }
+
+async function runScenario(sc: Scenario, hasPgcopydb: boolean): Promise<Outcome> {
+  const { cluster: a, db: sdb } = sc.source;
+  const { cluster: b, db: tdb } = sc.target;
+  const project = makeProject({ '.env.local': envFile(a, sdb), '.env.staging': envFile(b, tdb) });
+  try {
     const env = { PGPASSWORD: 'bench' };
     const conn = (c: TestCluster) => `-h 127.0.0.1 -p ${c.port} -U postgres`;
     const time = '/usr/bin/time -f RSS_KB=%M';
@@ -104,7 +101,7 @@ async function main(): Promise<void> {
     };
     const nselfArgs = [BIN, 'migrate', 'local', 'staging', '--data-only', '--force', '--json'];
     const nself = async (): Promise<Run & { report: any }> => {
-      const r = await timeCommand(process.execPath, nselfArgs, { cwd: project!.dir });
+      const r = await timeCommand(process.execPath, nselfArgs, { cwd: project.dir });
       let report: any;
       try {
         report = JSON.parse(r.stdout);
@@ -113,56 +110,59 @@ async function main(): Promise<void> {
       }
       if (r.code !== 0 || report.status !== 'ok' || !report.verified) throw new Error(`nself migrate failed (exit ${r.code}): ${JSON.stringify(report.error ?? report).slice(0, 3000)}`);
       const steps = (report.steps as { name: string; status: string; duration_ms: number }[]).map((s) => `${s.name} ${s.status === 'skipped' ? '–' : secs(s.duration_ms)}`).join(', ');
-      return { ms: r.ms, rssMb: `${(r.maxRssKb / 1024).toFixed(0)} MB`, note: steps, report };
+      const verify = (report.steps as { name: string; detail?: string }[]).find((s) => s.name === 'verify')?.detail ?? '';
+      return { ms: r.ms, rssMb: `${(r.maxRssKb / 1024).toFixed(0)} MB`, note: `${steps}; verify: ${verify}`, report };
     };
-
+    const NSELF = 'nself migrate local staging --data-only --force';
     const tools: Tool[] = [
       {
         name: 'pg_dump --data-only | psql --single-transaction',
-        command: `pg_dump ${conn(a)} --data-only -t public.big ${DB} | psql -X -q -v ON_ERROR_STOP=1 --single-transaction ${conn(b)} -d ${DB}`,
-        run: () => shell(`${time} pg_dump ${conn(a)} --data-only -t public.big ${DB} | ${time} psql -X -q -v ON_ERROR_STOP=1 --single-transaction ${conn(b)} -d ${DB} >/dev/null`),
+        command: `pg_dump ${conn(a)} --data-only ${sc.dumpWhat} ${sdb} | psql -X -q -v ON_ERROR_STOP=1 --single-transaction ${conn(b)} -d ${tdb}`,
+        run: () => shell(`${time} pg_dump ${conn(a)} --data-only ${sc.dumpWhat} ${sdb} | ${time} psql -X -q -v ON_ERROR_STOP=1 --single-transaction ${conn(b)} -d ${tdb} >/dev/null`),
       },
-      {
+    ];
+    if (sc.peers) {
+      tools.push({
         name: 'pg_dump -Fc (file) + pg_restore -j2',
-        command: `pg_dump ${conn(a)} -Fc --data-only -t public.big -f $TMP/big.dump ${DB} && pg_restore ${conn(b)} -d ${DB} --data-only -j2 $TMP/big.dump`,
+        command: `pg_dump ${conn(a)} -Fc --data-only ${sc.dumpWhat} -f $TMP/big.dump ${sdb} && pg_restore ${conn(b)} -d ${tdb} --data-only -j2 $TMP/big.dump`,
         run: async () => {
           const dir = mkdtempSync(join(tmpdir(), 'nself-bench-dump-'));
           try {
             const f = join(dir, 'big.dump');
-            return await shell(`${time} pg_dump ${conn(a)} -Fc --data-only -t public.big -f ${f} ${DB} && ${time} pg_restore ${conn(b)} -d ${DB} --data-only -j2 ${f}`);
-          } finally {
-            rmSync(dir, { recursive: true, force: true });
-          }
-        },
-      },
-    ];
-    if (hasPgcopydb) {
-      tools.push({
-        name: 'pgcopydb copy table-data --table-jobs 2',
-        command: `pgcopydb copy table-data --source postgres://postgres:***@127.0.0.1:${a.port}/${DB} --target postgres://postgres:***@127.0.0.1:${b.port}/${DB} --table-jobs 2 --dir $TMP`,
-        run: async () => {
-          const dir = mkdtempSync(join(tmpdir(), 'nself-bench-pgcopydb-'));
-          try {
-            return await shell(`${time} pgcopydb copy table-data --source '${a.url(DB)}' --target '${b.url(DB)}' --table-jobs 2 --dir ${dir}/work`);
+            return await shell(`${time} pg_dump ${conn(a)} -Fc --data-only ${sc.dumpWhat} -f ${f} ${sdb} && ${time} pg_restore ${conn(b)} -d ${tdb} --data-only -j2 ${f}`);
           } finally {
             rmSync(dir, { recursive: true, force: true });
           }
         },
       });
+      if (hasPgcopydb) {
+        tools.push({
+          name: 'pgcopydb copy table-data --table-jobs 2',
+          command: `pgcopydb copy table-data --source postgres://postgres:***@127.0.0.1:${a.port}/${sdb} --target postgres://postgres:***@127.0.0.1:${b.port}/${tdb} --table-jobs 2 --dir $TMP`,
+          run: async () => {
+            const dir = mkdtempSync(join(tmpdir(), 'nself-bench-pgcopydb-'));
+            try {
+              return await shell(`${time} pgcopydb copy table-data --source '${a.url(sdb)}' --target '${b.url(tdb)}' --table-jobs 2 --dir ${dir}/work`);
+            } finally {
+              rmSync(dir, { recursive: true, force: true });
+            }
+          },
+        });
+      }
     }
-    tools.push({ name: 'nself migrate local staging --data-only --force', command: `nself migrate local staging --data-only --force --json`, run: nself });
+    tools.push({ name: NSELF, command: `nself migrate local staging --data-only --force --json`, run: nself });
 
     const results = new Map<string, Run[]>(tools.map((x) => [x.name, []]));
     const noops: Run[] = [];
+    const loadBefore = loadavg().map((x) => x.toFixed(1)).join(' ');
     for (let round = 0; round < REPEAT; round++) {
       for (const tool of tools) {
-        await b.sql('TRUNCATE big', DB);
+        await sc.reset();
         await b.sql('CHECKPOINT');
         const r = await tool.run();
-        const [got] = await b.query<{ n: string; h: string }>(CHECK, [], DB);
-        if (got.n !== want.n || got.h !== want.h) throw new Error(`${tool.name}: target has ${got.n} rows (checksum ${got.h}), source ${want.n} (${want.h})`);
+        await sc.check();
         results.get(tool.name)!.push(r);
-        console.error(`[round ${round + 1}] ${tool.name}: ${secs(r.ms)} s, peak RSS ${r.rssMb}${r.note ? ` (${r.note})` : ''}`);
+        console.error(`[${sc.title}, round ${round + 1}] ${tool.name}: ${secs(r.ms)} s, peak RSS ${r.rssMb}${r.note ? ` (${r.note})` : ''}`);
       }
       // The no-op: the same migrate again, the environments now being equal.
       await b.sql('CHECKPOINT');
@@ -170,47 +170,124 @@ async function main(): Promise<void> {
       const migrateStep = (r.report.steps as { name: string; status: string }[]).find((s) => s.name === 'migrate');
       if (migrateStep && migrateStep.status !== 'skipped') r.note = `NOT a no-op: ${r.note}`;
       noops.push(r);
-      console.error(`[round ${round + 1}] nself no-op migrate: ${secs(r.ms)} s, peak RSS ${r.rssMb} (${r.note})`);
+      console.error(`[${sc.title}, round ${round + 1}] nself no-op migrate: ${secs(r.ms)} s, peak RSS ${r.rssMb} (${r.note})`);
     }
 
-    // ── report ────────────────────────────────────────────────────────────────────
-    const info = await machine(a);
     const med = (name: string) => median(results.get(name)!.map((r) => r.ms));
-    const ours = med('nself migrate local staging --data-only --force');
+    const ours = med(NSELF);
     const dumpPsql = med(tools[0].name);
+    const noop = median(noops.map((r) => r.ms));
     const lines: string[] = [];
-    lines.push(`## Data copy (${new Date().toISOString()})`, '');
-    for (const [k, v] of Object.entries(info)) lines.push(`- ${k}: ${v}`);
-    lines.push(`- table: ${ROWS} rows, ${mb.toFixed(0)} MB (pg_table_size; ${(Number(size) / 2 ** 20).toFixed(0)} MB with its PK index); ${REPEAT === 1 ? 'one run' : `median of ${REPEAT} rounds`} per tool, empty target each time`);
-    if (!hasPgcopydb) lines.push('- pgcopydb: not available (the Debian package did not install)');
-    lines.push(`- load average (1/5/15 min) before: ${loadBefore}, after: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (2 cores; other work on the machine shows up here)`);
-    lines.push('');
+    lines.push(`### ${sc.title}`, '');
+    lines.push(`- ${sc.rows.toLocaleString('en-US')} rows, ${sc.mb.toFixed(0)} MB (pg_table_size); ${REPEAT === 1 ? 'one run' : `median of ${REPEAT} interleaved rounds`} per tool, empty target each time`);
+    lines.push(`- load average (1/5/15 min) before: ${loadBefore}, after: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (2 cores; other work on the machine shows up here)`, '');
+    const md = (cells: (string | number)[]) => cells.map((c) => String(c).replace(/\|/g, '\\|'));
     lines.push(
       table(
-        ['tool', 'wall time', 'rows/s', 'MB/s', 'time ÷ nself', 'nself ÷ time', 'peak RSS'],
-        [...tools.map((x) => {
-          const m = med(x.name);
-          return [x.name, `${secs(m)} s`, Math.round(ROWS / (m / 1000)).toLocaleString('en-US'), (mb / (m / 1000)).toFixed(1), `${(m / ours).toFixed(2)}×`, `${(ours / m).toFixed(2)}×`, results.get(x.name)!.at(-1)!.rssMb];
-        }),
-        ['nself no-op migrate (already equal)', `${secs(median(noops.map((r) => r.ms)))} s`, '', '', '', `${((median(noops.map((r) => r.ms)) / ours) * 100).toFixed(0)}% of the copy`, noops.at(-1)!.rssMb]],
+        md(['tool', 'wall time (median)', 'runs (s)', 'rows/s', 'time ÷ pg_dump | psql', 'peak RSS']),
+        [
+          ...tools.map((x) => {
+            const m = med(x.name);
+            return md([x.name, `${secs(m)} s`, results.get(x.name)!.map((r) => secs(r.ms)).join(', '), Math.round(sc.rows / (m / 1000)).toLocaleString('en-US'), `${(m / dumpPsql).toFixed(2)}×`, results.get(x.name)!.at(-1)!.rssMb]);
+          }),
+          ['nself no-op migrate (already equal)', `${secs(noop)} s`, noops.map((r) => secs(r.ms)).join(', '), '', `${((noop / ours) * 100).toFixed(0)} % of nself's copy`, noops.at(-1)!.rssMb],
+        ],
       ),
     );
     lines.push('', 'Exact commands (passwords via PGPASSWORD):', '');
     for (const x of tools) lines.push(`- ${x.name}: \`${x.command}\``);
     lines.push(`- no-op: the nself command again right after its copy`, '');
-    lines.push(`nself steps, copy: ${results.get(tools.at(-1)!.name)!.at(-1)!.note}`);
-    lines.push(`nself steps, no-op: ${noops.at(-1)!.note}`, '');
-    const pgc = hasPgcopydb ? med('pgcopydb copy table-data --table-jobs 2') : undefined;
-    const noop = median(noops.map((r) => r.ms));
-    const rssMb = Math.max(...results.get(tools.at(-1)!.name)!.map((r) => parseFloat(r.rssMb)), ...noops.map((r) => parseFloat(r.rssMb)));
-    lines.push('Goals:');
-    lines.push(`- ≤ 0.8× the pg_dump | psql time: ${(ours / dumpPsql).toFixed(2)}× → ${ours / dumpPsql <= 0.8 ? 'MET' : 'MISSED'}`);
-    lines.push(`- faster than pgcopydb: ${pgc === undefined ? 'pgcopydb not available' : `${secs(ours)} s vs ${secs(pgc)} s → ${ours < pgc ? 'MET' : 'MISSED'}`}`);
-    lines.push(`- no-op < 25% of the copy: ${((noop / ours) * 100).toFixed(0)}% → ${noop / ours < 0.25 ? 'MET' : 'MISSED'}`);
-    lines.push(`- peak RSS < 200 MB: ${rssMb.toFixed(0)} MB → ${rssMb < 200 ? 'MET' : 'MISSED'}`);
-    console.log(lines.join('\n'));
+    lines.push(`nself steps (s), copy, per round: ${results.get(NSELF)!.map((r) => r.note).join(' | ')}`, '');
+    lines.push(`nself steps (s), no-op, per round: ${noops.map((r) => r.note).join(' | ')}`, '');
+    const pgc = hasPgcopydb && sc.peers ? med('pgcopydb copy table-data --table-jobs 2') : undefined;
+    const rssMb = Math.max(...results.get(NSELF)!.map((r) => parseFloat(r.rssMb)), ...noops.map((r) => parseFloat(r.rssMb)));
+    lines.push(`Ratios: nself ÷ pg_dump|psql ${(ours / dumpPsql).toFixed(2)}×${pgc === undefined ? '' : `; nself ÷ pgcopydb ${(ours / pgc).toFixed(2)}×`}; no-op ${((noop / ours) * 100).toFixed(0)} % of the copy; peak RSS ${rssMb.toFixed(0)} MB`, '');
+    return { lines };
   } finally {
-    project?.remove();
+    project.remove();
+  }
+}
+
+const SCENARIOS = (process.env.BENCH_SCENARIOS ?? 'two,one,many').split(',');
+const ONE_ROWS = Number(process.env.BENCH_ONE_ROWS ?? 1_000_000);
+const MANY = Number(process.env.BENCH_MANY_TABLES ?? 1000);
+
+async function main(): Promise<void> {
+  ensureGnuTime();
+  warnIfStale();
+  const hasPgcopydb = ensurePgcopydb();
+  const [a, b] = await Promise.all([startCluster({ password: 'bench' }), startCluster({ password: 'bench' })]);
+  try {
+    for (const c of [a, b]) {
+      // Same settings for every tool: room for WAL so no tool pays for forced checkpoints mid-copy.
+      await c.sql(`ALTER SYSTEM SET max_wal_size = '8GB'`);
+      await c.sql('SELECT pg_reload_conf()');
+    }
+    const bigTable = async (c: TestCluster, db: string, rows: number) => {
+      await c.createDatabase(db);
+      await c.sql(DDL, db);
+      if (rows > 0) {
+        await c.query(FILL, [rows], db);
+        await c.sql('VACUUM ANALYZE big', db);
+      }
+    };
+    const sizeOf = async (c: TestCluster, db: string, where: string) =>
+      Number((await c.query<{ s: string }>(`SELECT coalesce(sum(pg_table_size(c.oid)), 0)::text AS s FROM pg_class c WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace ${where}`, [], db))[0].s) / 2 ** 20;
+    const checkBig = (src: { cluster: TestCluster; db: string }, tgt: { cluster: TestCluster; db: string }) => async () => {
+      const [[x], [y]] = await Promise.all([src.cluster.query<{ n: string; h: string }>(CHECK, [], src.db), tgt.cluster.query<{ n: string; h: string }>(CHECK, [], tgt.db)]);
+      if (x.n !== y.n || x.h !== y.h) throw new Error(`target has ${y.n} rows (checksum ${y.h}), source ${x.n} (${x.h})`);
+    };
+    const out: string[] = [];
+    const info = await machine(a);
+    out.push(`## Data copy (${new Date().toISOString()})`, '');
+    for (const [k, v] of Object.entries(info)) out.push(`- ${k}: ${v}`);
+    if (!hasPgcopydb) out.push('- pgcopydb: not available (the Debian package did not install)');
+    out.push('');
+
+    if (SCENARIOS.includes('two')) {
+      let t = now();
+      await Promise.all([bigTable(a, DB, ROWS), bigTable(b, DB, 0)]);
+      await a.sql('CHECKPOINT');
+      const mb = await sizeOf(a, DB, '');
+      console.error(`two servers: ${ROWS} rows, ${mb.toFixed(0)} MB, built in ${secs(now() - t)} s`);
+      const src = { cluster: a, db: DB };
+      const tgt = { cluster: b, db: DB };
+      out.push(...(await runScenario({ title: `One table, source and target on two servers (${ROWS.toLocaleString('en-US')} rows)`, rows: ROWS, mb, source: src, target: tgt, dumpWhat: '-t public.big', reset: async () => void (await b.sql('TRUNCATE big', DB)), check: checkBig(src, tgt), peers: true }, hasPgcopydb)).lines);
+      await Promise.all([a.sql(`DROP DATABASE ${DB}`), b.sql(`DROP DATABASE ${DB}`)]);
+    }
+    if (SCENARIOS.includes('one')) {
+      const t = now();
+      await Promise.all([bigTable(a, 'one_src', ONE_ROWS), bigTable(a, 'one_tgt', 0)]);
+      await a.sql('CHECKPOINT');
+      const mb = await sizeOf(a, 'one_src', '');
+      console.error(`one server: ${ONE_ROWS} rows, ${mb.toFixed(0)} MB, built in ${secs(now() - t)} s`);
+      const src = { cluster: a, db: 'one_src' };
+      const tgt = { cluster: a, db: 'one_tgt' };
+      out.push(...(await runScenario({ title: `One table, source and target databases in one server (${ONE_ROWS.toLocaleString('en-US')} rows)`, rows: ONE_ROWS, mb, source: src, target: tgt, dumpWhat: '-t public.big', reset: async () => void (await a.sql('TRUNCATE big', 'one_tgt')), check: checkBig(src, tgt), peers: false }, hasPgcopydb)).lines);
+      await a.sql('DROP DATABASE one_src');
+      await a.sql('DROP DATABASE one_tgt');
+    }
+    if (SCENARIOS.includes('many')) {
+      const ddl = `DO $$ BEGIN FOR i IN 1..${MANY} LOOP
+          EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, name text NOT NULL, qty int, at timestamptz)', i);
+        END LOOP; END $$`;
+      await Promise.all([a.createDatabase('many'), b.createDatabase('many')]);
+      await Promise.all([a.sql(ddl, 'many'), b.sql(ddl, 'many')]);
+      await a.sql(`DO $$ BEGIN FOR i IN 1..${MANY} LOOP
+          EXECUTE format('INSERT INTO t%s SELECT g, md5((g * %s)::text), g, timestamptz ''2020-01-01'' + g * interval ''1 day'' FROM generate_series(1, 10) g', i, i);
+        END LOOP; END $$`, 'many');
+      await a.sql('VACUUM ANALYZE', 'many');
+      const mb = await sizeOf(a, 'many', '');
+      const names = Array.from({ length: MANY }, (_, i) => `t${i + 1}`);
+      const sumAll = `SELECT count(*)::text AS n, coalesce(sum(h), 0)::text AS h FROM (${names.map((n) => `SELECT hashtextextended('${n}' || x::text, 0) AS h FROM ${n} x`).join(' UNION ALL ')}) s`;
+      const check = async () => {
+        const [[x], [y]] = await Promise.all([a.query<{ n: string; h: string }>(sumAll, [], 'many'), b.query<{ n: string; h: string }>(sumAll, [], 'many')]);
+        if (x.n !== y.n || x.h !== y.h) throw new Error(`many tables: target has ${y.n} rows (checksum ${y.h}), source ${x.n} (${x.h})`);
+      };
+      out.push(...(await runScenario({ title: `${MANY} tables × 10 rows, two servers`, rows: MANY * 10, mb, source: { cluster: a, db: 'many' }, target: { cluster: b, db: 'many' }, dumpWhat: '-n public', reset: async () => void (await b.sql(`TRUNCATE ${names.join(', ')}`, 'many')), check, peers: false }, hasPgcopydb)).lines);
+    }
+    console.log(out.join('\n'));
+  } finally {
     await Promise.allSettled([a.stop(), b.stop()]);
   }
 }

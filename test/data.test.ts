@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
-import { startCluster, type TestCluster } from './support/pg.ts';
+import { startCluster, type PgVersion, type TestCluster } from './support/pg.ts';
 import { applyData, backupData, diffData, planData, restoreData, verifyData, type DataPlan, type DataProgress } from '../src/data/index.ts';
 import { inScope, parseTablePattern } from '../src/data/scope.ts';
 import { MigrateError } from '../src/errors.ts';
@@ -449,4 +449,100 @@ describe('data engine (real PostgreSQL)', () => {
     assert.deepEqual(by['public.same'], { table: 'public.same', schema: 'public', name: 'same', sourceRows: 1, targetRows: 1, identical: true, primaryKey: true, onlyInSource: 0, onlyInTarget: 0, different: 0 });
     assert.ok(ms < 10000, `diff took ${ms} ms`);
   });
+  it('1000 tables × 10 rows: counts and checksums in a few batched queries find the one changed row and the one missing row', async () => {
+    const make = (extra: string) => `DO $$ BEGIN FOR i IN 1..1000 LOOP
+        EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, v text)', i);
+        EXECUTE format('INSERT INTO t%s SELECT g, md5((g * %s)::text) FROM generate_series(1, 10) g', i, i);
+      END LOOP; END $$; ${extra}`;
+    n++;
+    const dbs = { src: `src${n}`, tgt: `tgt${n}` };
+    await Promise.all([cluster.createDatabase(dbs.src), cluster.createDatabase(dbs.tgt)]);
+    await Promise.all([cluster.sql(make(''), dbs.src), cluster.sql(make(`UPDATE t537 SET v = 'changed' WHERE id = 4; DELETE FROM t900 WHERE id = 10;`), dbs.tgt)]);
+    const counted = (c: pg.Client) => {
+      const q = c.query.bind(c) as (...a: unknown[]) => unknown;
+      const box = { n: 0 };
+      (c as unknown as { query: (...a: unknown[]) => unknown }).query = (...a: unknown[]) => (box.n++, q(...a));
+      return box;
+    };
+    await session(dbs, async (s, t) => {
+      const qs = counted(s);
+      const qt = counted(t);
+      const plan = await planData(s, t);
+      assert.deepEqual(plan.tables.filter((x) => x.action === 'copy').map((x) => [x.table, x.sourceRows, x.targetRows]), [['public.t537', 10, 10], ['public.t900', 10, 9]]);
+      assert.equal(plan.tables.length, 1000);
+      assert.ok(qs.n <= 20 && qt.n <= 20, `planning 1000 tables took ${qs.n} source and ${qt.n} target queries (expected a few batched ones)`);
+      const d = await diffData(s, t);
+      assert.deepEqual(d.tables.filter((x) => !x.identical).map((x) => [x.table, x.onlyInSource, x.onlyInTarget, x.different]), [['public.t537', 0, 0, 1], ['public.t900', 1, 0, 0]]);
+      const loaded = await applyData(s, t, plan);
+      assert.deepEqual(await verifyData(s, t, plan, { loaded }), { byCopy: 2, byChecksum: 0 });
+      assert.deepEqual(await verifyData(s, t, plan), { byCopy: 0, byChecksum: 2 }, 'without the load results every table is checksummed');
+      assert.ok(plan.tables.every((x) => x.sourceChecksum !== undefined), 'verification filled in the source checksums the plan lacked');
+    });
+    await sameRows(dbs, 'SELECT * FROM t537 ORDER BY id');
+    await sameRows(dbs, 'SELECT * FROM t900 ORDER BY id');
+  });
+
+  it('a COPY that loads other rows than the plan counted is checksummed, not trusted', async () => {
+    const dbs = await pair(`CREATE TABLE r (id int PRIMARY KEY, v text)`);
+    await cluster.sql(`INSERT INTO r VALUES (1, 'a'), (2, 'b')`, dbs.src);
+    await session(dbs, async (s, t) => {
+      const plan = await planData(s, t);
+      const loaded = await applyData(s, t, plan);
+      await t.query(`UPDATE r SET v = 'x' WHERE id = 2`);
+      // The load result says 2 rows: proven by COPY, so the later UPDATE goes unseen by design...
+      assert.deepEqual(await verifyData(s, t, plan, { loaded }), { byCopy: 1, byChecksum: 0 });
+      // ...but a result that does not match the plan's count is never trusted.
+      await assert.rejects(verifyData(s, t, plan, { loaded: [{ ...loaded[0], rowsAfter: 3 }] }), (e: unknown) => e instanceof MigrateError && e.code === 'data_verify_failed');
+    }, false);
+  });
+
+  for (const version of [13, 18] as PgVersion[]) {
+    it(`PostgreSQL ${version}: secondary indexes dropped for the load come back identical (definition, comment, CLUSTER ON); constraints and replica identity stay`, async () => {
+      const c = await startCluster({ version });
+      try {
+        const ddl = `CREATE TABLE p (id int PRIMARY KEY, code text NOT NULL, grp int NOT NULL, note text, CONSTRAINT p_grp_uq UNIQUE (grp, id));
+          CREATE UNIQUE INDEX p_code_key ON p (code);
+          CREATE INDEX p_note_idx ON p (lower(note)) WHERE note IS NOT NULL;
+          COMMENT ON INDEX p_note_idx IS 'by note';
+          CREATE INDEX p_grp_idx ON p (grp DESC) INCLUDE (note) WITH (fillfactor = 80);
+          ALTER TABLE p CLUSTER ON p_grp_idx;
+          CREATE UNIQUE INDEX p_ri ON p (id, code);
+          ALTER TABLE p REPLICA IDENTITY USING INDEX p_ri;
+          CREATE INDEX p_stats ON p ((grp * 2));
+          ALTER INDEX p_stats ALTER COLUMN 1 SET STATISTICS 100;
+          CREATE TABLE ch (id int PRIMARY KEY, code text REFERENCES p (code));`;
+        for (const db of ['s', 't']) {
+          await c.createDatabase(db);
+          await c.sql(ddl, db);
+        }
+        await c.sql(`INSERT INTO p SELECT i, 'c' || i, i % 7, CASE WHEN i % 2 = 0 THEN 'n' || i END FROM generate_series(1, 500) i; INSERT INTO ch VALUES (1, 'c1')`, 's');
+        const shape = `SELECT ic.relname AS name, pg_get_indexdef(i.indexrelid) AS def, i.indisclustered AS clustered, i.indisreplident AS ri, i.indisvalid AS valid,
+            obj_description(i.indexrelid, 'pg_class') AS comment, (SELECT conname FROM pg_constraint WHERE conindid = i.indexrelid AND contype <> 'f') AS con, ic.oid::int8 AS oid
+          FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = 'p'::regclass ORDER BY 1`;
+        const before = await c.query(shape, [], 't');
+        const s = new pg.Client({ connectionString: c.url('s') });
+        const t = new pg.Client({ connectionString: c.url('t') });
+        await Promise.all([s.connect(), t.connect()]);
+        try {
+          await s.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+          await t.query('BEGIN');
+          const plan = await planData(s, t);
+          const loaded = await applyData(s, t, plan, { deferIndexesRows: 0 });
+          await verifyData(s, t, plan, { loaded });
+          await t.query('COMMIT');
+        } finally {
+          await Promise.allSettled([s.end(), t.end()]);
+        }
+        const after = await c.query(shape, [], 't');
+        const strip = (rows: Array<Record<string, unknown>>) => rows.map(({ oid: _oid, ...r }) => r);
+        assert.deepEqual(strip(after), strip(before));
+        const rebuilt = after.filter((a, i) => a.oid !== before[i].oid).map((a) => a.name);
+        assert.deepEqual(rebuilt, ['p_code_key', 'p_grp_idx', 'p_note_idx']);
+        assert.deepEqual(await c.query(`SELECT count(*)::int AS n FROM p`, [], 't'), [{ n: 500 }]);
+        assert.deepEqual(await c.query(`SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = 'ch'::regclass`, [], 't'), [{ conname: 'ch_code_fkey' }]);
+      } finally {
+        await c.stop();
+      }
+    });
+  }
 });

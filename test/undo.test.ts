@@ -44,7 +44,8 @@ async function state(c: TestCluster, db: string): Promise<{ schema: string; cont
 
 /**
  * Wait until the CLI's session on the target database is in a phase: 'copy' (COPY … FROM STDIN running) or
- * 'verify' (a checksum query on the target after a COPY was seen).
+ * 'verify' (a checksum query on the target after a COPY was seen: only tables not proven by their binary COPY,
+ * e.g. with a column of a user type, are checksummed there).
  */
 async function waitFor(watcher: pg.Client, db: string, phase: 'copy' | 'verify', deadlineMs = 60_000): Promise<void> {
   let copied = false;
@@ -128,7 +129,9 @@ test('full migrations do not trip over rows they replace: new FK to a new lookup
 
 test('SIGINT after the data step leaves rows, sequences and env files as they were', PG_DUMP, async () => {
   const db = 'sigint_seq';
-  const ddl = `CREATE TABLE events(id bigserial PRIMARY KEY, payload text NOT NULL);`;
+  // A domain-typed column: verification checksums the target's rows (a binary COPY of built-in types only is
+  // proven by its row count, leaving no verify phase to interrupt).
+  const ddl = `CREATE DOMAIN payload_t AS text; CREATE TABLE events(id bigserial PRIMARY KEY, payload payload_t NOT NULL);`;
   await freshDb(local, db, `${ddl} INSERT INTO events(payload) SELECT repeat(md5(g::text), 4) FROM generate_series(1, 300000) g;`);
   await freshDb(staging, db, `${ddl} INSERT INTO events(payload) SELECT 'old ' || g FROM generate_series(1, 100) g;`);
   const before = await state(staging, db);
@@ -187,12 +190,13 @@ test('a data-only migration blocked by another session’s lock fails within --l
 
 test('kill -9 at 24 points of a schema + data + config migration: after the next command, all-old or all-new', PG_DUMP, async () => {
   const db = 'kill9';
-  const src = `CREATE TABLE users(id bigserial PRIMARY KEY, email text NOT NULL, name text);
-    CREATE TABLE posts(id bigserial PRIMARY KEY, user_id bigint REFERENCES users, body text);
+  // posts.body has a domain type, so that verification checksums posts on the target: the 'verify' kill point.
+  const src = `CREATE DOMAIN body_t AS text; CREATE TABLE users(id bigserial PRIMARY KEY, email text NOT NULL, name text);
+    CREATE TABLE posts(id bigserial PRIMARY KEY, user_id bigint REFERENCES users, body body_t);
     INSERT INTO users(email, name) SELECT 'u' || g || '@x', 'n' || g FROM generate_series(1, 20000) g;
     INSERT INTO posts(user_id, body) SELECT 1 + g % 20000, repeat('b', 50) FROM generate_series(1, 60000) g;`;
-  const tgt = `CREATE TABLE users(id bigserial PRIMARY KEY, email text NOT NULL, legacy int);
-    CREATE TABLE posts(id bigserial PRIMARY KEY, user_id bigint REFERENCES users, body text);
+  const tgt = `CREATE DOMAIN body_t AS text; CREATE TABLE users(id bigserial PRIMARY KEY, email text NOT NULL, legacy int);
+    CREATE TABLE posts(id bigserial PRIMARY KEY, user_id bigint REFERENCES users, body body_t);
     INSERT INTO users(email, legacy) SELECT 'old' || g, g FROM generate_series(1, 500) g;
     INSERT INTO posts(user_id, body) SELECT 1 + g % 500, 'old' FROM generate_series(1, 800) g;`;
   await freshDb(local, db, src);

@@ -5,12 +5,12 @@
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { MigrateError } from '../errors.js';
-import { displayName, qualify, quoteIdent, relationKey } from '../pg/quote.js';
+import { displayName, qualify, quoteIdent, quoteLiteral, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type TableInfo } from './catalog.js';
-import { replaceRows } from './load.js';
+import { DEFER_INDEXES_ROWS, replaceRows } from './load.js';
 import { applyDeltaTable, type DeltaState } from './delta.js';
-import { pairColumns, pairTables } from './plan.js';
-import { checksum, withPinned, wrapError } from './session.js';
+import { names, pairColumns, pairTables } from './plan.js';
+import { checksums, withPinned, wrapError } from './session.js';
 import { cancelBackend, pump, RowCounter } from './stream.js';
 import type { DataPlan, DataProgress, DataScope, DataTablePlan, DataTableResult } from './types.js';
 
@@ -33,8 +33,10 @@ const PROGRESS_EVERY_MS = 200;
 /**
  * `opts.delta` (sync): the tables prepared by prepareDelta get only their differing rows written (in place, not
  * emptied); the others are replaced whole. Both inside one foreign-key / trigger scope (load.ts).
+ * `opts.deferIndexesRows`: tables loaded with at least this many rows get their secondary indexes built after the
+ * load (load.ts; default DEFER_INDEXES_ROWS).
  */
-export async function applyData(source: pg.ClientBase, target: pg.ClientBase, plan: DataPlan, opts: { onProgress?: (p: DataProgress) => void; delta?: DeltaState } = {}): Promise<DataTableResult[]> {
+export async function applyData(source: pg.ClientBase, target: pg.ClientBase, plan: DataPlan, opts: { onProgress?: (p: DataProgress) => void; delta?: DeltaState; deferIndexesRows?: number } = {}): Promise<DataTableResult[]> {
   const copy = plan.tables.filter((t) => t.action === 'copy');
   if (copy.length === 0) return [];
   const deltaOf = (it: Item) => opts.delta?.get(relationKey(it.plan.schema, it.plan.name));
@@ -54,7 +56,7 @@ export async function applyData(source: pg.ClientBase, target: pg.ClientBase, pl
         const rowsAfter = d.rowsBefore + n.inserted - n.deleted;
         return { table: it.plan.table, rowsBefore: d.rowsBefore, rowsAfter, bytes: d.bytes, ms: Math.round(performance.now() - t0), mode: 'delta', ...n };
       },
-      { keep: (it) => !!deltaOf(it) },
+      { keep: (it) => !!deltaOf(it), deferIndexes: (it) => it.plan.sourceRows >= (opts.deferIndexesRows ?? DEFER_INDEXES_ROWS) },
     );
     try {
       await copySequences(source, target, items);
@@ -101,6 +103,9 @@ async function copyTable(source: pg.ClientBase, target: pg.ClientBase, it: Item,
     throw wrapError('data_copy_failed', `copying ${it.plan.table} failed`, e, 'nothing was changed: the target transaction is rolled back');
   }
   report(true);
+  if (counter.rows !== sink.rowCount) {
+    throw new MigrateError('data_copy_failed', `copying ${it.plan.table}: the source sent ${counter.rows} row(s), the target took ${sink.rowCount}`, { hint: 'nothing was changed: the target transaction is rolled back; please report this' });
+  }
   return { table: it.plan.table, rowsBefore: it.plan.targetRows, rowsAfter: sink.rowCount, bytes: counter.bytes, ms: Math.round(performance.now() - t0) };
 }
 
@@ -130,25 +135,94 @@ export async function followSequences(source: pg.ClientBase, target: pg.ClientBa
   if (items.length > 0) await copySequences(source, target, items);
 }
 
-/** After loading: every copied table's count + checksum in the target equals the source snapshot's. */
-export async function verifyData(source: pg.ClientBase, target: pg.ClientBase, plan: DataPlan): Promise<void> {
+/**
+ * The source checksums the plan does not have yet (tables whose counts differed), computed on a second source
+ * connection in the same snapshot (`snapshot`: pg_export_snapshot() of the source transaction) while the copy
+ * streams: they are what the checkpoint records as the state the migration leaves. The returned `done` never
+ * rejects — without the sums (no second connection, …) verification and the checkpoint compute them from the
+ * target instead. `stop` cancels the work.
+ */
+export function sumSourceAside(open: () => Promise<pg.Client>, snapshot: string, plan: DataPlan): { done: Promise<void>; stop: () => Promise<void> } {
+  const want = plan.tables.filter((t) => t.action === 'copy' && t.sourceChecksum === undefined && t.sourceRows > 0);
+  if (want.length === 0) return { done: Promise.resolve(), stop: async () => {} };
+  let side: pg.Client | undefined;
+  let stopped = false;
+  const done = (async () => {
+    side = await open();
+    if (stopped) return;
+    await side.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await side.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
+    const c = side;
+    await withPinned([c], async () => {
+      const all = await listTables(c);
+      const found = want.flatMap((t) => {
+        const info = all.get(relationKey(t.schema, t.name));
+        return info ? [{ t, info }] : [];
+      });
+      const sums = await checksums(c, found.map(({ t, info }) => ({ from: fromItem(info), columns: t.columns, bytes: info.bytes })));
+      found.forEach(({ t }, i) => {
+        // Same snapshot as the plan: a count that differs would mean it is not; then keep nothing.
+        if (sums[i].rows === t.sourceRows) t.sourceChecksum = sums[i].sum;
+      });
+    });
+  })()
+    .catch(() => {})
+    .finally(() => side?.end().catch(() => {}));
+  return {
+    done,
+    stop: async () => {
+      stopped = true;
+      if (side) cancelBackend(side);
+      await done;
+    },
+  };
+}
+
+/**
+ * Whether a table's load proves it equal to the source without reading it back: it was replaced whole by a
+ * binary COPY (same column types on both sides, all of them built-in, whose binary form round-trips exactly),
+ * with user triggers off (load.ts), and the target took as many rows as the source snapshot holds. Otherwise
+ * (text COPY: the target's type conversion may change values; a delta write; a type from an extension, whose
+ * receive function might not round-trip between versions) the target is checksummed.
+ */
+function provenByCopy(it: Item, loaded?: DataTableResult): boolean {
+  if (!loaded || loaded.mode === 'delta' || it.format !== 'binary' || loaded.rowsAfter !== it.plan.sourceRows) return false;
+  const cols = new Set(it.plan.columns);
+  return [it.src, it.tgt].every((t) => t.columns.every((c) => !cols.has(c.name) || c.typeId.startsWith('pg_catalog.')));
+}
+
+export interface DataVerification {
+  /** Tables proven by their binary COPY's row count (see provenByCopy). */
+  byCopy: number;
+  /** Tables whose target checksum was computed and compared with the source's. */
+  byChecksum: number;
+}
+
+/**
+ * After loading: every copied table equals the source snapshot's — by count + checksum of the target (the
+ * source's checksum is reused from the plan when it has one, else computed at the same time on the source), or,
+ * for tables `opts.loaded` shows were loaded by a plain binary COPY of built-in types, by the COPY's row count.
+ * Source checksums computed here are stored in the plan (`sourceChecksum`).
+ */
+export async function verifyData(source: pg.ClientBase, target: pg.ClientBase, plan: DataPlan, opts: { loaded?: DataTableResult[] } = {}): Promise<DataVerification> {
   const copy = plan.tables.filter((t) => t.action === 'copy');
-  if (copy.length === 0) return;
-  await withPinned([source, target], async () => {
+  if (copy.length === 0) return { byCopy: 0, byChecksum: 0 };
+  return withPinned([source, target], async () => {
     const items = await resolve(source, target, copy);
+    const loaded = new Map((opts.loaded ?? []).map((r) => [r.table, r]));
+    const check = items.filter((it) => !provenByCopy(it, loaded.get(it.plan.table)));
     const bad: Array<{ table: string; sourceRows: number; targetRows: number; sourceChecksum: string; targetChecksum: string }> = [];
     // The source snapshot has not moved since planning: its checksums are reused when the plan carries them.
-    const run = async (client: pg.ClientBase, side: 'src' | 'tgt') => {
-      const out = [];
-      for (const it of items) {
-        const known = side === 'src' && it.plan.sourceChecksum !== undefined;
-        out.push(known ? { rows: it.plan.sourceRows, sum: it.plan.sourceChecksum! } : await checksum(client, fromItem(it[side]), it.plan.columns));
-      }
-      return out;
-    };
-    const [a, b] = await Promise.all([run(source, 'src'), run(target, 'tgt')]);
-    items.forEach((it, i) => {
-      if (a[i].rows !== b[i].rows || a[i].sum !== b[i].sum) bad.push({ table: it.plan.table, sourceRows: a[i].rows, targetRows: b[i].rows, sourceChecksum: a[i].sum, targetChecksum: b[i].sum });
+    const srcNeeded = check.filter((it) => it.plan.sourceChecksum === undefined);
+    const sum = (client: pg.ClientBase, list: Item[], side: 'src' | 'tgt') =>
+      checksums(client, list.map((it) => ({ from: fromItem(it[side]), columns: it.plan.columns, bytes: it.src.bytes })), {
+        onError: (idx, e) => wrapError('data_checksum_failed', `reading ${names(idx.map((i) => list[i].plan.table))} in the ${side === 'src' ? 'source' : 'target'} to verify the copy`, e),
+      });
+    const [a, b] = await Promise.all([sum(source, srcNeeded, 'src'), sum(target, check, 'tgt')]);
+    srcNeeded.forEach((it, i) => (it.plan.sourceChecksum = a[i].sum));
+    check.forEach((it, i) => {
+      const s = { rows: it.plan.sourceRows, sum: it.plan.sourceChecksum! };
+      if (s.rows !== b[i].rows || s.sum !== b[i].sum) bad.push({ table: it.plan.table, sourceRows: s.rows, targetRows: b[i].rows, sourceChecksum: s.sum, targetChecksum: b[i].sum });
     });
     if (bad.length > 0) {
       const first = bad[0];
@@ -157,6 +231,7 @@ export async function verifyData(source: pg.ClientBase, target: pg.ClientBase, p
         details: bad,
       });
     }
+    return { byCopy: items.length - check.length, byChecksum: check.length };
   });
 }
 

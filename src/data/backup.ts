@@ -19,8 +19,9 @@ import { MigrateError } from '../errors.js';
 import { sha256File } from '../util/fs.js';
 import { qualify, quoteIdent, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type SequenceState, type TableInfo } from './catalog.js';
-import { emptyTables, replaceRows } from './load.js';
-import { checksum, withPinned, wrapError } from './session.js';
+import { DEFER_INDEXES_ROWS, emptyTables, replaceRows } from './load.js';
+import { checksums, withPinned, wrapError } from './session.js';
+import { names } from './plan.js';
 import { cancelBackend, pump } from './stream.js';
 import type { DataPlan } from './types.js';
 
@@ -111,6 +112,9 @@ export async function backupTables(target: pg.ClientBase, wanted: Array<{ schema
     }
     const owned = await ownedSequences(target, tables.map((t) => t.oid));
     const sequences = await readSequences(target, owned);
+    const sums = await checksums(target, tables.map((t) => ({ from: fromItem(t), columns: t.columns.filter((c) => !c.generated).map((c) => c.name), bytes: t.bytes })), {
+      onError: (idx, e) => wrapError('data_backup_failed', `summing the rows of ${names(idx.map((i) => tables[i].display))} to back them up`, e),
+    });
     const out: DataBackupTable[] = [];
     for (const [i, t] of tables.entries()) {
       const cols = t.columns.filter((c) => !c.generated);
@@ -118,7 +122,7 @@ export async function backupTables(target: pg.ClientBase, wanted: Array<{ schema
       const columns = cols.map((c) => c.name);
       const file = `${String(i + 1).padStart(4, '0')}.copy.gz`;
       try {
-        const sum = await checksum(target, fromItem(t), columns);
+        const sum = sums[i];
         const keyed = opts.byKey?.get(t.id);
         const list = columns.map(quoteIdent).join(', ');
         if (keyed) {
@@ -246,14 +250,11 @@ export async function restoreData(target: pg.ClientBase, dir: string, meta: unkn
           throw wrapError('data_restore_failed', `restoring the rows of ${b.table} by key`, e, 'nothing was changed: the target transaction is rolled back');
         }
       },
-      { keep: (b) => b.mode === 'rows' },
+      { keep: (b) => b.mode === 'rows', deferIndexes: (b) => b.rows >= DEFER_INDEXES_ROWS },
     );
     await writeSequences(target, m.sequences);
-    const bad: string[] = [];
-    for (const b of items) {
-      const sum = await checksum(target, fromItem(b.info as TableInfo), b.columns);
-      if (sum.rows !== b.rows || sum.sum !== b.checksum) bad.push(`${b.table} (${sum.rows} row(s), expected ${b.rows})`);
-    }
+    const sums = await checksums(target, items.map((b) => ({ from: fromItem(b.info), columns: b.columns, bytes: b.info.bytes })));
+    const bad = items.flatMap((b, i) => (sums[i].rows !== b.rows || sums[i].sum !== b.checksum ? [`${b.table} (${sums[i].rows} row(s), expected ${b.rows})`] : []));
     if (bad.length > 0) {
       throw new MigrateError('data_restore_verify_failed', `after restoring, ${bad.join(', ')} do(es) not match the backup`, { hint: 'nothing was changed (rolled back); please report this', details: bad });
     }
@@ -270,16 +271,14 @@ export async function sumTables(client: pg.ClientBase, tables: Array<{ schema: s
   if (tables.length === 0) return [];
   return withPinned([client], async () => {
     const all = await listTables(client);
-    const out: TableSum[] = [];
-    for (const w of tables) {
+    const found = tables.flatMap((w) => {
       const t = all.get(relationKey(w.schema, w.name));
-      if (!t) continue;
+      if (!t) return [];
       const have = t.columns.filter((c) => !c.generated).map((c) => c.name);
       const columns = w.columns ?? have;
-      if (!columns.every((c) => have.includes(c))) continue;
-      const sum = await checksum(client, fromItem(t), columns);
-      out.push({ schema: w.schema, name: w.name, columns, rows: sum.rows, checksum: sum.sum });
-    }
-    return out;
+      return columns.every((c) => have.includes(c)) ? [{ w, t, columns }] : [];
+    });
+    const sums = await checksums(client, found.map(({ t, columns }) => ({ from: fromItem(t), columns, bytes: t.bytes })));
+    return found.map(({ w, columns }, i) => ({ schema: w.schema, name: w.name, columns, rows: sums[i].rows, checksum: sums[i].sum }));
   });
 }

@@ -30,6 +30,8 @@ export interface TableInfo {
   display: string;
   relkind: 'r' | 'p';
   reltuples: number;
+  /** pg_table_size (heap + TOAST), summed over the partitions of a partitioned table: exact and cheap to read. */
+  bytes: number;
   columns: ColumnInfo[];
   /** Primary key column names in key order, or null. */
   pk: string[] | null;
@@ -37,6 +39,7 @@ export interface TableInfo {
 
 const TABLES_SQL = `
 SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind, c.reltuples::float8 AS reltuples,
+  CASE WHEN c.relkind = 'p' THEN (SELECT coalesce(sum(pg_table_size(p.relid)), 0) FROM pg_partition_tree(c.oid) AS p) ELSE pg_table_size(c.oid) END::float8 AS bytes,
   coalesce((SELECT json_agg(json_build_object(
       'name', a.attname,
       'generated', a.attgenerated <> '',
@@ -97,7 +100,7 @@ GROUP BY w.root`;
 
 /** All user tables of a database (partition roots, not partitions), keyed by relationKey(schema, name). */
 export async function listTables(client: pg.ClientBase): Promise<Map<string, TableInfo>> {
-  const rows = (await client.query(TABLES_SQL)).rows as Array<{ oid: string; schema: string; name: string; relkind: 'r' | 'p'; reltuples: number; columns: Omit<ColumnInfo, 'portable'>[]; pk: string[] | null }>;
+  const rows = (await client.query(TABLES_SQL)).rows as Array<{ oid: string; schema: string; name: string; relkind: 'r' | 'p'; reltuples: number; bytes: number; columns: Omit<ColumnInfo, 'portable'>[]; pk: string[] | null }>;
   const typeOids = [...new Set(rows.flatMap((r) => r.columns.map((c) => c.typeOid)))];
   const portable = new Map<number, boolean>();
   if (typeOids.length > 0) {
@@ -116,6 +119,7 @@ export async function listTables(client: pg.ClientBase): Promise<Map<string, Tab
       display: displayName(r.schema, r.name),
       relkind: r.relkind,
       reltuples: r.reltuples,
+      bytes: r.bytes,
       columns: r.columns.map((c) => ({ ...c, typeOid: Number(c.typeOid), portable: portable.get(Number(c.typeOid)) ?? false })),
       pk: r.pk,
     });

@@ -23,14 +23,20 @@
  *  - Equality: count(*) + sum of hashtextextended(ROW(cols)::text) computed in each database, with DateStyle,
  *    TimeZone, extra_float_digits, IntervalStyle, bytea_output, lc_monetary pinned (and restored afterwards)
  *    so both print values identically; row_security=off so an RLS policy errors instead of hiding rows.
- *  - Replacing rows: see load.ts (drop/re-add FKs, disable/re-enable user triggers, TRUNCATE in the tx).
+ *  - Comparing: counts and checksums of many tables per query, source and target at once; a checksum only where
+ *    the counts agree (plan.ts checksumPairs, session.ts checksums).
+ *  - Verifying: a whole-table binary COPY of built-in types is proven by its row count; everything else by a
+ *    checksum of the target (apply.ts verifyData). Missing source checksums are summed beside the copy on a
+ *    second connection in the same snapshot (sumSourceAside).
+ *  - Replacing rows: see load.ts (drop/re-add FKs, disable/re-enable user triggers, TRUNCATE in the tx; the
+ *    secondary indexes of large tables are built after the load).
  *  - Delta mode (sync): only the rows that differ are written, found by primary-key ranges; see delta.ts.
  */
 export type { DataScope, DataTablePlan, DataPlan, DataTableDiff, DataDiff, DataProgress, DataTableResult } from './types.js';
 export type { DataBackupMeta, DataBackupTable } from './backup.js';
 export { countTargetOnlyValues, planData } from './plan.js';
 export { diffData } from './diff.js';
-export { applyData, followSequences, refreshDependentMatviews, verifyData } from './apply.js';
+export { applyData, followSequences, refreshDependentMatviews, sumSourceAside, verifyData, type DataVerification } from './apply.js';
 export { backupData, backupTables, backedUpTables, emptyBackedUpTables, restoreData, sumTables, type TableSum } from './backup.js';
 export { emptyBeforeReload, reloadableTables } from './load.js';
 export { listTables, readSequences, writeSequences, type SequenceState, type TableInfo } from './catalog.js';

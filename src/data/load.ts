@@ -21,10 +21,81 @@ const ENABLE = { O: 'ENABLE', R: 'ENABLE REPLICA', A: 'ENABLE ALWAYS' } as const
 export interface LoadTarget { oid: number; schema: string; name: string; relkind: 'r' | 'p' }
 
 /**
+ * Tables loaded with at least this many rows get their secondary indexes built after the load instead of
+ * maintained row by row (bench/data.ts measures where that starts to pay; below it, keeping them is cheaper).
+ */
+export const DEFER_INDEXES_ROWS = 10_000;
+
+/** An index dropped before a load and built again after it, exactly as it was. */
+interface DeferredIndex { schema: string; table: string; name: string; def: string; clustered: boolean; comment: string | null }
+
+/**
+ * The indexes of the given plain tables that can be dropped for a load and rebuilt after it with the same
+ * result: valid, backing no constraint (primary keys, unique and exclusion constraints stay: they are not
+ * rebuilt), not the replica identity, referenced by nothing (a foreign key on a unique index counts, but
+ * replaceRows has dropped those by now), depending only on the table, its columns' collations, operator
+ * classes and functions (not on an extension), in the default tablespace, without per-column statistics
+ * targets or security labels. pg_get_indexdef gives the definition (name, method, columns, INCLUDE, WHERE,
+ * WITH); the clustered flag and the comment are put back separately.
+ */
+async function deferrableIndexes(target: pg.ClientBase, oids: number[]): Promise<DeferredIndex[]> {
+  if (oids.length === 0) return [];
+  const r = await target.query<DeferredIndex>(
+    `SELECT n.nspname AS schema, c.relname AS table, ic.relname AS name, pg_get_indexdef(i.indexrelid) AS def,
+            i.indisclustered AS clustered, obj_description(i.indexrelid, 'pg_class') AS comment
+       FROM pg_index i
+       JOIN pg_class ic ON ic.oid = i.indexrelid
+       JOIN pg_class c ON c.oid = i.indrelid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE i.indrelid = ANY($1::oid[]) AND c.relkind = 'r' AND ic.relkind = 'i'
+        AND i.indisvalid AND i.indisready AND i.indislive AND NOT i.indisreplident
+        AND ic.reltablespace = 0
+        AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid)
+        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indexrelid)
+        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid AND d.deptype NOT IN ('a', 'n'))
+        AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND coalesce(a.attstattarget, -1) >= 0)
+        AND NOT EXISTS (SELECT 1 FROM pg_seclabel l WHERE l.classoid = 'pg_class'::regclass AND l.objoid = i.indexrelid)
+      ORDER BY i.indexrelid`,
+    [oids],
+  );
+  return r.rows;
+}
+
+/** maintenance_work_mem for the index builds after a load (when the session has less), restored afterwards. */
+const BUILD_MEMORY = '256MB';
+
+async function rebuildIndexes(target: pg.ClientBase, indexes: DeferredIndex[]): Promise<void> {
+  if (indexes.length === 0) return;
+  // The indexes come back where they were (the database default: default_tablespace must not redirect them),
+  // with more sort memory unless the session already has more; both settings as before afterwards.
+  const prev = (await target.query<{ ts: string; mem: string; more: boolean }>(
+    `SELECT current_setting('default_tablespace') AS ts, current_setting('maintenance_work_mem') AS mem,
+            pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes($1) AS more`,
+    [BUILD_MEMORY],
+  )).rows[0];
+  await target.query(`SELECT set_config('default_tablespace', '', true), set_config('maintenance_work_mem', $1, true)`, [prev.more ? BUILD_MEMORY : prev.mem]);
+  for (const ix of indexes) {
+    try {
+      await target.query([
+        ix.def,
+        ...(ix.clustered ? [`ALTER TABLE ${qualify(ix.schema, ix.table)} CLUSTER ON ${quoteIdent(ix.name)}`] : []),
+        ...(ix.comment !== null ? [`COMMENT ON INDEX ${qualify(ix.schema, ix.name)} IS ${quoteLiteral(ix.comment)}`] : []),
+      ].join(';\n'));
+    } catch (e) {
+      throw wrapError('data_index_failed', `building index ${displayName(ix.schema, ix.name)} on ${displayName(ix.schema, ix.table)} again after loading`, e, 'nothing was changed: the target transaction is rolled back');
+    }
+  }
+  await target.query(`SELECT set_config('default_tablespace', $1, true), set_config('maintenance_work_mem', $2, true)`, [prev.ts, prev.mem]);
+}
+
+/**
  * `opts.keep`: tables that are not emptied first — their `load` changes rows in place (sync's delta mode, a
  * restore by key); foreign keys and triggers are handled the same way for them.
+ * `opts.deferIndexes`: emptied tables whose secondary indexes (see deferrableIndexes) are dropped before the load
+ * and built after it, like pg_restore does — faster for large tables (one sort instead of one insertion per row
+ * and index); primary keys and unique constraints stay in place.
  */
-export async function replaceRows<T extends LoadTarget, R>(target: pg.ClientBase, tables: T[], load: (t: T) => Promise<R>, opts: { keep?: (t: T) => boolean } = {}): Promise<R[]> {
+export async function replaceRows<T extends LoadTarget, R>(target: pg.ClientBase, tables: T[], load: (t: T) => Promise<R>, opts: { keep?: (t: T) => boolean; deferIndexes?: (t: T) => boolean } = {}): Promise<R[]> {
   if (tables.length === 0) return [];
   const oids = tables.map((t) => t.oid);
   const [fks, triggers] = [await foreignKeysTouching(target, oids), await userTriggers(target, oids)];
@@ -39,8 +110,12 @@ export async function replaceRows<T extends LoadTarget, R>(target: pg.ClientBase
   } catch (e) {
     throw wrapError('data_prepare_failed', 'preparing the target tables (dropping foreign keys, disabling triggers, truncating)', e, 'nothing was changed: the transaction is rolled back');
   }
+  // After the foreign keys are gone: a unique index they referenced is free to go too.
+  const deferred = await deferrableIndexes(target, emptied.filter((t) => t.relkind === 'r' && opts.deferIndexes?.(t)).map((t) => t.oid));
+  if (deferred.length > 0) await target.query(deferred.map((ix) => `DROP INDEX ${qualify(ix.schema, ix.name)}`).join(';\n'));
   const results: R[] = [];
   for (const t of tables) results.push(await load(t));
+  await rebuildIndexes(target, deferred);
   if (triggers.length > 0) {
     await target.query(triggers.map((tr) => `ALTER TABLE ${qualify(tr.schema, tr.table)} ${ENABLE[tr.enabled]} TRIGGER ${quoteIdent(tr.name)}`).join(';\n'));
   }

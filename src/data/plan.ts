@@ -6,7 +6,7 @@ import type pg from 'pg';
 import { qualify, quoteIdent } from '../pg/quote.js';
 import { fromItem, listTables, type TableInfo } from './catalog.js';
 import { inScope } from './scope.js';
-import { checksum, withPinned, wrapError, type Checksum } from './session.js';
+import { checksums, withPinned, wrapError, type Checksum } from './session.js';
 import type { DataPlan, DataScope, DataTablePlan, DataTableRef } from './types.js';
 
 export interface TablePair {
@@ -56,21 +56,43 @@ export async function pairTables(source: pg.ClientBase, target: pg.ClientBase, s
   };
 }
 
-/** Checksums of every pair: the source's one after another, the target's one after another, both at once. */
+/**
+ * Count + checksum of every pair, both sides at once (separate connections, in real use separate servers), in
+ * batched queries (session.ts checksums). A pair whose sizes on disk (pg_table_size) differ by more than 20 %
+ * (or that is empty on a side) is counted first and checksummed only when the counts agree: an empty target,
+ * or one with other row counts, costs a count, not a checksum; sizes only choose the order of the work. `sum`
+ * is '' where it was not computed (the counts differ, so the tables differ anyway).
+ */
 export async function checksumPairs(source: pg.ClientBase, target: pg.ClientBase, pairs: TablePair[], columnsOf: (p: TablePair) => string[] = (p) => p.columns): Promise<Array<{ src: Checksum; tgt: Checksum }>> {
-  const run = async (client: pg.ClientBase, side: 'src' | 'tgt') => {
-    const out: Checksum[] = [];
-    for (const p of pairs) {
-      try {
-        out.push(await checksum(client, fromItem(p[side]), columnsOf(p)));
-      } catch (e) {
-        throw wrapError('data_checksum_failed', `reading ${p.display} in the ${side === 'src' ? 'source' : 'target'}`, e);
-      }
-    }
-    return out;
+  const alike = (p: TablePair) => p.src.bytes > 0 && p.tgt.bytes > 0 && Math.min(p.src.bytes, p.tgt.bytes) / Math.max(p.src.bytes, p.tgt.bytes) >= 0.8;
+  const sides = async (list: TablePair[], countOnly: boolean) => {
+    const run = (client: pg.ClientBase, side: 'src' | 'tgt') =>
+      checksums(client, list.map((p) => ({ from: fromItem(p[side]), columns: columnsOf(p), bytes: Math.max(p.src.bytes, p.tgt.bytes) })), {
+        countOnly,
+        onError: (idx, e) => wrapError('data_checksum_failed', `reading ${names(idx.map((i) => list[i].display))} in the ${side === 'src' ? 'source' : 'target'}`, e),
+      });
+    const [a, b] = await Promise.all([run(source, 'src'), run(target, 'tgt')]);
+    return a.map((x, i) => ({ src: x, tgt: b[i] }));
   };
-  const [a, b] = await Promise.all([run(source, 'src'), run(target, 'tgt')]);
-  return a.map((x, i) => ({ src: x, tgt: b[i] }));
+  const out: Array<{ src: Checksum; tgt: Checksum }> = new Array(pairs.length);
+  const uncounted = pairs.flatMap((p, i) => (alike(p) ? [] : [i]));
+  const counts = await sides(uncounted.map((i) => pairs[i]), true);
+  const toSum: number[] = pairs.flatMap((p, i) => (alike(p) ? [i] : []));
+  uncounted.forEach((i, k) => {
+    const c = counts[k];
+    if (c.src.rows !== c.tgt.rows) out[i] = c;
+    else if (c.src.rows === 0) out[i] = { src: { rows: 0, sum: '0' }, tgt: { rows: 0, sum: '0' } };
+    else toSum.push(i);
+  });
+  toSum.sort((a, b) => a - b);
+  const sums = await sides(toSum.map((i) => pairs[i]), false);
+  toSum.forEach((i, k) => (out[i] = sums[k]));
+  return out;
+}
+
+/** A list of table names for a message: the first few and how many more. */
+export function names(list: string[]): string {
+  return list.length <= 3 ? list.join(', ') : `${list.slice(0, 3).join(', ')} and ${list.length - 3} more`;
 }
 
 export async function planData(source: pg.ClientBase, target: pg.ClientBase, scope?: DataScope): Promise<DataPlan> {
@@ -80,7 +102,7 @@ export async function planData(source: pg.ClientBase, target: pg.ClientBase, sco
     const tables: DataTablePlan[] = pairs.map((p, i) => {
       const { src, tgt } = sums[i];
       const equal = src.rows === tgt.rows && src.sum === tgt.sum;
-      const base = { table: p.display, schema: p.src.schema, name: p.src.name, columns: p.columns, sourceRows: src.rows, targetRows: tgt.rows, equal, format: p.format, sourceChecksum: src.sum };
+      const base = { table: p.display, schema: p.src.schema, name: p.src.name, columns: p.columns, sourceRows: src.rows, targetRows: tgt.rows, equal, format: p.format, ...(src.sum !== '' ? { sourceChecksum: src.sum } : src.rows === 0 ? { sourceChecksum: '0' } : {}) };
       if (equal) return { ...base, action: 'skip', reason: 'identical' };
       if (p.columns.length === 0) return { ...base, action: 'skip', reason: 'no copyable columns in common' };
       const why = [src.rows !== tgt.rows ? `${src.rows} row(s) in the source, ${tgt.rows} in the target` : 'same row count, different contents'];

@@ -48,10 +48,43 @@ export function rowHashSql(columns: string[], alias?: string): string {
 
 export interface Checksum { rows: number; sum: string }
 
-/** Row count + order-independent checksum (sum of 64-bit row hashes, as numeric) of a relation over columns. */
-export async function checksum(client: pg.ClientBase, from: string, columns: string[]): Promise<Checksum> {
-  const r = await client.query(`SELECT count(*)::int8 AS n, coalesce(sum(${rowHashSql(columns)}), 0)::text AS s FROM ${from}`);
-  return { rows: Number(r.rows[0].n), sum: r.rows[0].s as string };
+/** One relation to sum: `from` is a FROM item (fromItem()); `bytes` its size, which only decides the batching. */
+export interface SumRequest { from: string; columns: string[]; bytes?: number }
+
+/** Relations smaller than this (pg_table_size) share one query (UNION ALL) with up to BATCH_TABLES others. */
+const BATCH_BELOW_BYTES = 8 * 2 ** 20;
+const BATCH_TABLES = 250;
+
+/**
+ * Row count + order-independent checksum (sum of 64-bit row hashes, as numeric; '0' for no rows) over the given
+ * columns — unless countOnly — of many relations, in as few round trips as possible: the small
+ * ones (by size) are summed by one UNION ALL query per BATCH_TABLES relations, each large one by its own
+ * query. The results are exact whatever the sizes; `sum` is '' when countOnly. A failing query fails
+ * the whole call (the transaction is aborted then): `onError(indexes, e)` names what that query read.
+ */
+export async function checksums(client: pg.ClientBase, reqs: SumRequest[], opts: { countOnly?: boolean; onError?: (indexes: number[], e: unknown) => unknown } = {}): Promise<Checksum[]> {
+  const out: Checksum[] = new Array(reqs.length);
+  const part = (r: SumRequest, i: number) =>
+    `SELECT ${i}::int4 AS i, count(*)::int8 AS n, ${opts.countOnly ? "''" : `coalesce(sum(${rowHashSql(r.columns)}), 0)::text`} AS s FROM ${r.from}`;
+  const groups: number[][] = [];
+  let small: number[] = [];
+  reqs.forEach((r, i) => {
+    if ((r.bytes ?? 0) >= BATCH_BELOW_BYTES) groups.push([i]);
+    else {
+      small.push(i);
+      if (small.length === BATCH_TABLES) (groups.push(small), (small = []));
+    }
+  });
+  if (small.length > 0) groups.push(small);
+  for (const g of groups) {
+    try {
+      const res = await client.query(g.map((i) => part(reqs[i], i)).join('\nUNION ALL\n'));
+      for (const row of res.rows as Array<{ i: number; n: string; s: string }>) out[Number(row.i)] = { rows: Number(row.n), sum: row.s };
+    } catch (e) {
+      throw opts.onError ? opts.onError(g, e) : e;
+    }
+  }
+  return out;
 }
 
 /** Wrap a server error in a MigrateError naming what we were doing; a recognised cause keeps its code and hint (errors.ts). */

@@ -49,8 +49,9 @@ export interface DataTablePlan extends DataTableRef {
    */
   targetOnly?: Array<{ column: string; values: number }>;
   /**
-   * The source's checksum over `columns`, computed in the source snapshot while planning: verifyData reuses it
-   * (the snapshot cannot move) and only has to checksum the target.
+   * The source's checksum over `columns`, in the source snapshot (the snapshot cannot move, so it is reused by
+   * verifyData and the checkpoint). Planning computes it only where the row counts are equal (else the tables
+   * differ anyway; '0' for an empty source); the migrate step computes the missing ones beside the copy.
    */
   sourceChecksum?: string;
   /**

@@ -14,11 +14,12 @@ import { lockTarget } from '../pg/lock.js';
 import { displayName, qualify, quoteLiteral, relationKey } from '../pg/quote.js';
 import { applyConfig, diffConfig, loadConfigRules, planConfig, verifyConfig, type ConfigRules } from '../config/index.js';
 import { applySchema, backupSchema, canonicalizeSource, canonicalNotice, checkPlanRows, countHazardRows, fingerprintSchema, inspectSchema, planSchema, recreatedTablesWithRows, tableHasRowsMessage, tablesAtRisk, type SchemaModel, type SchemaPlan, type SchemaScope } from '../schema/index.js';
-import { applyData, refreshDependentMatviews, backedUpTables, backupTables, cancelBackend, countTargetOnlyValues, emptyBeforeReload, keyedBackups, planData, planDataDelta, prepareDelta, reloadableTables, replaceWhole, sumTables, unmatchedFilters, verifyData, type DataPlan, type DataScope, type DeltaState, type SequenceState, type TableSum } from '../data/index.js';
+import { applyData, refreshDependentMatviews, sumSourceAside, backedUpTables, backupTables, cancelBackend, countTargetOnlyValues, emptyBeforeReload, keyedBackups, planData, planDataDelta, prepareDelta, reloadableTables, replaceWhole, sumTables, unmatchedFilters, verifyData, type DataPlan, type DataScope, type DeltaState, type SequenceState, type TableSum } from '../data/index.js';
 import { backupFiles, type FileBackup } from '../checkpoint/files.js';
 import { beginCheckpoint, DEFAULT_KEEP, pruneCheckpoints, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
 import { abandonRun, clearJournal, newJournal, recoverInterrupted, transactionId, writeJournal, type Journal } from './journal.js';
 import { explainLostConnection, failure, loadPair, needsDatabase, newPlan, openPair, snapshotClient, Steps, totalize, type PipelineIO } from './session.js';
+import type { DbHandle } from '../pg/connect.js';
 import { buildConfirmation, countConfigEdits, countSchemaChanges, countDataChanges, formatCount } from './summary.js';
 import type { ComponentName, Plan, Report } from './types.js';
 
@@ -107,9 +108,24 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
   let srcClient: pg.Client | undefined;
   let tgtClient: pg.Client | undefined;
   try {
+    let srcSnapshot: string | undefined;
     if (dbs) {
       srcClient = await snapshotClient(dbs.src);
-      if (opts.sourceSnapshot) await srcClient.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(opts.sourceSnapshot)}`);
+      const imported = async (c: pg.Client) => {
+        if (opts.sourceSnapshot) await c.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(opts.sourceSnapshot)}`);
+      };
+      await imported(srcClient);
+      if (comps.includes('data') && !opts.dryRun) {
+        // Exported before anything is read (not possible in a savepoint): if the server refuses, the transaction
+        // starts again and the copy's source checksums are taken from the target instead.
+        try {
+          srcSnapshot = (await srcClient.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0].s;
+        } catch {
+          await srcClient.query('ROLLBACK');
+          await srcClient.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+          await imported(srcClient);
+        }
+      }
       tgtClient = await dbs.tgt.connect();
     }
     const clients = [srcClient, tgtClient].filter((c): c is pg.Client => !!c);
@@ -158,7 +174,7 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
       return;
     }
 
-    await execute({ opts, plan, report, steps, io, source, target, src: srcClient, tgt: tgtClient, sourceModel, prompted });
+    await execute({ opts, plan, report, steps, io, source, target, src: srcClient, tgt: tgtClient, srcDb: dbs?.src, srcSnapshot, sourceModel, prompted });
   } finally {
     await Promise.allSettled([srcClient?.end(), tgtClient?.end()]);
     await dbs?.close();
@@ -250,6 +266,10 @@ interface ExecuteContext {
   target: Environment;
   src?: pg.Client;
   tgt?: pg.Client;
+  /** Opens more source connections (the source checksums computed beside the copy)... */
+  srcDb?: DbHandle;
+  /** ...reading the source transaction's snapshot, exported under this id. */
+  srcSnapshot?: string;
   sourceModel?: SchemaModel;
   /** The user took time at a prompt: the target may have changed since planning. */
   prompted: boolean;
@@ -260,7 +280,7 @@ interface ExecuteContext {
  * files) is written to the checkpoint's journal before it is changed, and put back on any failure (or by the next
  * command after a kill). The checkpoint is `applied` only once the transaction has committed.
  */
-async function execute({ opts, plan, report, steps, io, source, target, src, tgt, sourceModel, prompted }: ExecuteContext): Promise<void> {
+async function execute({ opts, plan, report, steps, io, source, target, src, tgt, srcDb, srcSnapshot, sourceModel, prompted }: ExecuteContext): Promise<void> {
   const comps = opts.components;
   const useDb = !!tgt;
   let inTx = false;
@@ -372,7 +392,16 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
           });
         }
         if (countDataChanges(dp) > 0) {
-          const results = await applyData(src!, tgt!, dp, { onProgress: io.onProgress, ...(delta ? { delta } : {}) });
+          // The source checksums the checkpoint needs and the plan lacks are computed beside the copy.
+          const aside = srcDb && srcSnapshot ? sumSourceAside(() => srcDb.connect(), srcSnapshot, dp) : undefined;
+          let results;
+          try {
+            results = await applyData(src!, tgt!, dp, { onProgress: io.onProgress, ...(delta ? { delta } : {}) });
+          } catch (e) {
+            await aside?.stop();
+            throw e;
+          }
+          await aside?.done;
           report.data = results;
           const written = results.reduce((a, r) => a + (r.mode === 'delta' ? (r.inserted ?? 0) + (r.updated ?? 0) + (r.deleted ?? 0) : r.rowsAfter), 0);
           parts.push(`data: ${results.length} table(s), ${formatCount(written)} row(s)${delta ? ' written' : ''}`);
@@ -408,8 +437,9 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
         parts.push('schema matches');
       }
       if (comps.includes('data') && plan.data?.plan) {
-        await verifyData(src!, tgt!, plan.data.plan);
-        parts.push('data matches');
+        const v = await verifyData(src!, tgt!, plan.data.plan, { loaded: report.data });
+        const how = [v.byChecksum > 0 ? `${v.byChecksum} table(s) by count and checksum` : '', v.byCopy > 0 ? `${v.byCopy} by the row count of their binary COPY` : ''].filter(Boolean);
+        parts.push(`data matches${how.length > 0 ? ` (${how.join(', ')})` : ''}`);
       }
       if (plan.config?.plan && countConfigEdits(plan.config.plan) > 0) {
         const v = verifyConfig(plan.config.plan, loadEnvironment(opts.projectDir, target.name));
