@@ -349,16 +349,17 @@ async function follow(
       kept.push(...created);
       await tgt.query(`ALTER SUBSCRIPTION ${sub} DISABLE`);
     } else {
+      let slotDropped = false;
       if ((await tgt.query(`SELECT 1 FROM pg_subscription WHERE subname = $1`, [name])).rows.length > 0) {
         try {
           await tgt.query(`DROP SUBSCRIPTION ${sub}`); // also drops its slot on the source
+          slotDropped = true;
         } catch {
-          await detachAndDropSubscription(tgt, sub); // the source cannot be reached from the target: drop the slot from here
+          await detachAndDropSubscription(tgt, sub); // the target cannot reach the source: the slot is dropped from here
         }
         dropped.push(`subscription ${name}`);
       }
-      if (await dropSlot(src, name)) dropped.push(`slot ${name}`);
-      else if (dropped.length) dropped.push(`slot ${name}`); // dropped with the subscription
+      if ((await dropSlot(src, name)) || slotDropped) dropped.push(`slot ${name}`);
       await src.query(`DROP PUBLICATION IF EXISTS ${quoteIdent(name)}`);
       if (created.some((c) => c.startsWith('publication'))) dropped.push(`publication ${name}`);
     }
