@@ -107,7 +107,7 @@ async function oneTime(a: TestCluster, b: TestCluster, out: string[]): Promise<v
     { name: 'nself migrate sync --data-only (delta)', command: 'nself migrate sync local staging --data-only --force --json', run: nself(['sync']) },
     { name: 'nself migrate --data-only (full copy)', command: 'nself migrate local staging --data-only --force --json', run: nself([]) },
     {
-      name: 'pgsync-style: TRUNCATE + pg_dump -t | psql',
+      name: 'pgsync-style: TRUNCATE + pg_dump -t, piped to psql',
       command: `{ echo 'TRUNCATE big;'; pg_dump ${conn(a)} --data-only -t public.big ${DB}; } | psql -X -q -v ON_ERROR_STOP=1 --single-transaction ${conn(b)} -d ${DB}`,
       run: async () => {
         const r = await timeShell(`{ echo 'TRUNCATE big;'; pg_dump ${conn(a)} --data-only -t public.big ${DB}; } | psql -X -q -v ON_ERROR_STOP=1 --single-transaction ${conn(b)} -d ${DB} >/dev/null`, { PGPASSWORD: a.password });
@@ -293,7 +293,15 @@ function nselfWatch(a: TestCluster, b: TestCluster, extra: string[]): Mode['star
 function pgcopydbFollow(a: TestCluster, b: TestCluster): Mode['start'] {
   return async (db) => {
     const dir = mkdtempSync(join(tmpdir(), 'nself-bench-pgcopydb-'));
-    const child: ChildProcess = spawn('pgcopydb', ['clone', '--follow', '--source', a.url(db), '--target', b.url(db), '--dir', join(dir, 'work')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Its own process group: pgcopydb forks workers, and all of them must go at the stop.
+    const child: ChildProcess = spawn('pgcopydb', ['clone', '--follow', '--source', a.url(db), '--target', b.url(db), '--dir', join(dir, 'work')], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    const signalGroup = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-child.pid!, sig);
+      } catch {
+        /* already gone */
+      }
+    };
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-20_000)));
     const exited = new Promise<number | null>((r) => child.on('close', r));
@@ -308,7 +316,10 @@ function pgcopydbFollow(a: TestCluster, b: TestCluster): Mode['start'] {
       for (;;) {
         const n = await tgt.query<{ n: string }>('SELECT count(*) AS n FROM ev').then((r) => Number(r.rows[0]!.n), () => 0);
         if (n >= 1000) break;
-        if (child.exitCode !== null || Date.now() > end) throw new Error(`pgcopydb clone did not copy the base rows: ${stderr.slice(-2000)}`);
+        if (child.exitCode !== null || Date.now() > end) {
+          signalGroup('SIGKILL');
+          throw new Error(`pgcopydb clone did not copy the base rows: ${stderr.slice(-2000)}`);
+        }
         await sleep(100);
       }
     } finally {
@@ -317,9 +328,9 @@ function pgcopydbFollow(a: TestCluster, b: TestCluster): Mode['start'] {
     execFileSync('pgcopydb', ['stream', 'sentinel', 'set', 'apply', '--source', a.url(db)], { stdio: 'ignore' });
     return {
       async stop() {
-        if (child.exitCode === null) child.kill('SIGTERM');
+        signalGroup('SIGTERM');
         await Promise.race([exited, sleep(20_000)]);
-        if (child.exitCode === null) child.kill('SIGKILL');
+        signalGroup('SIGKILL');
         if (process.env.BENCH_DEBUG) console.error(`pgcopydb log (tail):\n${stderr.slice(-6000)}`);
         rmSync(dir, { recursive: true, force: true });
       },
