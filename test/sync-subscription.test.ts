@@ -190,3 +190,19 @@ test('subscription: a conninfo the target cannot use → one clear line, exit 1,
     p.remove();
   }
 });
+
+test('subscription: a production target without --force and without a terminal is refused (exit 3), nothing left behind', async () => {
+  const db = 'viasub_prod';
+  await freshDb(local, db, SCHEMA + `INSERT INTO accounts(owner, balance) VALUES ('a', 1);`);
+  await freshDb(staging, db, SCHEMA);
+  const p = makeProject({ '.env.local': envFor(local, db), '.env.prod': envFor(staging, db) });
+  try {
+    const r = await runBin(['migrate', 'sync', 'local', 'prod', '--watch', '--via', 'subscription'], { cwd: p.dir, timeoutMs: 60_000 });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /confirmation needed/);
+    assert.deepEqual(await leftovers(db), []);
+    assert.equal((await staging.query(`SELECT 1 FROM accounts`, [], db)).length, 0, 'the target is unchanged');
+  } finally {
+    p.remove();
+  }
+});
