@@ -2,7 +2,8 @@
  * `nself migrate sync --watch --via subscription` (issue #10, "Beyond one machine") through the real CLI, on two
  * real servers on localhost (so the target's server reaches the source): the schema step runs first, rows follow
  * through a PostgreSQL subscription, a failed apply worker stops the watch, --keep-slot keeps and a rerun resumes,
- * SIGINT leaves nothing on either side, an unreachable conninfo leaves nothing, the password is never printed.
+ * SIGINT leaves nothing on either side, an unreachable conninfo leaves nothing, the password is never printed, a
+ * production target is confirmed like a migration, and PostgreSQL 13 (no pg_stat_subscription_stats) works.
  * The pure parts (conninfo parsing and quoting) are unit-tested first.
  */
 import { test, before, after } from 'node:test';
@@ -204,5 +205,38 @@ test('subscription: a production target without --force and without a terminal i
     assert.equal((await staging.query(`SELECT 1 FROM accounts`, [], db)).length, 0, 'the target is unchanged');
   } finally {
     p.remove();
+  }
+});
+
+test('subscription on PostgreSQL 13 (the oldest supported; no pg_stat_subscription_stats): rows follow, SIGINT leaves nothing', async () => {
+  const flags = ['-c', 'wal_level=logical', '-c', 'max_replication_slots=4', '-c', 'max_wal_senders=4'];
+  const [src, tgt] = await Promise.all([startCluster({ version: 13, password: PASSWORD, flags }), startCluster({ version: 13, password: PASSWORD })]);
+  const db = 'viasub13';
+  const p = makeProject({ '.env.local': envFor(src, db), '.env.staging': envFor(tgt, db) });
+  let w: ReturnType<typeof watcher> | undefined;
+  try {
+    await freshDb(src, db, SCHEMA + `INSERT INTO accounts(owner, balance) VALUES ('a', 1);`);
+    await freshDb(tgt, db, SCHEMA);
+    w = watcher(p, []);
+    await w.until((e) => e.some((x) => x.event === 'status' && x.worker === true), 'a running apply worker');
+    assert.equal(w.events().find((x) => x.event === 'status')!.applyErrors, undefined, 'no error counts before PostgreSQL 15');
+    await src.sql(`INSERT INTO accounts(owner, balance) VALUES ('b', 2); UPDATE accounts SET balance = 10 WHERE owner = 'a'`, db);
+    const end = Date.now() + 20_000;
+    while (JSON.stringify(await contents(tgt.url(db))) !== JSON.stringify(await contents(src.url(db)))) {
+      if (Date.now() > end) assert.deepEqual(await contents(tgt.url(db)), await contents(src.url(db)));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    w.child.kill('SIGINT');
+    const r = await w.done;
+    assert.equal(r.code, 130, r.stderr);
+    assert.equal((await tgt.query(`SELECT 1 FROM pg_subscription`)).length, 0);
+    assert.equal((await src.query(`SELECT 1 FROM pg_replication_slots UNION ALL SELECT 1 FROM pg_publication`, [], db)).length, 0);
+  } finally {
+    if (w && w.child.exitCode === null) {
+      w.child.kill('SIGINT');
+      await w.done;
+    }
+    p.remove();
+    await Promise.allSettled([src.stop(), tgt.stop()]);
   }
 });

@@ -27,7 +27,7 @@ import type pg from 'pg';
 import { EXIT, MigrateError, asMigrateError } from '../errors.js';
 import { openDatabase, type DbHandle } from '../pg/connect.js';
 import { connectionSettings, type ConnectionSettings } from '../env/connection.js';
-import { qualify, quoteConninfoValue, quoteIdent, quoteLiteral } from '../pg/quote.js';
+import { displayName, qualify, quoteConninfoValue, quoteIdent, quoteLiteral } from '../pg/quote.js';
 import { followSequences, listTables } from '../data/index.js';
 import { inScope } from '../data/scope.js';
 import { loadPair, type PipelineIO } from '../migrate/session.js';
@@ -182,7 +182,7 @@ async function check(src: pg.Client, tgt: pg.Client, name: string, conninfoUser:
   const t = (
     await tgt.query<{ su: boolean; v: number; member: boolean; create: boolean; workers: number }>(
       `SELECT r.rolsuper AS su, current_setting('server_version_num')::int AS v,
-              current_setting('server_version_num')::int >= 160000 AND pg_has_role(current_user, 'pg_create_subscription', 'MEMBER') AS member,
+              CASE WHEN current_setting('server_version_num')::int >= 160000 THEN pg_has_role(current_user, 'pg_create_subscription', 'MEMBER') ELSE false END AS member,
               has_database_privilege(current_database(), 'CREATE') AS "create",
               current_setting('max_logical_replication_workers')::int AS workers
          FROM pg_roles r WHERE r.rolname = current_user`,
@@ -240,7 +240,7 @@ async function follow(
     if (resumed) {
       await tgt.query(`ALTER SUBSCRIPTION ${sub} ENABLE`);
       created.push(`subscription ${name}`, `slot ${name}`, `publication ${name}`);
-      tables = (await src.query<{ t: string }>(`SELECT format('%s.%s', schemaname, tablename) AS t FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [name])).rows.map((r) => r.t);
+      tables = (await src.query<{ s: string; t: string }>(`SELECT schemaname AS s, tablename AS t FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2`, [name])).rows.map((r) => displayName(r.s, r.t));
       io.onEvent({ event: 'started', time: now(), source: sourceName, target: targetName, mode: 'subscription', subscription: name, publication: name, slot: name, conninfo: masked, resumed: true, tables, leftOut });
     } else {
       // Leftovers of a run that was killed before it finished: none of it holds a position worth keeping.
