@@ -40,6 +40,10 @@ export interface ParsedArgs {
   poll: boolean;
   intervalMs: number;
   keepSlot: boolean;
+  /** sync --watch --via subscription: PostgreSQL's own logical replication carries the stream. */
+  via?: 'subscription';
+  /** --source-conninfo: how the target's server reaches the source (keys it leaves out come from the source's settings). */
+  sourceConninfo?: string;
 }
 
 const collect = (v: string, prev: string[]) => prev.concat(v);
@@ -73,6 +77,8 @@ function parser(): Command {
     .option('--poll', 'sync --watch: poll instead of streaming')
     .option('--interval <duration>', 'sync --watch: polling period (default 5s)')
     .option('--keep-slot', 'sync --watch: keep the publication and replication slot at a clean stop')
+    .option('--via <mode>', 'sync --watch: subscription = hand the stream to a PostgreSQL subscription on the target')
+    .option('--source-conninfo <conninfo>', 'sync --watch --via subscription: how the target server reaches the source')
     .addOption(new Option('-h, --help'))
     .addOption(new Option('-V, --version'));
   return cmd;
@@ -88,6 +94,12 @@ export function parseDuration(text: string, option = '--lock-timeout'): number {
   // PostgreSQL reads lock_timeout = 0 as "wait forever": exactly what this option exists to prevent.
   if (ms < 1) throw usageError(`${option}: "${text}" is zero; waiting forever for a lock is not offered`, 'use a positive duration, e.g. 10s, 500ms or 2m');
   return ms;
+}
+
+/** --via: the one mode there is. */
+export function parseVia(text: string): 'subscription' {
+  if (text !== 'subscription') throw usageError(`--via: "${text}" is not a mode`, 'the only mode is --via subscription (without --via, the watcher streams or polls itself)');
+  return text;
 }
 
 /** --keep: a whole number ≥ 1. */
@@ -140,6 +152,8 @@ export function parseArgs(argv: string[]): ParsedArgs {
     poll: !!o.poll,
     intervalMs: o.interval === undefined ? 5000 : parseDuration(o.interval, '--interval'),
     keepSlot: !!o.keepSlot,
+    ...(o.via !== undefined ? { via: parseVia(o.via) } : {}),
+    ...(o.sourceConninfo !== undefined ? { sourceConninfo: o.sourceConninfo } : {}),
   };
   for (const p of [...base.tables, ...base.excludeTables]) parseTablePattern(p); // a malformed pattern is a usage error now, not after connecting
   for (const [flag, globs] of [['--key', base.keys], ['--exclude-key', base.excludeKeys]] as const) {
@@ -181,8 +195,10 @@ export function parseArgs(argv: string[]): ParsedArgs {
     throw usageError(`unexpected argument "${envs[2]}"`, `usage: nself migrate ${command === 'migrate' ? '' : command + ' '}<source> <target> [options]`);
   }
   if (base.watch && command !== 'sync') throw usageError('--watch only applies to `nself migrate sync`', 'use `nself migrate sync <source> <target> --watch`');
-  const watchOnly = [o.poll && '--poll', o.interval !== undefined && '--interval', o.keepSlot && '--keep-slot'].filter(Boolean);
+  const watchOnly = [o.poll && '--poll', o.interval !== undefined && '--interval', o.keepSlot && '--keep-slot', o.via !== undefined && '--via'].filter(Boolean);
   if (watchOnly.length > 0 && !(command === 'sync' && base.watch)) throw usageError(`${watchOnly[0]} only applies to \`nself migrate sync --watch\``, 'use `nself migrate sync <source> <target> --watch`');
+  if (base.sourceConninfo !== undefined && base.via !== 'subscription') throw usageError('--source-conninfo only applies to `nself migrate sync --watch --via subscription`', 'use `nself migrate sync <source> <target> --watch --via subscription --source-conninfo …`');
+  if (base.via && (base.poll || o.interval !== undefined)) throw usageError(`${base.poll ? '--poll' : '--interval'} cannot be combined with --via subscription`, 'with --via subscription PostgreSQL applies every change as it comes: there is no polling period');
   if (base.watch && base.dryRun) throw usageError('--watch cannot be combined with --dry-run', 'use `nself migrate sync <source> <target> --dry-run` to see what a sync would do');
   if (base.exitCode && command !== 'diff') throw usageError('--exit-code only applies to `nself migrate diff`', 'use `nself migrate diff <source> <target> --exit-code`');
   if (command === 'rollback' && only.length > 0) throw usageError(`--${only[0]}-only does not apply to rollback`, 'rollback restores everything the latest migration changed');
@@ -232,6 +248,10 @@ Options (anywhere on the line):
   --poll                    sync --watch: poll (a delta sync every --interval) instead of streaming
   --interval <dur>          sync --watch: polling period (default 5s)
   --keep-slot               sync --watch: keep the publication and slot at a clean stop
+  --via subscription        sync --watch: a PostgreSQL subscription on the target applies the
+                            changes (the target server must reach the source)
+  --source-conninfo <ci>    with --via subscription: how the target server reaches the source,
+                            e.g. 'host=db port=5432' (other keys from the source's settings)
   --no-color                no colour (NO_COLOR is honoured too)
   -h, --help                this help
   -V, --version             the version

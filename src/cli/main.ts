@@ -206,27 +206,30 @@ async function watch(args: ParsedArgs, out: Output): Promise<number> {
     process.on('SIGINT', () => on('SIGINT'));
     process.on('SIGTERM', () => on('SIGTERM'));
   });
-  const { runWatch } = await import('../sync/watch.js');
-  const r = await runWatch(
-    {
-      projectDir: dir,
-      source: args.source!,
-      target: args.target!,
-      components: args.components,
-      dryRun: false,
-      force: args.force,
-      schemaScope: schemaScope(args),
-      dataScope: dataScope(args),
-      configScope: configScope(args),
-      lockTimeoutMs: args.lockTimeoutMs,
-      ...(args.keep !== undefined ? { keep: args.keep } : {}),
-      poll: args.poll,
-      intervalMs: args.intervalMs,
-      keepSlot: args.keepSlot,
-    },
-    { ...base, onEvent: (e) => (args.json ? out.line(e) : renderWatchEvent(out, e)) },
-    { stop },
-  );
+  const common = {
+    projectDir: dir,
+    source: args.source!,
+    target: args.target!,
+    components: args.components,
+    dryRun: false,
+    force: args.force,
+    schemaScope: schemaScope(args),
+    dataScope: dataScope(args),
+    configScope: configScope(args),
+    lockTimeoutMs: args.lockTimeoutMs,
+    ...(args.keep !== undefined ? { keep: args.keep } : {}),
+    poll: args.poll,
+    intervalMs: args.intervalMs,
+    keepSlot: args.keepSlot,
+  };
+  const r =
+    args.via === 'subscription'
+      ? await (await import('../sync/subscription.js')).runSubscription(
+          { ...common, ...(args.sourceConninfo !== undefined ? { sourceConninfo: args.sourceConninfo } : {}) },
+          { ...base, onEvent: (e) => (args.json ? out.line(e) : renderSubscriptionEvent(out, e)) },
+          { stop },
+        )
+      : await (await import('../sync/watch.js')).runWatch(common, { ...base, onEvent: (e) => (args.json ? out.line(e) : renderWatchEvent(out, e)) }, { stop });
   if (r.error) {
     out.err(renderError(out, r.error));
     if (args.json) out.line({ event: 'error', error: { code: r.error.code, message: r.error.message, ...(r.error.hint ? { hint: r.error.hint } : {}) } });
@@ -261,6 +264,25 @@ function renderWatchEvent(out: Output, e: import('../sync/watch.js').WatchEvent)
       return;
     case 'stopped':
       out.err(`stopped (${e.signal ?? 'schema change refused'}): ${e.transactions} transaction(s) applied${e.dropped.length ? `; dropped ${e.dropped.join(', ')}` : ''}${e.kept.length ? `; kept ${e.kept.join(', ')}` : ''}\n`);
+      return;
+  }
+}
+
+function renderSubscriptionEvent(out: Output, e: import('../sync/subscription.js').SubscriptionEvent): void {
+  switch (e.event) {
+    case 'started':
+      out.err(`watching ${e.source} → ${e.target} through PostgreSQL subscription ${e.subscription}${e.resumed ? ' (resumed)' : ''}; the target's server connects to ${e.conninfo}; ${e.tables.length} table(s) published\n`);
+      for (const l of e.leftOut) out.err(`${out.paint('yellow', 'note:')} ${l.table} is not followed: ${l.reason}\n`);
+      return;
+    case 'synced':
+      renderWatchEvent(out, e);
+      return;
+    case 'status':
+      out.progress(`${e.worker ? 'applying' : 'apply worker not running'}${e.receivedLsn ? `, received ${e.receivedLsn}` : ''}${e.lagBytes !== undefined ? `, ${e.lagBytes} byte(s) unconfirmed` : ''}${e.lagMs !== undefined ? `, replay lag ${e.lagMs} ms` : ''}${e.applyErrors ? `, ${e.applyErrors} apply error(s)` : ''} — ${e.time.slice(11, 19)}`);
+      return;
+    case 'stopped':
+      out.err(`stopped (${e.signal})${e.dropped.length ? `; dropped ${e.dropped.join(', ')}` : ''}${e.kept.length ? `; kept ${e.kept.join(', ')}` : ''}\n`);
+      if (e.resume) out.err(`to resume: ${e.resume}\nto remove: ${e.drop!.join(' ')}\n`);
       return;
   }
 }

@@ -49,3 +49,9 @@ function displayPart(name: string): string {
 export function displayName(schema: string, name: string): string {
   return displayPart(schema) + '.' + displayPart(name);
 }
+
+/** A value in a libpq keyword/value connection string: always single-quoted, `\` and `'` backslash-escaped. */
+export function quoteConninfoValue(value: string): string {
+  if (value.includes('\u0000')) throw new Error('connection string value contains a NUL byte');
+  return "'" + value.replace(/\\/g, '\\\\').replace(/'/g, "\\'") + "'";
+}

@@ -80,7 +80,7 @@ function lsnValue(lsn: string): bigint {
 }
 
 /** The watch lock: one watcher per target database (a session-level advisory lock, released when it ends). */
-const WATCH_KEY_SQL = `('x' || substr(md5('nself-migrate-watch:' || current_database()), 1, 16))::bit(64)::bigint`;
+export const WATCH_KEY_SQL = `('x' || substr(md5('nself-migrate-watch:' || current_database()), 1, 16))::bit(64)::bigint`;
 
 /** pgoutput with every value kept as the text the source sent (no client-side type parsing). */
 class TextPgoutput extends PgoutputPlugin {
@@ -169,7 +169,7 @@ async function cannotStream(src: DbHandle, tgt: DbHandle, slot: string): Promise
 }
 
 /** A run of the one-time sync for the watcher: the first one confirmed like migrate, later ones quiet and forced. */
-async function syncOnce(opts: WatchOptions, io: WatchIO, extra: { initial: boolean; snapshot?: string; dataScope?: DataScope; components?: SyncOptions['components'] }, onCancel: (f: (() => void) | undefined) => void): Promise<Report> {
+export async function syncOnce(opts: WatchOptions, io: PipelineIO, extra: { initial: boolean; snapshot?: string; dataScope?: DataScope; components?: SyncOptions['components'] }, onCancel: (f: (() => void) | undefined) => void): Promise<Report> {
   const quiet: PipelineIO = {
     confirm: io.confirm,
     ...(extra.initial ? { onPlan: io.onPlan, onStep: io.onStep, onProgress: io.onProgress } : {}),
@@ -191,7 +191,7 @@ async function syncOnce(opts: WatchOptions, io: WatchIO, extra: { initial: boole
   return r.report;
 }
 
-function syncedEvent(r: Report, initial: boolean): WatchEvent {
+export function syncedEvent(r: Report, initial: boolean): Extract<WatchEvent, { event: 'synced' }> {
   return { event: 'synced', time: now(), initial, status: r.status, ...(r.checkpoint ? { checkpoint: r.checkpoint } : {}), changes: r.plan?.summary.changes ?? 0, ...(r.data ? { data: r.data } : {}) };
 }
 
