@@ -4,7 +4,7 @@
  * nothing; `rollback --force` must bring it back to `from` (`diff --exit-code` = 0 against a copy of the
  * before-state). Where both servers are 15 or older and pg_dump is here (the pg_dump used is 15, which refuses newer
  * servers), pg_dump --schema-only of target and source must be equal too, and of target and before-state after the
- * rollback: a check that does not rely on the tool's own inspection. Shared by test/schema-real.test.ts and
+ * rollback: a check that does not rely on the tool's own inspection (made last, so the CLI's steps all run first). Shared by test/schema-real.test.ts and
  * scripts/corpus.ts.
  */
 import { AssertionError } from 'node:assert';
@@ -71,9 +71,9 @@ export async function roundTrip(tr: Transition, source: StateDbs, target: StateD
   const tgt = await target.copy(tr.from);
   const dumps = have('pg_dump') && source.cluster.version <= 15 && target.cluster.version <= 15;
   const dump = (dbs: StateDbs, db: string) => schemaDump(dbs.cluster.url(db));
-  const sameDump = (step: string, a: string, b: string, plan: string[]) => {
-    if (a !== b) fail(step, { stdout: '', stderr: `pg_dump --schema-only differs: ${dumpDifference(a, b)}` }, plan);
-  };
+  /** [step, target's dump, expected dump]: compared after the CLI's own steps, so that those all run */
+  const dumped: [string, string, string][] = [];
+  let plan: string[] = [];
   const p = makeProject({
     '.env.local': envFor(source.cluster, src),
     '.env.staging': envFor(target.cluster, tgt),
@@ -87,17 +87,22 @@ export async function roundTrip(tr: Transition, source: StateDbs, target: StateD
     } catch {
       /* not JSON: the failure below shows the output */
     }
-    const plan = (report.plan?.schema?.statements ?? []).map((s) => s.sql);
+    plan = (report.plan?.schema?.statements ?? []).map((s) => s.sql);
     if (m.code !== 0 || report.verified !== true) fail(`migrate (exit ${m.code})`, m, plan);
     const d = await p.run(['migrate', 'diff', 'local', 'staging', '--schema-only', '--exit-code'], { timeoutMs: 180_000 });
     if (d.code !== 0) fail(`diff after migrate (exit ${d.code})`, d, plan);
-    if (dumps) sameDump('pg_dump after migrate', dump(target, tgt), dump(source, src), plan);
-    if (plan.length === 0) return; // nothing was applied (the migration changed nothing the tool sees): nothing to undo
-    const rb = await p.run(['migrate', 'rollback', '--force'], { timeoutMs: 180_000 });
-    if (rb.code !== 0) fail(`rollback (exit ${rb.code})`, rb, plan);
-    const back = await p.run(['migrate', 'diff', 'prod', 'staging', '--schema-only', '--exit-code'], { timeoutMs: 180_000 });
-    if (back.code !== 0) fail(`diff after rollback (exit ${back.code})`, back, plan);
-    if (dumps) sameDump('pg_dump after rollback', dump(target, tgt), dump(target, before), plan);
+    if (dumps) dumped.push(['pg_dump after migrate', dump(target, tgt), dump(source, src)]);
+    // nothing applied (the migration changed nothing the tool sees): nothing to undo
+    if (plan.length) {
+      const rb = await p.run(['migrate', 'rollback', '--force'], { timeoutMs: 180_000 });
+      if (rb.code !== 0) fail(`rollback (exit ${rb.code})`, rb, plan);
+      const back = await p.run(['migrate', 'diff', 'prod', 'staging', '--schema-only', '--exit-code'], { timeoutMs: 180_000 });
+      if (back.code !== 0) fail(`diff after rollback (exit ${back.code})`, back, plan);
+      if (dumps) dumped.push(['pg_dump after rollback', dump(target, tgt), dump(target, before)]);
+    }
+    for (const [step, got, want] of dumped) {
+      if (got !== want) fail(step, { stdout: '', stderr: `pg_dump --schema-only differs: ${dumpDifference(got, want)}` }, plan);
+    }
   } finally {
     p.remove();
   }
