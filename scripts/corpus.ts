@@ -1,13 +1,14 @@
 /**
  * Our own corpus figure (issue #8): every transition of the real public schemas in test/fixtures/real (pagila
- * releases, Chinook variants, Supabase Auth and hasura-auth migrations step by step, each newest state into and out
- * of an empty database) through the real CLI — migrate, diff --exit-code, rollback, diff against the before-state
+ * releases, Chinook's variants, Supabase Auth's and hasura-auth's migrations and Synapse's schema versions step by
+ * step, each newest state into and out of an empty database) through the real CLI — migrate, diff --exit-code,
+ * rollback, diff against the before-state, and pg_dump of both sides where the servers are ≤ 15
  * (test/support/roundtrip.ts) — on throwaway embedded PostgreSQL servers.
  *
- *   npm run build && node --import tsx scripts/corpus.ts [target=15] [source=target] [filter]
+ *   npm run build && node --import tsx scripts/corpus.ts [target=15] [source=target] [name filter]
  *
- * Prints "N transitions, K converge (P %)" and each failure with its first error line. Exit 1 when any fails.
- * Runs one transition at a time (a few minutes on two cores).
+ * Prints "N transitions, K converge (P %)" and each failure with its first error line (CORPUS_VERBOSE=1: all of it,
+ * with the plan). Exit 1 when any fails. One transition at a time: about ten minutes on two busy cores.
  */
 import { startCluster, type PgVersion, type TestCluster } from '../test/support/pg.ts';
 import { roundTrip, StateDbs } from '../test/support/roundtrip.ts';

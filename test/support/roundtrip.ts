@@ -4,8 +4,8 @@
  * nothing; `rollback --force` must bring it back to `from` (`diff --exit-code` = 0 against a copy of the
  * before-state). Where both servers are 15 or older and pg_dump is here (the pg_dump used is 15, which refuses newer
  * servers), pg_dump --schema-only of target and source must be equal too, and of target and before-state after the
- * rollback: a check that does not rely on the tool's own inspection (made last, so the CLI's steps all run first). Shared by test/schema-real.test.ts and
- * scripts/corpus.ts.
+ * rollback: a check that does not rely on the tool's own inspection (made last, so that the CLI's steps all run).
+ * Shared by test/schema-real.test.ts and scripts/corpus.ts.
  */
 import { AssertionError } from 'node:assert';
 import { envFor, type TestCluster } from './pg.ts';
