@@ -4,7 +4,7 @@
  * empty ← S, S → empty and S(old) → S(new) must converge (`diff --schema-only --exit-code` = 0 after
  * `migrate --schema-only --force`), and `rollback --force` must bring the target back to a copy of its before-state.
  * All of them on PostgreSQL 15; the largest (Synapse, 138 tables) on 17 and 18 too, pagila's 18-only release on 18,
- * and pagila 17 → 15. Series are sampled here (scripts/corpus.ts runs every step). Each server starts once; each state
+ * and pagila 17 → 15. Series are sampled here (scripts/corpus.ts runs every step and every release). Each server starts once; each state
  * is loaded once and copied per use.
  */
 import { test, describe, before, after } from 'node:test';
@@ -60,10 +60,10 @@ describe('PostgreSQL 15: every schema', () => {
   before(() => start(15));
   cases([
     ...transitionsOf(PAGILA),
-    ...transitionsOf(CHINOOK),
+    ...transitionsOf([CHINOOK[0]!, CHINOOK[2]!]),
     ...transitionsOf(sample(SUPABASE_AUTH, 35)),
     ...transitionsOf(sample(HASURA_AUTH, 9)),
-    ...transitionsOf([SYNAPSE[0]!, SYNAPSE[5]!, SYNAPSE[6]!, SYNAPSE_NEW]),
+    ...transitionsOf([SYNAPSE[5]!, SYNAPSE[6]!, SYNAPSE_NEW]),
   ], 15);
 });
 
@@ -77,5 +77,5 @@ describe('PostgreSQL 17 → 15 and 17', () => {
 describe('PostgreSQL 18', () => {
   before(() => start(18));
   after(() => stop(17, 18));
-  cases([transition(EMPTY, SYNAPSE_NEW), transition(SYNAPSE_NEW, EMPTY), SYNAPSE_UNLOGGED, transition(EMPTY, PAGILA_18), transition(PAGILA_NEW, PAGILA_18)], 18);
+  cases([transition(EMPTY, SYNAPSE_NEW), transition(SYNAPSE_NEW, EMPTY), SYNAPSE_UNLOGGED, transition(PAGILA_NEW, PAGILA_18)], 18);
 });
