@@ -288,3 +288,16 @@ test('inspection outside a transaction closes what it opened; a catalog it may n
     await c.end();
   }
 });
+
+test('SET LOGGED / UNLOGGED of tables joined by foreign keys (both ways, circular): the foreign keys are dropped and added again around it', async () => {
+  // Synapse's schema delta 80/02 makes two tables that reference each other unlogged: PostgreSQL refuses either
+  // SET UNLOGGED while a logged table references the table, and SET LOGGED while the table references an unlogged one
+  const base = (unlogged: boolean) => `create ${unlogged ? 'unlogged ' : ''}table locks(name text, token text, primary key (name), unique (name, token));
+    create ${unlogged ? 'unlogged ' : ''}table locks_mode(name text primary key, token text, foreign key (name, token) references locks (name, token) deferrable initially deferred);
+    alter table locks add foreign key (name) references locks_mode (name) deferrable initially deferred;
+    create ${unlogged ? 'unlogged ' : ''}table other(id int primary key, lock text references locks (name));`;
+  const logged = await db(base(false));
+  const unlogged = await db(base(true));
+  await converges(unlogged, logged, ['ALTER TABLE "public"."locks" SET UNLOGGED', 'ALTER TABLE "public"."locks_mode" SET UNLOGGED', 'ALTER TABLE "public"."other" SET UNLOGGED']);
+  await converges(logged, unlogged, ['ALTER TABLE "public"."locks" SET LOGGED', 'ALTER TABLE "public"."locks_mode" SET LOGGED', 'ALTER TABLE "public"."other" SET LOGGED']);
+});

@@ -229,6 +229,14 @@ function expandReplacements(d: Diff, opts: PlanOptions): Expansion {
     if (r) inPlace.set(n.id, r);
     else recreateSeed.add(n.id);
   }
+  // SET LOGGED / UNLOGGED fails while a foreign key joins the table to one of the other persistence (a permanent
+  // table may not reference an unlogged one; two tables may reference each other): such keys are dropped and added again
+  const persistence = new Set(changed.filter(([o, n]) => n.kind === 'table' && !!o.attrs.unlogged !== !!n.attrs.unlogged).map(([, n]) => n.id));
+  for (const c of persistence.size ? target.facts : []) {
+    if (c.kind !== 'constraint' || c.attrs.type !== 'f' || !S.has(c.id)) continue;
+    const tables = new Set([c.parent!, ...c.deps.map((d) => T.get(d)?.parent ?? d).filter((d) => T.get(d)?.kind === 'table')]);
+    if (tables.size > 1 && [...tables].some((t) => persistence.has(t))) recreateSeed.add(c.id);
+  }
 
   // partitions and inheritance children: their inherited columns are their parents' column facts
   const childTables = new Set(target.facts.filter((f) => f.kind === 'partition' || f.kind === 'inherit').map((f) => f.parent!));

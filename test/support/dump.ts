@@ -27,7 +27,8 @@ export function normaliseDump(dump: string): string {
       i = j - 1;
     }
   }
-  const blocks = out.join('\n').split(/;\n/).map((b) => b.trim()).filter(Boolean);
+  // (the last statement keeps its ';': strip it from every block, whichever comes last)
+  const blocks = out.join('\n').split(/;\n/).map((b) => b.trim().replace(/;$/, '')).filter(Boolean);
   return blocks.sort().join(';\n');
 }
 
