@@ -132,6 +132,44 @@ test('sync writes only the rows that differ; rollback puts exactly those back', 
   }
 });
 
+test('changes spread over the whole table: only those rows are staged and written (dense ranges split straight into leaves)', async () => {
+  // Two blocks of keys far apart (1..30000 and 10^12 + 1..20000). In each, every 97th row is updated and every
+  // 1009th deleted on the source, every 4999th edited on the target; 100 rows are new. Every key range differs, so
+  // the comparison goes down to the rows themselves (a dense range, > 16384 rows, split straight into leaves), and
+  // only the differing rows' keys are staged and written.
+  const db = 'spread';
+  const common = `CREATE TABLE big(id bigint PRIMARY KEY, v text NOT NULL);
+    INSERT INTO big SELECT g, 'row ' || g FROM generate_series(1, 30000) g;
+    INSERT INTO big SELECT 1000000000000 + g, 'far ' || g FROM generate_series(1, 20000) g;`;
+  const nth = (n: number) => `(id % 1000000000000) % ${n} = 0`;
+  await freshDb(local, db, common + `UPDATE big SET v = v || ' changed' WHERE ${nth(97)};
+    DELETE FROM big WHERE ${nth(1009)}; INSERT INTO big SELECT g, 'new ' || g FROM generate_series(50001, 50100) g;`);
+  await freshDb(staging, db, common + `UPDATE big SET v = 'edited on staging' WHERE ${nth(4999)};`);
+  const before = await contents(staging.url(db));
+  const p = project(db);
+  const [insert, update, del] = [100, 309 + 206 + 6 + 4, 29 + 19];
+  try {
+    const dry = await p.run(['migrate', 'sync', 'local', 'staging', '--data-only', '--dry-run', '--json']);
+    assert.equal(dry.code, 0, dry.stderr);
+    const big = JSON.parse(dry.stdout).data.plan.tables.find((t: { name: string }) => t.name === 'big');
+    assert.deepEqual([big.mode, big.delta], ['delta', { insert, update, delete: del }]);
+    const c0 = await counters(staging, db);
+    const r = await p.run(['migrate', 'sync', 'local', 'staging', '--data-only']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout + r.stderr, /public\.big: 50k → 50\.1k rows: 100 inserted, 525 updated, 48 deleted/);
+    assert.deepEqual(delta(c0, await counters(staging, db)).big, { ins: insert, upd: update, del });
+    assert.equal((await contents(staging.url(db)))['public.big'], (await contents(local.url(db)))['public.big']);
+    const [id] = p.checkpoints();
+    const saved = JSON.parse(p.read(`.nself/migrations/${id}/manifest.json`)).backup.data.tables.find((t: { name: string }) => t.name === 'big');
+    assert.deepEqual([saved.mode, saved.saved, saved.inserted.rows], ['rows', update + del, insert], 'the checkpoint holds exactly the rows written');
+    const rb = await p.run(['migrate', 'rollback', '--force']);
+    assert.equal(rb.code, 0, rb.stderr);
+    assert.deepEqual(await contents(staging.url(db)), before);
+  } finally {
+    p.remove();
+  }
+});
+
 test('nothing differs: sync says so, exits 0 and writes no checkpoint', async () => {
   const db = 'same';
   await freshDb(local, db, COMMON);

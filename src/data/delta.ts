@@ -24,8 +24,9 @@ import { withPinned, wrapError } from './session.js';
 import { cancelBackend, pump } from './stream.js';
 import type { DataPlan, DataScope, DataTablePlan } from './types.js';
 
-/** Ranges per statement when many key ranges differ (keeps each statement's text bounded). */
+/** Ranges, or exact keys, per statement when many differ (keeps each statement's text bounded). */
 const RANGES_PER_STATEMENT = 200;
+const KEYS_PER_STATEMENT = 5000;
 
 export interface DeltaTable {
   plan: DataTablePlan;
@@ -96,9 +97,26 @@ export function replaceWhole(plan: DataPlan, why: string): void {
   }
 }
 
-function chunks<T>(xs: T[], n: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+/** Segments in groups of at most RANGES_PER_STATEMENT ranges and KEYS_PER_STATEMENT exact keys (one segment's keys are split). */
+function chunks(segments: Segment[]): Segment[][] {
+  const out: Segment[][] = [];
+  let part: Segment[] = [];
+  let keys = 0;
+  const flush = () => {
+    if (part.length) out.push(part);
+    part = [];
+    keys = 0;
+  };
+  for (const seg of segments) {
+    for (let i = 0; i < (seg.keys?.length ?? 1); i += KEYS_PER_STATEMENT) {
+      const piece = seg.keys ? { ...seg, keys: seg.keys.slice(i, i + KEYS_PER_STATEMENT) } : seg;
+      const weight = piece.keys?.length ?? 0;
+      if (part.length >= RANGES_PER_STATEMENT || keys + weight > KEYS_PER_STATEMENT) flush();
+      part.push(piece);
+      keys += weight;
+    }
+  }
+  flush();
   return out;
 }
 
@@ -153,14 +171,14 @@ export async function prepareDelta(source: pg.ClientBase, target: pg.ClientBase,
           `CREATE TEMP TABLE ${quoteIdent(d.stage)} ON COMMIT DROP AS SELECT ${list} FROM ${fromItem(tgt)} WITH NO DATA;
            CREATE TEMP TABLE ${quoteIdent(d.old)} ON COMMIT DROP AS SELECT ${key.map(quoteIdent).join(', ')} FROM ${fromItem(tgt)} WITH NO DATA`,
         );
-        for (const part of chunks(ranges, RANGES_PER_STATEMENT)) {
+        for (const part of chunks(ranges)) {
           const srcWhere = part.map((r) => sk.literalRange(r)).join(' OR ');
           const sink = target.query(copyStreams.from(`COPY ${quoteIdent(d.stage)} (${list}) FROM STDIN (FORMAT ${d.format})`));
           const from = source.query(copyStreams.to(`COPY (SELECT ${list} FROM ${fromItem(src)} WHERE ${srcWhere}) TO STDOUT (FORMAT ${d.format})`));
           await pump(from, sink, { onData: (b) => (d.bytes += b.length), abortSource: () => cancelBackend(source) });
         }
         await target.query(`ANALYZE ${quoteIdent(d.stage)}`);
-        for (const part of chunks(ranges, RANGES_PER_STATEMENT)) {
+        for (const part of chunks(ranges)) {
           const tgtWhere = part.map((r) => tk.literalRange(r)).join(' OR ');
           await target.query(
             `INSERT INTO ${quoteIdent(d.old)} SELECT ${key.map((k) => `x.${quoteIdent(k)}`).join(', ')} FROM ${fromItem(tgt)} AS x

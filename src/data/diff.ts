@@ -18,11 +18,21 @@ import { rowHashSql, withPinned, wrapError } from './session.js';
 import type { DataDiff, DataScope, DataTableDiff } from './types.js';
 
 const LEAF = 2000;
+/**
+ * Leaf size in a dense segment: one whose parent split found most buckets different (changes spread all over the
+ * table). Splitting such a segment further finds every bucket different again and only adds round trips, so it is
+ * split straight into pieces of this size and their (key, hash) pairs compared.
+ */
+const DENSE_LEAF = 16384;
 /** Buckets per split: width_bucket() (binary search) for a one-column key, a CASE ladder for composite keys. */
 const BUCKETS_SINGLE = 128;
 const BUCKETS_COMPOSITE = 32;
 
-export interface Segment { lo: string[] | null; hi: string[] | null; srcRows: number; tgtRows: number }
+/**
+ * A key range [lo, hi) with each side's row count. `keys`: the exact keys (as text) of the rows in it that differ,
+ * when a leaf comparison found them; `dense`: the parent split found most of its buckets different.
+ */
+export interface Segment { lo: string[] | null; hi: string[] | null; srcRows: number; tgtRows: number; keys?: string[][]; dense?: boolean }
 export interface Counts { onlyInSource: number; onlyInTarget: number; different: number }
 
 export async function diffData(source: pg.ClientBase, target: pg.ClientBase, scope?: DataScope): Promise<DataDiff> {
@@ -77,18 +87,24 @@ export class KeySql {
     if (seg.hi) parts.push(`${this.keyExpr} < ${this.param(params, seg.hi)}`);
     return parts.length ? 'WHERE ' + parts.join(' AND ') : '';
   }
-  /** The same range as where(), with the bounds as literals (for COPY, which takes no parameters); no WHERE. */
-  literalRange(seg: { lo: string[] | null; hi: string[] | null }): string {
-    const lit = (values: string[]) =>
-      this.tuple(
-        values.map((v, i) => {
-          const col = this.t.columns.find((c) => c.name === this.key[i])!;
-          return `${quoteLiteral(v)}::${col.typeSql}` + (this.collate[i] ? ' COLLATE "C"' : '');
-        }),
-      );
+  /** A key as a literal, with the same collation treatment as the column side. */
+  private literal(values: string[]): string {
+    return this.tuple(
+      values.map((v, i) => {
+        const col = this.t.columns.find((c) => c.name === this.key[i])!;
+        return `${quoteLiteral(v)}::${col.typeSql}` + (this.collate[i] ? ' COLLATE "C"' : '');
+      }),
+    );
+  }
+  /**
+   * The rows of a segment as a condition with literals (for COPY, which takes no parameters); no WHERE. A segment
+   * whose differing keys are known is exactly those keys; otherwise its range, as where().
+   */
+  literalRange(seg: Segment): string {
+    if (seg.keys) return `${this.keyExpr} IN (${seg.keys.map((k) => this.literal(k)).join(', ')})`;
     const parts: string[] = [];
-    if (seg.lo) parts.push(`${this.keyExpr} >= ${lit(seg.lo)}`);
-    if (seg.hi) parts.push(`${this.keyExpr} < ${lit(seg.hi)}`);
+    if (seg.lo) parts.push(`${this.keyExpr} >= ${this.literal(seg.lo)}`);
+    if (seg.hi) parts.push(`${this.keyExpr} < ${this.literal(seg.hi)}`);
     return parts.length ? `(${parts.join(' AND ')})` : 'true';
   }
   orderBy(): string {
@@ -110,8 +126,9 @@ export function keySqls(s: TableInfo, t: TableInfo, key: string[]): { sk: KeySql
 }
 
 /**
- * Compare a table by primary key. With `ranges`, every key range found to differ is pushed there (the leaves:
- * at most LEAF rows a side, or a range present on one side only): together they hold every row that differs.
+ * Compare a table by primary key. With `ranges`, every segment found to differ is pushed there: a range present on
+ * one side only, or a leaf compared row by row, with the exact keys of its differing rows (`keys`). Together they
+ * hold every row that differs, and (nearly) no row that does not.
  */
 export async function diffByKey(source: pg.ClientBase, target: pg.ClientBase, s: TableInfo, t: TableInfo, key: string[], columns: string[], root: Segment, ranges?: Segment[]): Promise<Counts> {
   const { sk, tk } = keySqls(s, t, key);
@@ -132,23 +149,34 @@ export async function diffByKey(source: pg.ClientBase, target: pg.ClientBase, s:
       ranges?.push(seg);
       continue;
     }
-    if (Math.max(seg.srcRows, seg.tgtRows) <= LEAF) {
+    if (Math.max(seg.srcRows, seg.tgtRows) <= (seg.dense ? DENSE_LEAF : LEAF)) {
       const fetch = async (c: pg.ClientBase, ti: TableInfo, ks: KeySql) => {
         const params: unknown[] = [];
         const r = await c.query({ text: `SELECT ${ks.keyText()}, ${hash}::text AS h FROM ${fromItem(ti)} ${ks.where(params, seg)}`, values: params, rowMode: 'array' });
         return new Map((r.rows as string[][]).map((row) => [JSON.stringify(row.slice(0, key.length)), row[key.length]]));
       };
       const [a, b] = await Promise.all([fetch(source, s, sk), fetch(target, t, tk)]);
-      const before = counts.onlyInSource + counts.onlyInTarget + counts.different;
+      const differing: string[] = [];
       for (const [k, h] of a) {
         const other = b.get(k);
         if (other === undefined) counts.onlyInSource++;
         else if (other !== h) counts.different++;
+        else continue;
+        differing.push(k);
       }
-      for (const k of b.keys()) if (!a.has(k)) counts.onlyInTarget++;
-      if (counts.onlyInSource + counts.onlyInTarget + counts.different > before) ranges?.push(seg);
+      for (const k of b.keys()) {
+        if (a.has(k)) continue;
+        counts.onlyInTarget++;
+        differing.push(k);
+      }
+      if (differing.length > 0) ranges?.push({ ...seg, keys: differing.map((k) => JSON.parse(k) as string[]) });
       continue;
     }
+    const buckets = seg.dense
+      ? Math.min(key.length === 1 ? BUCKETS_SINGLE : BUCKETS_COMPOSITE, Math.ceil(Math.max(seg.srcRows, seg.tgtRows) / DENSE_LEAF))
+      : key.length === 1
+        ? BUCKETS_SINGLE
+        : BUCKETS_COMPOSITE;
     let bounds: string[][];
     if (integerKey) {
       // An integer key: split [min, max] evenly (two index probes per side, no scan). Skewed keys only cost
@@ -164,14 +192,14 @@ export async function diffByKey(source: pg.ClientBase, target: pg.ClientBase, s:
       const lo = los.reduce((x, y) => (y < x ? y : x));
       const span = his.reduce((x, y) => (y > x ? y : x)) - lo + 1n;
       bounds = [];
-      for (let i = 1n; i < BigInt(BUCKETS_SINGLE); i++) {
-        const v = lo + (span * i) / BigInt(BUCKETS_SINGLE);
+      for (let i = 1n; i < BigInt(buckets); i++) {
+        const v = lo + (span * i) / BigInt(buckets);
         if (v > lo && (bounds.length === 0 || v > BigInt(bounds[bounds.length - 1][0]))) bounds.push([v.toString()]);
       }
     } else {
       // Otherwise boundaries every n/B rows of the side with more rows in this segment (one ordered index scan).
       const [bc, bt, bk, n] = seg.srcRows >= seg.tgtRows ? [source, s, sk, seg.srcRows] : [target, t, tk, seg.tgtRows];
-      const step = Math.ceil(n / (key.length === 1 ? BUCKETS_SINGLE : BUCKETS_COMPOSITE));
+      const step = Math.ceil(n / buckets);
       const bparams: unknown[] = [step];
       const br = await bc.query({
         text: `SELECT ${key.map((_, i) => `k${i}`).join(', ')} FROM (SELECT ${bk.keyText()}, row_number() OVER (ORDER BY ${bk.orderBy()}) AS rn FROM ${fromItem(bt)} ${bk.where(bparams, seg)}) x WHERE rn % $1 = 0 ORDER BY rn`,
@@ -195,12 +223,17 @@ export async function diffByKey(source: pg.ClientBase, target: pg.ClientBase, s:
       return new Map((r.rows as Array<{ b: number; n: string; s: string }>).map((x) => [Number(x.b), { n: Number(x.n), s: x.s }]));
     };
     const [a, b] = await Promise.all([bucketQuery(source, s, sk), bucketQuery(target, t, tk)]);
+    const children: Segment[] = [];
+    let filled = 0;
     for (let i = 0; i <= bounds.length; i++) {
       const x = a.get(i) ?? { n: 0, s: '0' };
       const y = b.get(i) ?? { n: 0, s: '0' };
+      if (x.n > 0 || y.n > 0) filled++;
       if (x.n === y.n && x.s === y.s) continue;
-      queue.push({ lo: i === 0 ? seg.lo : bounds[i - 1], hi: i === bounds.length ? seg.hi : bounds[i], srcRows: x.n, tgtRows: y.n });
+      children.push({ lo: i === 0 ? seg.lo : bounds[i - 1], hi: i === bounds.length ? seg.hi : bounds[i], srcRows: x.n, tgtRows: y.n });
     }
+    const dense = children.length * 2 > filled;
+    for (const c of children) queue.push(dense ? { ...c, dense } : c);
   }
   return counts;
 }
