@@ -394,7 +394,7 @@ async function main(): Promise<void> {
     const before = load();
     const out: string[] = [];
     if (!process.env.BENCH_SKIP_ONE_TIME) await oneTime(a, b, out);
-    await following(a, b, hasPgcopydb, out);
+    if (!process.env.BENCH_SKIP_FOLLOWING) await following(a, b, hasPgcopydb, out);
     const info = await machine(a);
     const head = [`## Sync (${new Date().toISOString()})`, ''];
     for (const [k, v] of Object.entries(info)) head.push(`- ${k}: ${v}`);
