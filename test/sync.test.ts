@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { startCluster, type TestCluster, envFor, freshDb } from './support/pg.ts';
 import { makeProject, type Project } from './support/cli.ts';
 import { contents } from './support/dump.ts';
+import pg from 'pg';
+import { planDataDelta, prepareDelta } from '../src/data/index.ts';
 
 let local: TestCluster;
 let staging: TestCluster;
@@ -167,6 +169,42 @@ test('changes spread over the whole table: only those rows are staged and writte
     assert.deepEqual(await contents(staging.url(db)), before);
   } finally {
     p.remove();
+  }
+});
+
+test('under the lock, the plan\'s ranges are reused only while the target is unchanged; else they are found again', async () => {
+  const db = 'replan';
+  const common = `CREATE TABLE t(id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 5000) g;`;
+  await freshDb(local, db, common + `UPDATE t SET v = 'source' WHERE id IN (10, 2000, 4000);`);
+  await freshDb(staging, db, common);
+  const src = new pg.Client({ connectionString: local.url(db) });
+  const tgt = new pg.Client({ connectionString: staging.url(db) });
+  await Promise.all([src.connect(), tgt.connect()]);
+  try {
+    await src.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const staged = async (changeTarget: string) => {
+      const plan = await planDataDelta(src, tgt);
+      const tp = plan.tables.find((x) => x.name === 't')!;
+      assert.deepEqual(tp.delta, { insert: 0, update: 3, delete: 0 });
+      if (changeTarget) await staging.sql(changeTarget, db);
+      await tgt.query('BEGIN');
+      try {
+        const state = await prepareDelta(src, tgt, plan);
+        const d = [...state.values()][0]!;
+        const keys = (await tgt.query(`SELECT id FROM ${d.old} ORDER BY id`)).rows.map((r) => r.id);
+        return { delta: tp.delta, keys };
+      } finally {
+        await tgt.query('ROLLBACK');
+      }
+    };
+    assert.deepEqual(await staged(''), { delta: { insert: 0, update: 3, delete: 0 }, keys: [10, 2000, 4000] });
+    // a row changed on the target after the plan: its key is found too, and a row the target gained is deleted
+    assert.deepEqual(await staged(`UPDATE t SET v = 'target' WHERE id = 3000; INSERT INTO t VALUES (9999, 'extra')`), {
+      delta: { insert: 0, update: 4, delete: 1 },
+      keys: [10, 2000, 3000, 4000, 9999],
+    });
+  } finally {
+    await Promise.allSettled([src.end(), tgt.end()]);
   }
 });
 

@@ -4,7 +4,7 @@
  *   plan     planDataDelta: planData, then for each table to copy that has the same primary key on both sides,
  *            the primary-key-range comparison of diff.ts counts the rows to insert, update and delete.
  *   prepare  prepareDelta, inside the target transaction: lock the tables, find the differing key ranges again
- *            (the counts the executor acts on), stage the source rows of those ranges into a temp table per table
+ *            unless the plan's still hold (same source snapshot, target checksum unchanged), stage the source rows of those ranges into a temp table per table
  *            (COPY source → target), and record the keys of the target rows that will be updated or deleted
  *            (a second temp table). Nothing of the user's is written yet.
  *   backup   backup.ts saves exactly those target rows and the keys the sync inserts ("rows by key").
@@ -18,9 +18,9 @@ import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { qualify, quoteIdent, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, type TableInfo } from './catalog.js';
-import { diffByKey, keySqls, type KeySql, type Segment } from './diff.js';
+import { diffByKey, keySqls, type Counts, type KeySql, type Segment } from './diff.js';
 import { pairColumns, planData } from './plan.js';
-import { withPinned, wrapError } from './session.js';
+import { checksums, withPinned, wrapError, type Checksum } from './session.js';
 import { cancelBackend, pump } from './stream.js';
 import type { DataPlan, DataScope, DataTablePlan } from './types.js';
 
@@ -59,13 +59,25 @@ export function deltaKey(src: TableInfo, tgt: TableInfo, columns: string[]): str
   return src.pk;
 }
 
+/**
+ * What planning found for a delta table: its differing ranges, the target's checksum then, and the source's
+ * snapshot. prepareDelta reuses the ranges when the source is in the same snapshot and the target's checksum has
+ * not moved (one scan of the target instead of finding the ranges again: several scans of both sides).
+ */
+const planned = new WeakMap<DataTablePlan, { source: pg.ClientBase; snapshot: string; target: Checksum; counts: Counts; ranges: Segment[] }>();
+
+/** The source's snapshot as text: equal twice in a REPEATABLE READ transaction, so the source has not moved. */
+async function snapshotOf(source: pg.ClientBase): Promise<string> {
+  return (await source.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s')).rows[0].s;
+}
+
 /** planData, with each table to copy marked 'delta' (and its rows to insert/update/delete counted) or 'replace'. */
 export async function planDataDelta(source: pg.ClientBase, target: pg.ClientBase, scope?: DataScope): Promise<DataPlan> {
   const plan = await planData(source, target, scope);
   const copy = plan.tables.filter((t) => t.action === 'copy');
   if (copy.length === 0) return plan;
   return withPinned([source, target], async () => {
-    const [s, t] = await Promise.all([listTables(source), listTables(target)]);
+    const [s, t, snapshot] = await Promise.all([listTables(source), listTables(target), snapshotOf(source)]);
     for (const tp of copy) {
       const src = s.get(relationKey(tp.schema, tp.name))!;
       const tgt = t.get(relationKey(tp.schema, tp.name))!;
@@ -76,7 +88,10 @@ export async function planDataDelta(source: pg.ClientBase, target: pg.ClientBase
         continue;
       }
       try {
-        const c = await diffByKey(source, target, src, tgt, key, tp.columns, { lo: null, hi: null, srcRows: tp.sourceRows, tgtRows: tp.targetRows });
+        const ranges: Segment[] = [];
+        const c = await diffByKey(source, target, src, tgt, key, tp.columns, { lo: null, hi: null, srcRows: tp.sourceRows, tgtRows: tp.targetRows }, ranges);
+        const [sum] = await checksums(target, [{ from: fromItem(tgt), columns: tp.columns }]);
+        planned.set(tp, { source, snapshot, target: sum, counts: c, ranges });
         tp.mode = 'delta';
         tp.delta = { insert: c.onlyInSource, update: c.different, delete: c.onlyInTarget };
       } catch (e) {
@@ -158,13 +173,19 @@ export async function prepareDelta(source: pg.ClientBase, target: pg.ClientBase,
       const ranges: Segment[] = [];
       const d: DeltaTable = { plan: tp, src, tgt, key, sk, tk, ranges, stage: `nself_sync_new_${i}`, old: `nself_sync_old_${i}`, format: tp.format ?? pairColumns(src, tgt).format, rowsBefore: 0, bytes: 0 };
       try {
-        // The target may have changed since planning: count again, under the lock.
-        const sums = await Promise.all([
-          source.query(`SELECT count(*)::int8 AS n FROM ${fromItem(src)}`),
-          target.query(`SELECT count(*)::int8 AS n FROM ${fromItem(tgt)}`),
-        ]);
-        d.rowsBefore = Number(sums[1].rows[0].n);
-        const c = await diffByKey(source, target, src, tgt, key, cols, { lo: null, hi: null, srcRows: Number(sums[0].rows[0].n), tgtRows: d.rowsBefore }, ranges);
+        // The target may have changed since planning (the source cannot, in its snapshot): under the lock, reuse
+        // the plan's ranges if the target's checksum is still the plan's, else find them again.
+        const prior = planned.get(tp);
+        const [now] = await checksums(target, [{ from: fromItem(tgt), columns: cols }]);
+        d.rowsBefore = now.rows;
+        let c: Counts;
+        if (prior && prior.source === source && prior.target.rows === now.rows && prior.target.sum === now.sum && prior.snapshot === (await snapshotOf(source))) {
+          ranges.push(...prior.ranges);
+          c = prior.counts;
+        } else {
+          const n = await source.query(`SELECT count(*)::int8 AS n FROM ${fromItem(src)}`);
+          c = await diffByKey(source, target, src, tgt, key, cols, { lo: null, hi: null, srcRows: Number(n.rows[0].n), tgtRows: d.rowsBefore }, ranges);
+        }
         tp.delta = { insert: c.onlyInSource, update: c.different, delete: c.onlyInTarget };
         const list = cols.map(quoteIdent).join(', ');
         await target.query(
