@@ -90,7 +90,7 @@ export async function planDataDelta(source: pg.ClientBase, target: pg.ClientBase
       try {
         const ranges: Segment[] = [];
         const c = await diffByKey(source, target, src, tgt, key, tp.columns, { lo: null, hi: null, srcRows: tp.sourceRows, tgtRows: tp.targetRows }, ranges);
-        const [sum] = await checksums(target, [{ from: fromItem(tgt), columns: tp.columns }]);
+        const sum = c.targetSum ?? (await checksums(target, [{ from: fromItem(tgt), columns: tp.columns }]))[0];
         planned.set(tp, { source, snapshot, target: sum, counts: c, ranges });
         tp.mode = 'delta';
         tp.delta = { insert: c.onlyInSource, update: c.different, delete: c.onlyInTarget };

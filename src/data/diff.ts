@@ -33,7 +33,13 @@ const BUCKETS_COMPOSITE = 32;
  * when a leaf comparison found them; `dense`: the parent split found most of its buckets different.
  */
 export interface Segment { lo: string[] | null; hi: string[] | null; srcRows: number; tgtRows: number; keys?: string[][]; dense?: boolean }
-export interface Counts { onlyInSource: number; onlyInTarget: number; different: number }
+export interface Counts {
+  onlyInSource: number;
+  onlyInTarget: number;
+  different: number;
+  /** The target's row count and checksum (session.ts checksums()), when the comparison scanned the whole table anyway. */
+  targetSum?: { rows: number; sum: string };
+}
 
 export async function diffData(source: pg.ClientBase, target: pg.ClientBase, scope?: DataScope): Promise<DataDiff> {
   return withPinned([source, target], async () => {
@@ -153,7 +159,7 @@ export async function diffByKey(source: pg.ClientBase, target: pg.ClientBase, s:
       const fetch = async (c: pg.ClientBase, ti: TableInfo, ks: KeySql) => {
         const params: unknown[] = [];
         const r = await c.query({ text: `SELECT ${ks.keyText()}, ${hash}::text AS h FROM ${fromItem(ti)} ${ks.where(params, seg)}`, values: params, rowMode: 'array' });
-        return new Map((r.rows as string[][]).map((row) => [JSON.stringify(row.slice(0, key.length)), row[key.length]]));
+        return new Map((r.rows as string[][]).map((row) => [key.length === 1 ? row[0] : JSON.stringify(row.slice(0, key.length)), row[key.length]]));
       };
       const [a, b] = await Promise.all([fetch(source, s, sk), fetch(target, t, tk)]);
       const differing: string[] = [];
@@ -169,7 +175,7 @@ export async function diffByKey(source: pg.ClientBase, target: pg.ClientBase, s:
         counts.onlyInTarget++;
         differing.push(k);
       }
-      if (differing.length > 0) ranges?.push({ ...seg, keys: differing.map((k) => JSON.parse(k) as string[]) });
+      if (differing.length > 0) ranges?.push({ ...seg, keys: differing.map((k) => (key.length === 1 ? [k] : (JSON.parse(k) as string[]))) });
       continue;
     }
     const buckets = seg.dense
@@ -223,6 +229,13 @@ export async function diffByKey(source: pg.ClientBase, target: pg.ClientBase, s:
       return new Map((r.rows as Array<{ b: number; n: string; s: string }>).map((x) => [Number(x.b), { n: Number(x.n), s: x.s }]));
     };
     const [a, b] = await Promise.all([bucketQuery(source, s, sk), bucketQuery(target, t, tk)]);
+    if (seg === root) {
+      // The whole table's buckets: their totals are the table's count and checksum, as checksums() computes them.
+      let rows = 0;
+      let sum = 0n;
+      for (const x of b.values()) (rows += x.n), (sum += BigInt(x.s));
+      counts.targetSum = { rows, sum: sum.toString() };
+    }
     const children: Segment[] = [];
     let filled = 0;
     for (let i = 0; i <= bounds.length; i++) {
