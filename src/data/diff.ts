@@ -57,7 +57,8 @@ export async function diffData(source: pg.ClientBase, target: pg.ClientBase, sco
         if (identical) Object.assign(d, { onlyInSource: 0, onlyInTarget: 0, different: 0 });
         else {
           try {
-            Object.assign(d, await diffByKey(source, target, p.src, p.tgt, pk, common(p), { lo: null, hi: null, srcRows: src.rows, tgtRows: tgt.rows }));
+            const { onlyInSource, onlyInTarget, different } = await diffByKey(source, target, p.src, p.tgt, pk, common(p), { lo: null, hi: null, srcRows: src.rows, tgtRows: tgt.rows });
+            Object.assign(d, { onlyInSource, onlyInTarget, different });
           } catch (e) {
             throw wrapError('data_diff_failed', `comparing the rows of ${p.display} by primary key`, e);
           }
