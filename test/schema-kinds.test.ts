@@ -257,6 +257,43 @@ test('default privileges (ALTER DEFAULT PRIVILEGES): for one schema and for all,
   await converges(empty, a, ['DROP SCHEMA "app"']);
 });
 
+test('a DDL between a snapshot and its inspection: a clear error inside the caller\'s transaction, a new snapshot outside one', async () => {
+  const name = await db(`create table t(id int primary key, v text, w text, constraint t_v unique (v)); create index t_v2 on t(v, id);`);
+  const [a, b] = await Promise.all([connect(name), connect(name)]);
+  try {
+    // the caller's snapshot still lists the constraint; pg_get_constraintdef reads its index from the current
+    // catalog, which no longer has it ("cache lookup failed for index …")
+    await a.query('begin isolation level repeatable read read only');
+    await a.query('select count(*) from pg_class');
+    await b.query('alter table t drop constraint t_v');
+    await assert.rejects(inspectSchema(a), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'schema_changed_during_inspection');
+      assert.match(e.message, /^the schema changed while it was being read \(a DDL ran at the same time\): /);
+      return true;
+    });
+    await a.query('rollback');
+    // outside a transaction: inspections racing DDL on another connection (every ~10 ms) end with a consistent model
+    let stop = false;
+    const churn = (async () => {
+      for (let i = 0; !stop; i++) {
+        await b.query(i % 2 ? 'alter table t drop constraint t_w' : 'alter table t add constraint t_w unique (w)');
+        await new Promise((res) => setTimeout(res, 10));
+      }
+    })();
+    try {
+      for (let i = 0; i < 40; i++) {
+        const m = await inspectSchema(a);
+        assert.ok(m.facts.some((f) => f.id === 'index:"public"."t_v2"'));
+      }
+    } finally {
+      stop = true;
+      await churn;
+    }
+  } finally {
+    await Promise.allSettled([a.end(), b.end()]);
+  }
+});
+
 test('inspection outside a transaction closes what it opened; a catalog it may not read is named, in or out of a transaction', async () => {
   const name = await db(`create table t(id int); create sequence s; revoke select on pg_catalog.pg_sequence from public;
     do $$ begin if not exists (select from pg_roles where rolname = 'nself_kinds_reader') then create role nself_kinds_reader login password 'pw'; end if; end $$;`);

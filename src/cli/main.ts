@@ -206,22 +206,7 @@ async function watch(args: ParsedArgs, out: Output): Promise<number> {
     process.on('SIGINT', () => on('SIGINT'));
     process.on('SIGTERM', () => on('SIGTERM'));
   });
-  const common = {
-    projectDir: dir,
-    source: args.source!,
-    target: args.target!,
-    components: args.components,
-    dryRun: false,
-    force: args.force,
-    schemaScope: schemaScope(args),
-    dataScope: dataScope(args),
-    configScope: configScope(args),
-    lockTimeoutMs: args.lockTimeoutMs,
-    ...(args.keep !== undefined ? { keep: args.keep } : {}),
-    poll: args.poll,
-    intervalMs: args.intervalMs,
-    keepSlot: args.keepSlot,
-  };
+  const common = { ...pipelineOptions(args, dir), dryRun: false, poll: args.poll, intervalMs: args.intervalMs, keepSlot: args.keepSlot };
   const r =
     args.via === 'subscription'
       ? await (await import('../sync/subscription.js')).runSubscription(
@@ -287,11 +272,9 @@ function renderSubscriptionEvent(out: Output, e: import('../sync/subscription.js
   }
 }
 
-/** `migrate` and one-time `sync`: the same pipeline and options; sync writes only the rows that differ. */
-async function migrateOrSync(args: ParsedArgs, out: Output): Promise<number> {
-  const dir = projectDir(args);
-  const io = pipelineIO(args, out);
-  const opts = {
+/** The pipeline's options from the command line (migrate, sync, and sync --watch's one-time syncs). */
+function pipelineOptions(args: ParsedArgs, dir: string) {
+  return {
     projectDir: dir,
     source: args.source!,
     target: args.target!,
@@ -304,6 +287,13 @@ async function migrateOrSync(args: ParsedArgs, out: Output): Promise<number> {
     lockTimeoutMs: args.lockTimeoutMs,
     ...(args.keep !== undefined ? { keep: args.keep } : {}),
   };
+}
+
+/** `migrate` and one-time `sync`: the same pipeline and options; sync writes only the rows that differ. */
+async function migrateOrSync(args: ParsedArgs, out: Output): Promise<number> {
+  const dir = projectDir(args);
+  const io = pipelineIO(args, out);
+  const opts = pipelineOptions(args, dir);
   const r = args.command === 'sync' ? await (await import('../migrate/sync.js')).runSync(opts, io) : await (await import('../migrate/migrate.js')).runMigrate(opts, io);
   if (args.dryRun && !r.error) {
     if (args.json) out.document(r.plan);

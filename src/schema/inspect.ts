@@ -39,6 +39,19 @@ function inspectError(e: unknown, reading: string, serverVersion: number): Migra
 
 const SAVEPOINT = 'nself_inspect';
 
+/**
+ * Errors of a catalog function (pg_get_indexdef, pg_get_viewdef, …) meeting an object that a concurrent DDL dropped
+ * after this snapshot was taken: the catalog rows of the snapshot still show it, the function reads the current
+ * catalog. A new snapshot sees a consistent catalog again.
+ */
+function concurrentDdl(e: unknown): boolean {
+  const { code, message } = e as { code?: string; message?: string };
+  return (code === 'XX000' && /^(cache lookup failed|could not open relation with OID)/.test(message ?? '')) || (code === '42P01' && /^relation with OID \d+ does not exist/.test(message ?? ''));
+}
+
+/** Attempts of an inspection in a transaction of its own when a concurrent DDL breaks one (each a new snapshot). */
+const ATTEMPTS = 5;
+
 export async function inspectSchema(client: pg.ClientBase, scope: SchemaScope = {}): Promise<SchemaModel> {
   let head: { search_path: string; v: string };
   try {
@@ -66,11 +79,25 @@ export async function inspectSchema(client: pg.ClientBase, scope: SchemaScope = 
   const open = inTransaction ? [] : ['begin isolation level repeatable read read only'];
   const close = inTransaction ? [restore, `release savepoint ${SAVEPOINT}`] : [restore, 'commit'];
   const batch = [...open, `select set_config('search_path', '', false)`, ...steps.map((s) => s.sql), ...close];
-  let results: pg.QueryResult[];
-  try {
-    results = (await client.query(batch.join(';\n'))) as unknown as pg.QueryResult[];
-  } catch (e) {
-    throw await nameFailure(client, e, steps, inTransaction, head.search_path, serverVersion);
+  let results: pg.QueryResult[] | undefined;
+  for (let attempt = 1; !results; attempt++) {
+    try {
+      results = (await client.query(batch.join(';\n'))) as unknown as pg.QueryResult[];
+    } catch (e) {
+      if (concurrentDdl(e) && !inTransaction && attempt < ATTEMPTS) {
+        await client.query(`rollback; ${restore}`).catch(() => {});
+        await new Promise((res) => setTimeout(res, 20 * attempt));
+        continue;
+      }
+      if (concurrentDdl(e)) {
+        await client.query(inTransaction ? `rollback to savepoint ${SAVEPOINT}; release savepoint ${SAVEPOINT}` : `rollback; ${restore}`).catch(() => {});
+        throw new MigrateError('schema_changed_during_inspection', `the schema changed while it was being read (a DDL ran at the same time): ${(e as Error).message}`, {
+          cause: e,
+          hint: 'run the command again once the schema change is done',
+        });
+      }
+      throw await nameFailure(client, e, steps, inTransaction, head.search_path, serverVersion);
+    }
   }
   const byStep = new Map<string, Row[]>();
   steps.forEach((s, i) => byStep.set(s.name, results[open.length + 1 + i]!.rows));

@@ -68,6 +68,9 @@ function stepIO(io: PipelineIO, confirm: () => boolean, onPlan: (p: Plan) => voi
   };
 }
 
+/** Attempts of a schema step that meets a schema still changing on the source. */
+const SCHEMA_STEP_ATTEMPTS = 5;
+
 /**
  * Apply the source's schema to the target: a schema-only sync. The watch was confirmed at its start, so a
  * production target asks nothing more; a plan that deletes data is refused unless --force (opts.force).
@@ -75,7 +78,15 @@ function stepIO(io: PipelineIO, confirm: () => boolean, onPlan: (p: Plan) => voi
 export async function followSchema(opts: SyncOptions, io: PipelineIO): Promise<SchemaStepResult> {
   let plan: Plan | undefined;
   const lossy = () => (plan?.schema?.statements ?? []).flatMap((s) => s.hazards).filter((h) => h.kind === 'deletes_data');
-  const r = await runSync({ ...opts, components: ['schema'], dryRun: false, force: false }, stepIO(io, () => opts.force || lossy().length === 0, (p) => (plan = p)));
+  const step = () => runSync({ ...opts, components: ['schema'], dryRun: false, force: false }, stepIO(io, () => opts.force || lossy().length === 0, (p) => (plan = p)));
+  let r = await step();
+  // The source's schema may still be changing (the DDL that triggered this step, or the next one): the step rolled
+  // back whole, so it is simply run again on a new snapshot.
+  for (let attempt = 1; r.error?.code === 'schema_changed_during_inspection' && attempt < SCHEMA_STEP_ATTEMPTS; attempt++) {
+    await new Promise((res) => setTimeout(res, 200 * attempt));
+    plan = undefined;
+    r = await step();
+  }
   const changes = (plan?.schema?.changes ?? []).map((c) => ({ kind: c.kind, identity: c.identity, action: c.action }));
   if (r.error) {
     if (r.error.exitCode === EXIT.refused && lossy().length > 0) return { changes, applied: false, refused: lossy().map((h) => h.message) };

@@ -31,7 +31,7 @@ import { displayName, qualify, quoteConninfoValue, quoteIdent, quoteLiteral } fr
 import { followSequences, listTables } from '../data/index.js';
 import { inScope } from '../data/scope.js';
 import { loadPair, type PipelineIO } from '../migrate/session.js';
-import { WATCH_KEY_SQL, syncOnce, syncedEvent, type WatchControl, type WatchEvent, type WatchOptions, type WatchOutcome } from './watch.js';
+import { WATCH_KEY_SQL, replicationReadiness, syncOnce, syncedEvent, type WatchControl, type WatchEvent, type WatchOptions, type WatchOutcome } from './watch.js';
 
 export interface SubscriptionOptions extends WatchOptions {
   /**
@@ -166,15 +166,7 @@ export async function runSubscription(opts: SubscriptionOptions, io: Subscriptio
 
 /** Up-front checks on both servers; throws one clear error naming what to change. */
 async function check(src: pg.Client, tgt: pg.Client, name: string, conninfoUser: string, sourceUser: string, sourceName: string, targetName: string): Promise<void> {
-  const s = (
-    await src.query<{ wal: string; repl: boolean; free: number; mine: boolean }>(
-      `SELECT current_setting('wal_level') AS wal,
-              (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user) AS repl,
-              current_setting('max_replication_slots')::int - (SELECT count(*) FROM pg_replication_slots)::int AS free,
-              EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1) AS mine`,
-      [name],
-    )
-  ).rows[0]!;
+  const s = await replicationReadiness(src, name);
   const fail = (msg: string, hint: string) => new MigrateError('subscription_unavailable', msg, { hint });
   if (s.wal !== 'logical') throw fail(`${sourceName}'s wal_level is ${s.wal}, not logical: a subscription cannot follow it`, "on the source: ALTER SYSTEM SET wal_level = 'logical'; then restart PostgreSQL (or use --watch without --via, which polls)");
   if (conninfoUser === sourceUser && !s.repl) throw fail(`${sourceName}'s user ${sourceUser} has no REPLICATION privilege, which the subscription's connection needs`, `on the source: ALTER ROLE ${quoteIdent(sourceUser)} REPLICATION`);

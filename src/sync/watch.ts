@@ -139,19 +139,26 @@ export async function runWatch(opts: WatchOptions, io: WatchIO, control: WatchCo
   }
 }
 
+/**
+ * What logical replication from this source needs: its wal_level, whether the user may replicate (REPLICATION or
+ * superuser), how many replication slots are free, and whether the slot `slot` exists already.
+ */
+export async function replicationReadiness(c: pg.ClientBase, slot: string): Promise<{ wal: string; repl: boolean; free: number; mine: boolean }> {
+  const r = await c.query<{ wal: string; repl: boolean; free: number; mine: boolean }>(
+    `SELECT current_setting('wal_level') AS wal,
+            (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user) AS repl,
+            current_setting('max_replication_slots')::int - (SELECT count(*) FROM pg_replication_slots)::int AS free,
+            EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1) AS mine`,
+    [slot],
+  );
+  return r.rows[0]!;
+}
+
 /** Why the source cannot stream into the target (and what would enable it), or undefined when it can. */
 async function cannotStream(src: DbHandle, tgt: DbHandle, slot: string): Promise<{ reason: string; enable: string } | undefined> {
   const c = await src.connect();
   try {
-    const r = (
-      await c.query<{ wal: string; repl: boolean; free: number; mine: boolean }>(
-        `SELECT current_setting('wal_level') AS wal,
-                (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user) AS repl,
-                current_setting('max_replication_slots')::int - (SELECT count(*) FROM pg_replication_slots)::int AS free,
-                EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1) AS mine`,
-        [slot],
-      )
-    ).rows[0]!;
+    const r = await replicationReadiness(c, slot);
     if (r.wal !== 'logical') return { reason: `the source's wal_level is ${r.wal}, not logical`, enable: "set wal_level = logical on the source (ALTER SYSTEM SET wal_level = 'logical'; then restart PostgreSQL)" };
     if (!r.repl) return { reason: 'the source user has no REPLICATION privilege', enable: 'ALTER ROLE <user> REPLICATION on the source' };
     if (r.free < 1 && !r.mine) return { reason: 'the source has no free replication slot', enable: 'raise max_replication_slots on the source (restart needed) or drop an unused slot' };
