@@ -204,6 +204,10 @@ const stx = fact('statistics', 'statistics:"public"."t_st"', { def: 'CREATE STAT
 const pidx = fact('partition_index', 'partition_index:"public"."t":"public"."p_k"', { name: 't_own' }, { sql: '"public"."t_own"', table: T, parentIndex: '"public"."p_k"' }, t.id);
 table_('indexes', [
   { name: 'index create builds it', op: 'create', f: idx, sql: ['CREATE INDEX t_a_idx ON public.t USING btree (a)'], hazards: ['builds_index'] },
+  {
+    name: 'a partitioned table’s index is made on its partitions too (not ON ONLY)', op: 'create', f: withAttrs(idx, { def: 'CREATE UNIQUE INDEX "p k" ON ONLY public.p USING btree (a)' }),
+    sql: ['CREATE UNIQUE INDEX "p k" ON public.p USING btree (a)'], hazards: ['builds_index'],
+  },
   { name: 'index drop', op: 'drop', f: idx, sql: ['DROP INDEX "public"."t_a_idx"'] },
   { name: 'index changed: recreated', op: 'alter', f: [idx, withAttrs(idx, { def: 'CREATE INDEX t_a_idx ON public.t USING hash (a)' })], sql: null },
   { name: 'statistics with its target', op: 'create', f: stx, sql: ['CREATE STATISTICS public.t_st (ndistinct) ON a, b FROM public.t', 'ALTER STATISTICS "public"."t_st" SET STATISTICS 500'] },

@@ -5,8 +5,15 @@
 import { quoteIdent, quoteLiteral } from '../../pg/quote.js';
 import { disp, none, s, tableHazard, type Rule } from './core.js';
 
+/**
+ * pg_get_indexdef prints a partitioned table's index `ON ONLY` (pg_dump's form: the partitions' indexes are made and
+ * attached one by one); created that way on a table that has partitions, it stays invalid and the partitions get no
+ * index. Without ONLY, CREATE INDEX builds (or attaches a matching existing) index on every partition.
+ */
+const recursing = (def: string) => def.replace(/^(CREATE (?:UNIQUE )?INDEX (?:"(?:[^"]|"")*"|[^\s"]+) ON )ONLY /, '$1');
+
 export const index: Rule = {
-  create: (f) => ({ sql: [s(f.attrs.def)], hazards: [tableHazard('builds_index', `builds index ${disp(s(f.meta.sql))}`, s(f.meta.table))] }),
+  create: (f) => ({ sql: [recursing(s(f.attrs.def))], hazards: [tableHazard('builds_index', `builds index ${disp(s(f.meta.sql))}`, s(f.meta.table))] }),
   drop: (f) => none([`DROP INDEX ${f.meta.sql}`]),
 };
 
