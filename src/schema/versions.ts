@@ -273,7 +273,8 @@ const NEW_PRIVILEGES: { since: number; privs: string[] }[] = [{ since: 170000, p
 /**
  * The two models as the diff should see them. PostgreSQL 17 added the MAINTAIN table privilege, and `GRANT ALL`
  * includes it there: between 17+ and an older server it cannot be compared (the older one cannot hold it), so it is
- * left out of both sides' grants (and of an owner's own entry, `-MAINTAIN` where the owner revoked it). Fingerprints are taken from the models as inspected, not from these.
+ * left out of both sides' grants (and of an owner's own entry: `-MAINTAIN` where the owner revoked it). Fingerprints
+ * are taken from the models as inspected, not from these.
  */
 export function comparableModels(source: SchemaModel, target: SchemaModel): [SchemaModel, SchemaModel] {
   const lo = Math.min(source.serverVersion, target.serverVersion);

@@ -22,6 +22,16 @@ function aclRows(rows: { grantee: string; privilege_type: string; is_grantable: 
   return [...by.entries()].map(([grantee, privs]) => ({ grantee, privs: privs.sort(sortStr) }));
 }
 
+/** privilege → 1 (held) or 2 (held with grant option), from `P` / `P*` entries. */
+function privState(l: string[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const p of l) {
+    const name = p.replace(/\*$/, '');
+    m.set(name, Math.max(m.get(name) ?? 0, p.endsWith('*') ? 2 : 1));
+  }
+  return m;
+}
+
 const DEFACL_TYPE: Record<string, string> = { r: 'TABLES', S: 'SEQUENCES', f: 'FUNCTIONS', T: 'TYPES', n: 'SCHEMAS' };
 
 export const security: Family = {
@@ -118,13 +128,8 @@ export const security: Family = {
     for (const r of rows('owner grants')) {
       const t = targets.get(key(r.cls, r.oid, 0));
       if (!t) continue;
-      const state = (l: string[]) => {
-        const m = new Map<string, number>();
-        for (const p of l) m.set(p.replace(/\*$/, ''), Math.max(m.get(p.replace(/\*$/, '')) ?? 0, p.endsWith('*') ? 2 : 1));
-        return m;
-      };
-      const act = state(pgArray(r.act));
-      const dflt = state(pgArray(r.dflt));
+      const act = privState(pgArray(r.act));
+      const dflt = privState(pgArray(r.dflt));
       const privs: string[] = [];
       for (const p of new Set([...act.keys(), ...dflt.keys()])) {
         const a = act.get(p) ?? 0;
