@@ -61,8 +61,8 @@ const OWNER_OF: Record<string, (lit: string) => string> = {
 
 /**
  * GRANT / REVOKE statements addressed to the object's owner on the target, whoever that is (ownership is not
- * modelled): one DO block that looks the owner up and runs them. `+` privileges are granted, `-` revoked; a `*`
- * grants (or revokes) the grant option.
+ * modelled): one DO block that looks the owner up and runs them. A `*` on a privilege grants it with (or revokes
+ * only) the grant option.
  */
 function ownerSql(f: Fact, changes: { grant: boolean; priv: string }[]): string[] {
   if (!changes.length) return [];
