@@ -338,3 +338,53 @@ test('SET LOGGED / UNLOGGED of tables joined by foreign keys (both ways, circula
   await converges(unlogged, logged, ['ALTER TABLE "public"."locks" SET UNLOGGED', 'ALTER TABLE "public"."locks_mode" SET UNLOGGED', 'ALTER TABLE "public"."other" SET UNLOGGED']);
   await converges(logged, unlogged, ['ALTER TABLE "public"."locks" SET LOGGED', 'ALTER TABLE "public"."locks_mode" SET LOGGED', 'ALTER TABLE "public"."other" SET LOGGED']);
 });
+
+test('names of the indexes partitions hold under a partitioned index: renamed to the source’s (also a level down), never rebuilt', async () => {
+  const base = `create table p(id int, k int) partition by range (id);
+    create table p1 partition of p for values from (0) to (10); create table p2 partition of p for values from (10) to (20);
+    create table p3 partition of p for values from (20) to (30) partition by range (id); create table p3a partition of p3 for values from (20) to (30);
+    insert into p values (1, 1), (11, 2), (21, 3);`;
+  // a: p1's and p3's (and p3a's) indexes made under their own names before the parent's CREATE INDEX attached them
+  const a = await db(`${base} create index p1_own on p1(k); create index p3a_own on p3a(k); create index p3_own on p3(k); create index p_k on p(k);`);
+  const b = await db(`${base} create index p_k on p(k);`);
+  const empty = await db('');
+  const ab = await converges(a, b, ['ALTER INDEX "public"."p1_k_idx" RENAME TO "p1_own"', 'ALTER INDEX "public"."p3_k_idx" RENAME TO "p3_own"', 'ALTER INDEX "public"."p3a_k_idx" RENAME TO "p3a_own"']);
+  assert.deepEqual(sqls(ab).filter((x) => /INDEX/.test(x) && !/RENAME/.test(x)), [], 'renamed, not rebuilt');
+  await converges(b, a, ['ALTER INDEX "public"."p1_own" RENAME TO "p1_k_idx"', 'ALTER INDEX "public"."p3a_own" RENAME TO "p3a_k_idx"']);
+  await converges(a, empty, ['CREATE INDEX p_k ON public.p USING btree (k)', /p1_own/, /p3a_own/]);
+  // the partitioned index made on partitions that exist (not ON ONLY: that would leave it invalid, the partitions without)
+  await converges(a, await db(base), ['CREATE INDEX p_k ON public.p USING btree (k)', /p1_own/, /p3_own/, /p3a_own/]);
+  await converges(empty, a, ['DROP TABLE "public"."p"']);
+  // a partition attached (and one created) under an existing partitioned index gets the source's name too
+  const c = await db(`${base} alter table p detach partition p1; create index p_k on p(k);`);
+  await converges(a, c, [/ATTACH PARTITION/, /p1_own/]);
+});
+
+test('an owner’s own grants: what differs from its default privileges (grant option, revoked ones), applied to the target’s owner', async () => {
+  await cluster.sql(`do $$ begin if not exists (select from pg_roles where rolname = 'nself_kinds_o') then create role nself_kinds_o; end if; end $$`);
+  const base = `create schema s; create table s.t(a int); create table s.u(a int); create sequence s.q;
+    create function s.f() returns int language sql as 'select 1'; create type s.e as enum ('x');`;
+  // (the owner's grant option taken back while a role it granted to keeps its grant: PostgreSQL never cascades that)
+  const a = await db(`${base} grant select on s.t to postgres with grant option; grant select on s.t to nself_kinds_o; revoke delete, truncate on s.u from postgres;
+    revoke usage on sequence s.q from postgres; grant execute on function s.f() to postgres with grant option;
+    revoke create on schema s from postgres; revoke usage on type s.e from postgres;`);
+  const b = await db(`${base} grant update on s.t to postgres with grant option; revoke insert on s.t from postgres;`);
+  const empty = await db('');
+  await converges(a, b, [/GRANT SELECT ON TABLE "s"."t" TO .* WITH GRANT OPTION/, /REVOKE DELETE ON TABLE "s"."u" FROM /, /REVOKE USAGE ON SEQUENCE "s"."q" FROM /,
+    /GRANT EXECUTE ON FUNCTION "s"."f"\(\) TO .* WITH GRANT OPTION/, /REVOKE CREATE ON SCHEMA "s" FROM /, /REVOKE USAGE ON TYPE "s"."e" FROM /,
+    /REVOKE GRANT OPTION FOR UPDATE ON TABLE "s"."t" FROM /, /GRANT INSERT ON TABLE "s"."t" TO /]);
+  await converges(b, a, [/REVOKE GRANT OPTION FOR SELECT ON TABLE "s"."t" FROM /, /GRANT UPDATE ON TABLE "s"."t" TO .* WITH GRANT OPTION/, /REVOKE INSERT ON TABLE "s"."t" FROM /, /GRANT DELETE ON TABLE "s"."u" TO /]);
+  await converges(a, empty, [/GRANT SELECT ON TABLE "s"."t" TO .* WITH GRANT OPTION/]);
+  await converges(empty, a, ['DROP SCHEMA "s"']);
+  // owners differ, ACLs are the defaults: no difference
+  const other = await db(`${base} alter schema s owner to nself_kinds_o; alter table s.t owner to nself_kinds_o; alter table s.u owner to nself_kinds_o;
+    alter sequence s.q owner to nself_kinds_o; alter function s.f() owner to nself_kinds_o; alter type s.e owner to nself_kinds_o;`);
+  const plain = await db(base);
+  assert.deepEqual(planSchema(await inspectDb(other), await inspectDb(plain)).changes, []);
+  assert.deepEqual(planSchema(await inspectDb(plain), await inspectDb(other)).changes, []);
+  // the source's owner is another role: its own entries are applied to the target object's owner (postgres here)
+  const byOther = await db(`${base} alter table s.t owner to nself_kinds_o; grant select on s.t to nself_kinds_o with grant option;`);
+  await converges(byOther, b, [/GRANT SELECT ON TABLE "s"."t" TO .* WITH GRANT OPTION/]);
+  const ob = await inspectDb(byOther);
+  assert.ok(!ob.facts.some((f) => f.kind === 'acl' && f.meta.grantee === 'nself_kinds_o'), 'the owner’s entry is not a grant to a role');
+});

@@ -13,20 +13,10 @@ import { roundTrip, StateDbs } from './support/roundtrip.ts';
 import { CHINOOK, EMPTY, HASURA_AUTH, PAGILA, PAGILA_18, SUPABASE_AUTH, SYNAPSE, sample, transition, transitionsOf, type Transition } from './fixtures/real/index.ts';
 
 /**
- * Transitions that do not converge yet (found by this corpus; see the issue), with the reason: marked todo, they still
- * run and report. Both are differences only pg_dump sees (the tool's own diff finds nothing), so they fail only where
- * pg_dump runs (servers ≤ 15).
+ * Transitions that do not converge yet (found by this corpus), with the reason: marked todo, they still run and report.
+ * None at present.
  */
-const PARTITION_INDEX_NAMES = "an index a partition holds under its parent's partitioned index keeps the name PostgreSQL generates (payment_p2017_01_staff_id_idx) instead of the source's (idx_fk_payment_p2017_01_staff_id): inspection leaves partition children of a parent index out of the model";
-const OWNER_GRANTS = "the tables' owner (postgres) granted itself SELECT WITH GRANT OPTION (migration 20240612123726_enable_rls_update_grants): inspection leaves a relation owner's own ACL entries out of the model, so the target keeps the default ACL";
-const KNOWN: Record<string, string> = {
-  'pagila@01accfb → pagila@885379c': PARTITION_INDEX_NAMES,
-  'pagila@885379c → pagila@9197cf7': PARTITION_INDEX_NAMES,
-  'pagila@9197cf7 → pagila@fef9675': PARTITION_INDEX_NAMES,
-  'empty → supabase-auth#70': OWNER_GRANTS,
-  'supabase-auth#70 → empty': OWNER_GRANTS,
-  'supabase-auth#35 → supabase-auth#70': OWNER_GRANTS,
-};
+const KNOWN: Record<string, string> = {};
 
 const servers = new Map<PgVersion, { cluster: TestCluster; dbs: StateDbs }>();
 async function start(...versions: PgVersion[]): Promise<void> {

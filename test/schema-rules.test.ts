@@ -201,14 +201,27 @@ test('rules: columns — the type conversion the planner adds (retypeSql)', () =
 // ---------------------------------------------------------------- indexes.ts
 const idx = fact('index', 'index:"public"."t_a_idx"', { def: 'CREATE INDEX t_a_idx ON public.t USING btree (a)' }, { sql: '"public"."t_a_idx"', table: T }, t.id);
 const stx = fact('statistics', 'statistics:"public"."t_st"', { def: 'CREATE STATISTICS public.t_st (ndistinct) ON a, b FROM public.t', target: 500 }, { sql: '"public"."t_st"', table: T }, t.id);
+const pidx = fact('partition_index', 'partition_index:"public"."t":"public"."p_k"', { name: 't_own' }, { sql: '"public"."t_own"', table: T, parentIndex: '"public"."p_k"' }, t.id);
 table_('indexes', [
   { name: 'index create builds it', op: 'create', f: idx, sql: ['CREATE INDEX t_a_idx ON public.t USING btree (a)'], hazards: ['builds_index'] },
+  {
+    name: 'a partitioned table’s index is made on its partitions too (not ON ONLY)', op: 'create', f: withAttrs(idx, { def: 'CREATE UNIQUE INDEX "p k" ON ONLY public.p USING btree (a)' }),
+    sql: ['CREATE UNIQUE INDEX "p k" ON public.p USING btree (a)'], hazards: ['builds_index'],
+  },
   { name: 'index drop', op: 'drop', f: idx, sql: ['DROP INDEX "public"."t_a_idx"'] },
   { name: 'index changed: recreated', op: 'alter', f: [idx, withAttrs(idx, { def: 'CREATE INDEX t_a_idx ON public.t USING hash (a)' })], sql: null },
   { name: 'statistics with its target', op: 'create', f: stx, sql: ['CREATE STATISTICS public.t_st (ndistinct) ON a, b FROM public.t', 'ALTER STATISTICS "public"."t_st" SET STATISTICS 500'] },
   { name: 'statistics target in place', op: 'alter', f: [stx, { ...stx, attrs: { def: stx.attrs.def } }], sql: ['ALTER STATISTICS "public"."t_st" SET STATISTICS -1'] },
   { name: 'statistics definition changed: recreated', op: 'alter', f: [stx, withAttrs(stx, { def: 'CREATE STATISTICS public.t_st (mcv) ON a, b FROM public.t' })], sql: null },
   { name: 'statistics drop', op: 'drop', f: stx, sql: ['DROP STATISTICS "public"."t_st"'] },
+  {
+    name: 'a partition’s index under a partitioned index: the one attached is renamed (found when it runs)', op: 'create', f: pidx,
+    sql: [`DO 'DECLARE i regclass := (SELECT h.inhrelid::regclass FROM pg_inherits h JOIN pg_index x ON x.indexrelid = h.inhrelid WHERE h.inhparent = ''"public"."p_k"''::regclass AND x.indrelid = ''"public"."t"''::regclass); `
+      + `BEGIN IF i IS NULL THEN RAISE EXCEPTION USING MESSAGE = ''no index of public.t is attached to public.p_k''; END IF; `
+      + `IF (SELECT relname FROM pg_class WHERE oid = i) <> ''t_own'' THEN EXECUTE ''ALTER INDEX '' || i::text || '' RENAME TO "t_own"''; END IF; END'`],
+  },
+  { name: 'a partition’s index renamed in place', op: 'alter', f: [withAttrs({ ...pidx, meta: { ...pidx.meta, sql: '"public"."t_k_idx"' } }, { name: 't_k_idx' }), pidx], sql: ['ALTER INDEX "public"."t_k_idx" RENAME TO "t_own"'] },
+  { name: 'a partition’s index goes with its partition or partitioned index', op: 'drop', f: pidx, sql: [] },
 ]);
 
 // ---------------------------------------------------------------- routines.ts
@@ -264,6 +277,8 @@ const grant = fact('acl', `acl:${t.id}:"app"`, { privs: ['SELECT', 'UPDATE*'] },
 const colGrant = fact('acl', `acl:${a.id}:PUBLIC`, { privs: ['SELECT'] }, { objType: 'TABLE', objSql: T, grantee: 'PUBLIC', column: '"a"' }, a.id);
 const pol = fact('policy', `policy:${T}."own"`, { permissive: true, cmd: 'r', roles: ['app'], qual: '(owner = CURRENT_USER)', check: null }, { table: T, name: 'own' }, t.id);
 const dacl = fact('default_acl', 'default_acl:"owner":"app":TABLES:"reader"', { privs: ['SELECT'] }, { role: 'owner', schema: 'app', objType: 'TABLES', grantee: 'reader', implicit: '' });
+const ownAcl = fact('owner_acl', `owner_acl:${t.id}`, { privs: ['-DELETE', 'SELECT*'] }, { objType: 'TABLE', objSql: T }, t.id);
+const ownSchema = fact('owner_acl', 'owner_acl:schema:"app"', { privs: ['-USAGE'] }, { objType: 'SCHEMA', objSql: '"app"' }, 'schema:"app"');
 table_('security', [
   { name: 'grant, one privilege with grant option', op: 'create', f: grant, sql: ['GRANT SELECT ON TABLE "public"."t" TO "app"', 'GRANT UPDATE ON TABLE "public"."t" TO "app" WITH GRANT OPTION'] },
   { name: 'column grant to PUBLIC', op: 'create', f: colGrant, sql: ['GRANT SELECT ("a") ON TABLE "public"."t" TO PUBLIC'] },
@@ -272,6 +287,18 @@ table_('security', [
   { name: 'policy create', op: 'create', f: pol, sql: ['CREATE POLICY "own" ON "public"."t" AS PERMISSIVE FOR SELECT TO "app" USING ((owner = CURRENT_USER))'] },
   { name: 'policy changed: recreated', op: 'alter', f: [pol, withAttrs(pol, { cmd: '*' })], sql: null },
   { name: 'policy drop', op: 'drop', f: pol, sql: ['DROP POLICY "own" ON "public"."t"'] },
+  {
+    name: 'the owner’s own entry, from the default: with the owner found when it runs', op: 'create', f: ownAcl,
+    sql: [`DO 'DECLARE o text := (SELECT relowner FROM pg_class WHERE oid = ''"public"."t"''::regclass)::regrole::text; BEGIN EXECUTE ''REVOKE DELETE ON TABLE "public"."t" FROM '' || o; EXECUTE ''GRANT SELECT ON TABLE "public"."t" TO '' || o || '' WITH GRANT OPTION''; END'`],
+  },
+  {
+    name: 'the owner’s own entry back to the default', op: 'drop', f: ownAcl,
+    sql: [`DO 'DECLARE o text := (SELECT relowner FROM pg_class WHERE oid = ''"public"."t"''::regclass)::regrole::text; BEGIN EXECUTE ''GRANT DELETE ON TABLE "public"."t" TO '' || o; EXECUTE ''REVOKE GRANT OPTION FOR SELECT ON TABLE "public"."t" FROM '' || o; END'`],
+  },
+  {
+    name: 'the owner’s own entry changed: back to the default, then the new one', op: 'alter', f: [withAttrs(ownSchema, { privs: ['-CREATE'] }), ownSchema],
+    sql: [`DO 'DECLARE o text := (SELECT nspowner FROM pg_namespace WHERE oid = ''"app"''::regnamespace)::regrole::text; BEGIN EXECUTE ''GRANT CREATE ON SCHEMA "app" TO '' || o; EXECUTE ''REVOKE USAGE ON SCHEMA "app" FROM '' || o; END'`],
+  },
   { name: 'default privileges', op: 'create', f: dacl, sql: ['ALTER DEFAULT PRIVILEGES FOR ROLE "owner" IN SCHEMA "app" REVOKE ALL ON TABLES FROM "reader"', 'ALTER DEFAULT PRIVILEGES FOR ROLE "owner" IN SCHEMA "app" GRANT SELECT ON TABLES TO "reader"'] },
   { name: 'default privileges back to the built-in ones', op: 'drop', f: dacl, sql: ['ALTER DEFAULT PRIVILEGES FOR ROLE "owner" IN SCHEMA "app" REVOKE ALL ON TABLES FROM "reader"'] },
 ]);

@@ -268,12 +268,13 @@ export function targetVersionErrors(written: Fact[], changed: [Fact, Fact][], ta
 // ---------------------------------------------------------------- privileges only some versions have
 
 /** Privileges a version introduced: compared only when both sides have them. */
-const NEW_PRIVILEGES: { since: number; privs: string[] }[] = [{ since: 170000, privs: ['MAINTAIN', 'MAINTAIN*'] }];
+const NEW_PRIVILEGES: { since: number; privs: string[] }[] = [{ since: 170000, privs: ['MAINTAIN', 'MAINTAIN*', '-MAINTAIN'] }];
 
 /**
  * The two models as the diff should see them. PostgreSQL 17 added the MAINTAIN table privilege, and `GRANT ALL`
  * includes it there: between 17+ and an older server it cannot be compared (the older one cannot hold it), so it is
- * left out of both sides' grants. Fingerprints are taken from the models as inspected, not from these.
+ * left out of both sides' grants (and of an owner's own entry: `-MAINTAIN` where the owner revoked it). Fingerprints
+ * are taken from the models as inspected, not from these.
  */
 export function comparableModels(source: SchemaModel, target: SchemaModel): [SchemaModel, SchemaModel] {
   const lo = Math.min(source.serverVersion, target.serverVersion);
@@ -283,7 +284,7 @@ export function comparableModels(source: SchemaModel, target: SchemaModel): [Sch
   const strip = (m: SchemaModel): SchemaModel => ({
     ...m,
     facts: m.facts.flatMap((f) => {
-      if (f.kind !== 'acl' && f.kind !== 'default_acl') return [f];
+      if (f.kind !== 'acl' && f.kind !== 'default_acl' && f.kind !== 'owner_acl') return [f];
       const privs = (f.attrs.privs as string[]).filter((p) => !drop.has(p));
       if (privs.length === (f.attrs.privs as string[]).length) return [f];
       // default privileges with none left still say "none" (they differ from the built-in defaults)

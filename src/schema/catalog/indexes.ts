@@ -1,8 +1,11 @@
 /**
- * Indexes (not those owned by constraints, not partition children of a parent index), and the table settings that
- * name one: REPLICA IDENTITY (when not DEFAULT) and CLUSTER ON.
+ * Indexes (not those owned by constraints), and the table settings that name one: REPLICA IDENTITY (when not DEFAULT)
+ * and CLUSTER ON. An index a partition holds under its parent's partitioned index (PostgreSQL creates or attaches it)
+ * is not an index of its own: its name is a partition_index fact, identified by the partition and the top-level
+ * index (a partition holds one index per partitioned index above it).
  */
 import { qualify } from '../../pg/quote.js';
+import type { Fact } from '../model.js';
 import { key, type Family } from './context.js';
 
 export const indexes: Family = {
@@ -10,7 +13,7 @@ export const indexes: Family = {
     {
       name: 'indexes',
       sql: `select i.indexrelid, i.indrelid, ic.relname, pg_get_indexdef(i.indexrelid) def, ic.relnamespace,
-            exists (select 1 from pg_inherits h where h.inhrelid = i.indexrelid) ischild
+            (select h.inhparent from pg_inherits h where h.inhrelid = i.indexrelid) parentidx
        from pg_index i join pg_class ic on ic.oid = i.indexrelid
       where i.indrelid in (${env.rels('rpvm')})
         and i.indexrelid not in (select co.conindid from pg_constraint co where co.contype in ('p','u','x') and co.conindid <> 0)`,
@@ -22,9 +25,19 @@ export const indexes: Family = {
     },
   ],
   build(ctx, rows) {
-    for (const r of rows('indexes')) {
+    const ixRows = rows('indexes');
+    /** partition children, by the oid of the index they are attached to */
+    const children = new Map<number, typeof ixRows>();
+    /** index oid → its fact and the top-level index's qualified name */
+    const made = new Map<number, { fact: Fact; top: string }>();
+    for (const r of ixRows) {
       if (ctx.objMap.has(key('pg_class', r.indexrelid))) continue; // constraint index
-      if (r.ischild) continue;
+      if (r.parentidx !== null) {
+        const l = children.get(Number(r.parentidx)) ?? [];
+        l.push(r);
+        children.set(Number(r.parentidx), l);
+        continue;
+      }
       const rel = ctx.relFact.get(Number(r.indrelid));
       if (!rel || rel.kind === 'sequence') continue;
       const s = ctx.nsName.get(Number(r.relnamespace))!;
@@ -32,6 +45,29 @@ export const indexes: Family = {
       const f = ctx.mk('index', `index:${sql}`, { def: r.def }, { sql, table: rel.meta.sql as string }, rel.id);
       f.deps.push(rel.id);
       ctx.objMap.set(key('pg_class', r.indexrelid), f.id);
+      made.set(Number(r.indexrelid), { fact: f, top: sql });
+    }
+    // partition children, a level at a time from the top-level indexes down
+    let level = [...made.keys()];
+    while (level.length) {
+      const next: number[] = [];
+      for (const p of level) {
+        const parent = made.get(p)!;
+        for (const r of children.get(p) ?? []) {
+          const rel = ctx.relFact.get(Number(r.indrelid));
+          if (!rel || rel.kind !== 'table') continue;
+          const sql = qualify(ctx.nsName.get(Number(r.relnamespace))!, r.relname);
+          const f = ctx.mk('partition_index', `partition_index:${rel.meta.sql}:${parent.top}`, { name: r.relname }, {
+            sql, table: rel.meta.sql as string, parentIndex: parent.fact.meta.sql as string,
+          }, rel.id);
+          f.deps.push(rel.id, parent.fact.id);
+          if (ctx.facts.has(`partition:${rel.meta.sql}`)) f.deps.push(`partition:${rel.meta.sql}`);
+          ctx.objMap.set(key('pg_class', r.indexrelid), f.id);
+          made.set(Number(r.indexrelid), { fact: f, top: parent.top });
+          next.push(Number(r.indexrelid));
+        }
+      }
+      level = next;
     }
 
     const idxRows = rows('replica identity and clustering');

@@ -1,6 +1,8 @@
 /**
- * Who may do what: row-level security policies, grants (on schemas, types, relations, columns, routines: what differs
- * from the owner's implicit privileges) and default privileges (ALTER DEFAULT PRIVILEGES).
+ * Who may do what: row-level security policies, grants (on schemas, types, relations, columns, routines) to roles
+ * other than the object's owner, the owner's own entry where it differs from PostgreSQL's default for the owner
+ * (owner_acl: compared as "the owner's", whoever owns the object on each side) and default privileges
+ * (ALTER DEFAULT PRIVILEGES).
  */
 import { quoteIdent } from '../../pg/quote.js';
 import { key, pgArray, sortStr, type Family } from './context.js';
@@ -18,6 +20,16 @@ function aclRows(rows: { grantee: string; privilege_type: string; is_grantable: 
     by.set(r.grantee, l);
   }
   return [...by.entries()].map(([grantee, privs]) => ({ grantee, privs: privs.sort(sortStr) }));
+}
+
+/** privilege → 1 (held) or 2 (held with grant option), from `P` / `P*` entries. */
+function privState(l: string[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const p of l) {
+    const name = p.replace(/\*$/, '');
+    m.set(name, Math.max(m.get(name) ?? 0, p.endsWith('*') ? 2 : 1));
+  }
+  return m;
 }
 
 const DEFACL_TYPE: Record<string, string> = { r: 'TABLES', S: 'SEQUENCES', f: 'FUNCTIONS', T: 'TYPES', n: 'SCHEMAS' };
@@ -46,6 +58,23 @@ export const security: Family = {
        union all
        select 'pg_class', a.attrelid, a.attnum, x.grantee, x.privilege_type, x.is_grantable from pg_attribute a join pg_class c on c.oid = a.attrelid cross join lateral aclexplode(a.attacl) x
         where c.relnamespace in (${env.ns}) and c.relkind in ('r','p') and a.attnum > 0 and a.attacl is not null and x.grantee <> c.relowner`,
+    },
+    {
+      // the owner's own entry and the owner's entry in the default ACL, where the ACL is not the default (null)
+      name: 'owner grants',
+      sql: `with o(cls, oid, acl, dflt, owner) as (
+         select 'pg_namespace', n.oid, n.nspacl, acldefault('n', n.nspowner), n.nspowner from pg_namespace n where n.oid in (${env.ns}) and n.nspacl is not null
+         union all
+         select 'pg_type', t.oid, t.typacl, acldefault('T', t.typowner), t.typowner from pg_type t where t.typnamespace in (${env.ns}) and t.typacl is not null
+         union all
+         select 'pg_proc', p.oid, p.proacl, acldefault('f', p.proowner), p.proowner from pg_proc p where p.pronamespace in (${env.ns}) and p.proacl is not null
+         union all
+         select 'pg_class', c.oid, c.relacl, acldefault((case when c.relkind = 'S' then 's' else 'r' end)::"char", c.relowner), c.relowner from pg_class c
+          where c.relnamespace in (${env.ns}) and c.relkind in ('r','p','v','m','S') and c.relacl is not null)
+       select o.cls, o.oid,
+              array(select distinct x.privilege_type || case when x.is_grantable then '*' else '' end from aclexplode(o.acl) x where x.grantee = o.owner)::text[] act,
+              array(select distinct x.privilege_type || case when x.is_grantable then '*' else '' end from aclexplode(o.dflt) x where x.grantee = o.owner)::text[] dflt
+         from o`,
     },
     {
       // per role, schema (or all schemas), object type and grantee, what differs from the built-in defaults (which apply
@@ -92,6 +121,23 @@ export const security: Family = {
         }, t.factId);
         f.deps.push(t.factId);
       }
+    }
+
+    // ---------- the owner's own entry: what differs from its default, per privilege (`P*`: with grant option, `P`:
+    // granted where the default has nothing, `-P`: revoked)
+    for (const r of rows('owner grants')) {
+      const t = targets.get(key(r.cls, r.oid, 0));
+      if (!t) continue;
+      const act = privState(pgArray(r.act));
+      const dflt = privState(pgArray(r.dflt));
+      const privs: string[] = [];
+      for (const p of new Set([...act.keys(), ...dflt.keys()])) {
+        const a = act.get(p) ?? 0;
+        if (a !== (dflt.get(p) ?? 0)) privs.push(a === 2 ? `${p}*` : a === 1 ? p : `-${p}`);
+      }
+      if (!privs.length) continue;
+      const f = ctx.mk('owner_acl', `owner_acl:${t.factId}`, { privs: privs.sort(sortStr) }, { objType: t.objType, objSql: t.objSql }, t.factId);
+      f.deps.push(t.factId);
     }
 
     // ---------- default privileges

@@ -16,7 +16,7 @@ export function objRef(f: Fact): string {
     case 'view': return `VIEW ${m.sql}`;
     case 'matview': return `MATERIALIZED VIEW ${m.sql}`;
     case 'sequence': return `SEQUENCE ${m.sql}`;
-    case 'index': return `INDEX ${m.sql}`;
+    case 'index': case 'partition_index': return `INDEX ${m.sql}`;
     case 'column': return `COLUMN ${m.table}.${m.sql}`;
     case 'constraint': return `CONSTRAINT ${quoteIdent(s(m.name))} ON ${m.table}`;
     case 'domain_constraint': return `CONSTRAINT ${quoteIdent(s(m.name))} ON DOMAIN ${m.domain}`;

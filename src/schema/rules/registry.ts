@@ -87,6 +87,7 @@ export const KINDS: Readonly<Record<string, KindSpec>> = {
   child_column: { rule: columns.childColumn, recreate: NEVER, hazards: [], droppedWithParent: true },
   // indexes.ts
   index: { rule: indexes.index, recreate: ANY, hazards: ['builds_index'], droppedWithParent: true, name: rel },
+  partition_index: { rule: indexes.partitionIndex, recreate: NEVER, hazards: [], droppedWithParent: true, name: rel },
   statistics: { rule: indexes.statistics, recreate: 'its definition or what it depends on changes', hazards: [], droppedWithParent: true, blocksRetype: true, name: (f) => `stx:${f.meta.sql}` },
   // routines.ts
   function: { rule: routines.func, recreate: 'its arguments or result type change, or only what it depends on', hazards: [], name: fn },
@@ -100,6 +101,7 @@ export const KINDS: Readonly<Record<string, KindSpec>> = {
   trigger: { rule: triggers.trigger, recreate: 'anything but its enabled state', hazards: [], droppedWithParent: true, blocksRetype: true },
   // security.ts
   acl: { rule: security.acl, recreate: NEVER, hazards: [], droppedWithParent: true },
+  owner_acl: { rule: security.ownerAcl, recreate: NEVER, hazards: [], droppedWithParent: true },
   policy: { rule: security.policy, recreate: ANY, hazards: [], droppedWithParent: true, blocksRetype: true },
   default_acl: { rule: security.defaultAcl, recreate: NEVER, hazards: [] },
   // textsearch.ts

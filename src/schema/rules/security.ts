@@ -2,7 +2,7 @@
  * Who may do what: grants (acl), row-level security policies and default privileges. Roles are never created by
  * a migration: naming a role the target lacks is a plan error.
  */
-import { quoteIdent } from '../../pg/quote.js';
+import { quoteIdent, quoteLiteral } from '../../pg/quote.js';
 import type { Fact } from '../model.js';
 import { grantee, none, s, type Rule } from './core.js';
 
@@ -46,6 +46,48 @@ export const acl: Rule = {
   alter: (_o, n) => ({ sql: [revokeSql(n), ...grantSql(n)], hazards: [] }),
   errors: (f, roles) =>
     missing(s(f.meta.grantee), roles) ? [`grant on ${f.meta.objSql} to role ${quoteIdent(s(f.meta.grantee))}, which does not exist on the target (roles are never created by a migration)`] : [],
+};
+
+/** How the owner of an object of each grant type is found when the statement runs. */
+const OWNER_OF: Record<string, (lit: string) => string> = {
+  TABLE: (l) => `SELECT relowner FROM pg_class WHERE oid = ${l}::regclass`,
+  SEQUENCE: (l) => `SELECT relowner FROM pg_class WHERE oid = ${l}::regclass`,
+  FUNCTION: (l) => `SELECT proowner FROM pg_proc WHERE oid = ${l}::regprocedure`,
+  PROCEDURE: (l) => `SELECT proowner FROM pg_proc WHERE oid = ${l}::regprocedure`,
+  TYPE: (l) => `SELECT typowner FROM pg_type WHERE oid = ${l}::regtype`,
+  DOMAIN: (l) => `SELECT typowner FROM pg_type WHERE oid = ${l}::regtype`,
+  SCHEMA: (l) => `SELECT nspowner FROM pg_namespace WHERE oid = ${l}::regnamespace`,
+};
+
+/**
+ * GRANT / REVOKE statements addressed to the object's owner on the target, whoever that is (ownership is not
+ * modelled): one DO block that looks the owner up and runs them. A `*` on a privilege grants it with (or revokes
+ * only) the grant option.
+ */
+function ownerSql(f: Fact, changes: { grant: boolean; priv: string }[]): string[] {
+  if (!changes.length) return [];
+  const on = `ON ${f.meta.objType} ${f.meta.objSql}`;
+  const find = OWNER_OF[s(f.meta.objType)];
+  if (!find) throw new Error(`the owner's own privileges on ${s(f.meta.objType).toLowerCase()} ${s(f.meta.objSql)} cannot be set: no way to find its owner`);
+  const run = changes.map(({ grant, priv }) => {
+    const p = priv.replace(/\*$/, '');
+    const opt = priv.endsWith('*');
+    const [head, tail] = grant ? [`GRANT ${p} ${on} TO `, opt ? ' WITH GRANT OPTION' : ''] : [`REVOKE ${opt ? 'GRANT OPTION FOR ' : ''}${p} ${on} FROM `, ''];
+    return `EXECUTE ${quoteLiteral(head)} || o${tail ? ` || ${quoteLiteral(tail)}` : ''};`;
+  });
+  return [`DO ${quoteLiteral(`DECLARE o text := (${find(quoteLiteral(s(f.meta.objSql)))})::regrole::text; BEGIN ${run.join(' ')} END`)}`];
+}
+/** The owner's entry made to differ from its default as `privs` says (`P*`, `P`, `-P`). */
+const ownerApply = (f: Fact) =>
+  (f.attrs.privs as string[]).map((p) => (p.startsWith('-') ? { grant: false, priv: p.slice(1) } : { grant: true, priv: p }));
+/** The owner's entry brought back to its default from `privs`: a grant option revoked, a privilege revoked or granted again. */
+const ownerRevert = (f: Fact) =>
+  (f.attrs.privs as string[]).map((p) => (p.startsWith('-') ? { grant: true, priv: p.slice(1) } : { grant: false, priv: p }));
+
+export const ownerAcl: Rule = {
+  create: (f) => none(ownerSql(f, ownerApply(f))),
+  drop: (f) => none(ownerSql(f, ownerRevert(f))),
+  alter: (o, n) => ({ sql: ownerSql(n, [...ownerRevert(o), ...ownerApply(n)]), hazards: [] }),
 };
 
 export const policy: Rule = {
