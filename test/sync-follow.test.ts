@@ -76,3 +76,14 @@ test('resync state: written, read back, removed when empty; a damaged file means
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('lag percentiles: nearest rank over the last minute, older entries dropped', async () => {
+  const { lagPercentiles } = await import('../src/sync/watch.ts');
+  const now = 1_000_000;
+  assert.equal(lagPercentiles([], now), undefined);
+  const lags: Array<[number, number]> = [[now - 61_000, 99_999], ...Array.from({ length: 100 }, (_, i) => [now - 1000, i + 1] as [number, number])];
+  assert.deepEqual(lagPercentiles(lags, now), { p50: 50, p99: 99 });
+  assert.equal(lags.length, 100, 'the entry older than a minute is gone');
+  assert.deepEqual(lagPercentiles([[now, 7]], now), { p50: 7, p99: 7 });
+  assert.equal(lagPercentiles([[now - 60_001, 7]], now), undefined);
+});

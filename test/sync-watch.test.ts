@@ -120,6 +120,12 @@ test('streaming: changes follow, a transaction is applied whole, kill -9 and res
     await local.sql(`INSERT INTO ledger VALUES (9999, 1, 1)`, db);
     await waitEqual(db);
     assert.equal(Number((await staging.query<{ n: string }>(`SELECT count(*) AS n FROM ledger`, [], db))[0]!.n), 201, 'no duplicates, nothing lost');
+    // Status every 2 s: rows and transactions applied, lag percentiles of the last minute, WAL the slot keeps.
+    await w.until((e) => e.some((x) => x.event === 'status' && x.lagMs), 'a status with lag percentiles');
+    const status = w.events().filter((x) => x.event === 'status' && x.lagMs).at(-1)!;
+    assert.ok(status.transactions >= 2 && status.changes >= 201, JSON.stringify(status));
+    assert.ok(status.lagMs.p50 >= 0 && status.lagMs.p99 >= status.lagMs.p50 && status.lagMs.p99 < 60_000, JSON.stringify(status));
+    assert.ok(Number.isInteger(status.retainedBytes) && status.retainedBytes >= 0, JSON.stringify(status));
 
     // A second watcher on the same target is refused.
     const second = await startBin(['migrate', 'sync', 'local', 'staging', '--watch', '--force'], { cwd: p.dir }).done;

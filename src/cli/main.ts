@@ -231,8 +231,14 @@ function renderWatchEvent(out: Output, e: import('../sync/watch.js').WatchEvent)
     case 'synced':
       out.err(`${e.initial ? 'initial sync' : 'synced'}: ${e.changes === 0 ? 'nothing differed' : `${e.changes} change(s)`}${e.checkpoint ? ` (checkpoint ${e.checkpoint})` : ''}\n`);
       return;
-    case 'status':
-      out.progress(`${e.mode === 'stream' ? `at ${e.lsn}, ${e.transactions} transaction(s), ${e.changes} change(s)${e.lagBytes !== undefined ? `, ${e.lagBytes} byte(s) behind` : ''}` : `${e.syncs} sync(s)`} — ${e.time.slice(11, 19)}`);
+    case 'status': {
+      const lag = e.lagMs ? `, lag p50 ${e.lagMs.p50} ms / p99 ${e.lagMs.p99} ms` : '';
+      const kept = e.retainedBytes !== undefined ? `, slot keeps ${(e.retainedBytes / 1024 ** 2).toFixed(1)} MB of WAL` : '';
+      out.progress(`${e.mode === 'stream' ? `at ${e.lsn}, ${e.transactions} transaction(s), ${e.changes} row change(s)${lag}${e.lagBytes !== undefined ? `, ${e.lagBytes} byte(s) behind` : ''}${kept}` : `${e.syncs} sync(s)`} — ${e.time.slice(11, 19)}`);
+      return;
+    }
+    case 'warning':
+      out.err(`${out.paint('yellow', 'warning:')} ${e.message}\n`);
       return;
     case 'schema_change': {
       const what = e.changes.map((c) => `${c.action} ${c.kind} ${c.identity}`);

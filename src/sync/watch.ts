@@ -51,11 +51,30 @@ export interface WatchOptions extends SyncOptions {
 export type WatchEvent =
   | { event: 'started'; time: string; source: string; target: string; mode: 'stream' | 'poll'; reason?: string; enable?: string; slot?: string; publication?: string; resumed?: boolean; tables?: string[]; compared?: string[] }
   | { event: 'synced'; time: string; initial: boolean; status: Report['status']; checkpoint?: string; changes: number; data?: Report['data'] }
-  | { event: 'status'; time: string; mode: 'stream' | 'poll'; lsn?: string; transactions: number; changes: number; syncs: number; lagBytes?: number }
+  /**
+   * Every status interval. Streaming: `lagBytes` (source WAL not yet applied), `retainedBytes` (WAL the slot keeps
+   * on the source), `lagMs` (commit on the source → commit on the target, p50 / p99 over the transactions applied
+   * in the last minute; absent when none were).
+   */
+  | { event: 'status'; time: string; mode: 'stream' | 'poll'; lsn?: string; transactions: number; changes: number; syncs: number; lagBytes?: number; retainedBytes?: number; lagMs?: { p50: number; p99: number } }
+  /** The slot keeps more WAL on the source than RETAINED_WARN_BYTES (once each time it crosses it). */
+  | { event: 'warning'; time: string; code: 'slot_retains_wal'; message: string; retainedBytes: number }
   | SchemaChangeEvent
   | ConfigEvent
   /** `signal` when stopped by SIGINT / SIGTERM; `refused` when a schema change that deletes data needed --force. */
   | { event: 'stopped'; time: string; signal?: 'SIGINT' | 'SIGTERM'; refused?: true; dropped: string[]; kept: string[]; transactions: number; changes: number };
+
+/** WAL kept by the slot on the source above which the watch warns: the source's disk fills while the target lags. */
+export const RETAINED_WARN_BYTES = 1024 ** 3;
+
+/** p50 and p99 of the lags (ms) of the last minute; `lags` holds [applied at, lag] and is trimmed to the minute. */
+export function lagPercentiles(lags: Array<[number, number]>, now = Date.now()): { p50: number; p99: number } | undefined {
+  while (lags.length > 0 && lags[0]![0] < now - 60_000) lags.shift();
+  if (lags.length === 0) return undefined;
+  const sorted = lags.map(([, ms]) => ms).sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+  return { p50: at(0.5), p99: at(0.99) };
+}
 
 export interface WatchIO extends PipelineIO {
   onEvent(e: WatchEvent): void;
@@ -349,6 +368,9 @@ async function stream(
   let keepalive: NodeJS.Timeout | undefined;
   let transactions = 0;
   let changes = 0;
+  /** [applied at, ms from the source's commit to the target's] of the last minute's transactions. */
+  const lags: Array<[number, number]> = [];
+  let warnedRetained = false;
   let syncs = 0;
   let refused = false;
   let cancel: (() => void) | undefined;
@@ -576,6 +598,7 @@ async function stream(
       }
       applied = endLsn;
       transactions++;
+      lags.push([Date.now(), Math.max(0, Date.now() - Number(commitTime / 1000n))]);
       let passed = false;
       for (const [id, at] of skipBefore) {
         if (lsnValue(endLsn) < lsnValue(at.lsn)) continue;
@@ -673,8 +696,22 @@ async function stream(
       if (Date.now() - lastStatus < statusMs) continue;
       lastStatus = Date.now();
       await serial.run(() => followSequences(src, tgt, seqScope)).catch(() => {});
-      const lag = await src.query<{ b: string }>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::int8 AS b`, [applied]).catch(() => undefined);
-      io.onEvent({ event: 'status', time: now(), mode: 'stream', lsn: applied, transactions, changes, syncs, ...(lag ? { lagBytes: Math.max(0, Number(lag.rows[0]!.b)) } : {}) });
+      const wal = await src
+        .query<{ b: string; r: string | null }>(
+          `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::int8 AS b,
+                  (SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::int8 FROM pg_replication_slots WHERE slot_name = $2) AS r`,
+          [applied, names.slot],
+        )
+        .catch(() => undefined);
+      const retained = wal?.rows[0]!.r != null ? Math.max(0, Number(wal.rows[0]!.r)) : undefined;
+      const lagMs = lagPercentiles(lags);
+      io.onEvent({ event: 'status', time: now(), mode: 'stream', lsn: applied, transactions, changes, syncs, ...(wal ? { lagBytes: Math.max(0, Number(wal.rows[0]!.b)) } : {}), ...(retained !== undefined ? { retainedBytes: retained } : {}), ...(lagMs ? { lagMs } : {}) });
+      if (retained !== undefined && retained > RETAINED_WARN_BYTES !== warnedRetained) {
+        warnedRetained = !warnedRetained;
+        if (warnedRetained) {
+          io.onEvent({ event: 'warning', time: now(), code: 'slot_retains_wal', retainedBytes: retained, message: `the slot ${names.slot} keeps ${(retained / 1024 ** 3).toFixed(1)} GiB of WAL on ${sourceName}: the target is behind, and the source's disk fills until it catches up (or the watch is stopped, which drops the slot)` });
+        }
+      }
     }
     await busy; // the transaction in flight commits, or rolled back
     return await finish();
