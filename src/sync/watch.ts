@@ -64,6 +64,9 @@ export type WatchEvent =
   /** `signal` when stopped by SIGINT / SIGTERM; `refused` when a schema change that deletes data needed --force. */
   | { event: 'stopped'; time: string; signal?: 'SIGINT' | 'SIGTERM'; refused?: true; dropped: string[]; kept: string[]; transactions: number; changes: number };
 
+/** Parameters of one multi-row INSERT when applying a stream (PostgreSQL allows 65535 per statement). */
+const INSERT_BATCH_PARAMS = 10_000;
+
 /** WAL kept by the slot on the source above which the watch warns: the source's disk fills while the target lags. */
 export const RETAINED_WARN_BYTES = 1024 ** 3;
 
@@ -553,8 +556,24 @@ async function stream(
         return at !== undefined && lsnValue(commitLsn) < lsnValue(at.lsn);
       };
       await tgt.query('BEGIN');
+      // Consecutive inserts into one table with the same columns go as one multi-row INSERT (order kept: any other
+      // change flushes them first).
+      let batch: { q: string; cols: string[]; rows: unknown[][] } | undefined;
+      const flush = async () => {
+        if (!batch) return;
+        const { q, cols, rows } = batch;
+        batch = undefined;
+        if (cols.length === 0) {
+          for (const _ of rows) await tgt.query(`INSERT INTO ${q} DEFAULT VALUES`);
+          return;
+        }
+        const params: unknown[] = [];
+        const values = rows.map((r) => `(${r.map((v) => (params.push(v), `$${params.length}`)).join(', ')})`).join(', ');
+        await tgt.query(`INSERT INTO ${q} (${cols.map(quoteIdent).join(', ')}) OVERRIDING SYSTEM VALUE VALUES ${values}`, params);
+      };
       try {
         for (const ch of buffer) {
+          if (ch.tag !== 'insert') await flush();
           if (ch.tag === 'truncate') {
             const rels = ch.msg.relations.map((r: any) => table(r)?.info).filter((x: TableInfo | undefined) => x && !held(x)) as TableInfo[];
             if (rels.length === 0) continue;
@@ -577,7 +596,9 @@ async function stream(
           const rowOf = (tuple: Record<string, unknown>) => (full ? `ctid = (SELECT ctid FROM ${q} WHERE ${where(tuple)} LIMIT 1)` : where(tuple));
           if (ch.tag === 'insert') {
             const c = cols(ch.msg.new);
-            await tgt.query(`INSERT INTO ${q} (${c.map(quoteIdent).join(', ')}) OVERRIDING SYSTEM VALUE VALUES (${c.map((x) => p(ch.msg.new[x])).join(', ')})`, params);
+            if (batch && (batch.q !== q || batch.cols.join('\u0000') !== c.join('\u0000') || (batch.rows.length + 1) * c.length > INSERT_BATCH_PARAMS)) await flush();
+            batch ??= { q, cols: c, rows: [] };
+            batch.rows.push(c.map((x) => ch.msg.new[x]));
           } else if (ch.tag === 'update') {
             const c = cols(ch.msg.new).filter((x) => !info.columns.find((y) => y.name === x)?.identityAlways || !key.includes(x));
             const old = ch.msg.key ?? ch.msg.old ?? ch.msg.new;
@@ -589,6 +610,7 @@ async function stream(
           }
           changes++;
         }
+        await flush();
         const ts = new Date(Number(commitTime / 1000n)).toISOString();
         await tgt.query(`SELECT pg_replication_origin_xact_setup($1::pg_lsn, $2::timestamptz)`, [endLsn, ts]);
         await tgt.query('COMMIT');
