@@ -73,7 +73,9 @@ async function snapshotOf(source: pg.ClientBase): Promise<string> {
 
 /** planData, with each table to copy marked 'delta' (and its rows to insert/update/delete counted) or 'replace'. */
 export async function planDataDelta(source: pg.ClientBase, target: pg.ClientBase, scope?: DataScope): Promise<DataPlan> {
-  const plan = await planData(source, target, scope);
+  // Tables that can be compared by primary key are only counted here: the key-range comparison below sums them
+  // anyway (a table equal on both sides costs that one pass, one that differs no whole-table checksum besides it).
+  const plan = await planData(source, target, scope, { countOnly: (p) => typeof deltaKey(p.src, p.tgt, p.columns) !== 'string' });
   const copy = plan.tables.filter((t) => t.action === 'copy');
   if (copy.length === 0) return plan;
   return withPinned([source, target], async () => {
@@ -90,6 +92,13 @@ export async function planDataDelta(source: pg.ClientBase, target: pg.ClientBase
       try {
         const ranges: Segment[] = [];
         const c = await diffByKey(source, target, src, tgt, key, tp.columns, { lo: null, hi: null, srcRows: tp.sourceRows, tgtRows: tp.targetRows }, ranges);
+        if (c.sourceSum && c.sourceSum.rows === tp.sourceRows) tp.sourceChecksum ??= c.sourceSum.sum;
+        if (c.onlyInSource + c.onlyInTarget + c.different === 0) {
+          // only counted by planData: the comparison found it equal
+          Object.assign(tp, { equal: true, action: 'skip', reason: 'identical' });
+          plan.totals.toCopy--;
+          continue;
+        }
         const sum = c.targetSum ?? (await checksums(target, [{ from: fromItem(tgt), columns: tp.columns }]))[0];
         planned.set(tp, { source, snapshot, target: sum, counts: c, ranges });
         tp.mode = 'delta';

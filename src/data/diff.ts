@@ -37,7 +37,8 @@ export interface Counts {
   onlyInSource: number;
   onlyInTarget: number;
   different: number;
-  /** The target's row count and checksum (session.ts checksums()), when the comparison scanned the whole table anyway. */
+  /** Each side's row count and checksum (session.ts checksums()), when the comparison scanned the whole table anyway. */
+  sourceSum?: { rows: number; sum: string };
   targetSum?: { rows: number; sum: string };
 }
 
@@ -232,10 +233,14 @@ export async function diffByKey(source: pg.ClientBase, target: pg.ClientBase, s:
     const [a, b] = await Promise.all([bucketQuery(source, s, sk), bucketQuery(target, t, tk)]);
     if (seg === root) {
       // The whole table's buckets: their totals are the table's count and checksum, as checksums() computes them.
-      let rows = 0;
-      let sum = 0n;
-      for (const x of b.values()) (rows += x.n), (sum += BigInt(x.s));
-      counts.targetSum = { rows, sum: sum.toString() };
+      const total = (m: Map<number, { n: number; s: string }>) => {
+        let rows = 0;
+        let sum = 0n;
+        for (const x of m.values()) (rows += x.n), (sum += BigInt(x.s));
+        return { rows, sum: sum.toString() };
+      };
+      counts.sourceSum = total(a);
+      counts.targetSum = total(b);
     }
     const children: Segment[] = [];
     let filled = 0;

@@ -63,8 +63,15 @@ export async function pairTables(source: pg.ClientBase, target: pg.ClientBase, s
  * or one with other row counts, costs a count, not a checksum; sizes only choose the order of the work. `sum`
  * is '' where it was not computed (the counts differ, so the tables differ anyway).
  */
-export async function checksumPairs(source: pg.ClientBase, target: pg.ClientBase, pairs: TablePair[], columnsOf: (p: TablePair) => string[] = (p) => p.columns): Promise<Array<{ src: Checksum; tgt: Checksum }>> {
-  const alike = (p: TablePair) => p.src.bytes > 0 && p.tgt.bytes > 0 && Math.min(p.src.bytes, p.tgt.bytes) / Math.max(p.src.bytes, p.tgt.bytes) >= 0.8;
+export async function checksumPairs(
+  source: pg.ClientBase,
+  target: pg.ClientBase,
+  pairs: TablePair[],
+  columnsOf: (p: TablePair) => string[] = (p) => p.columns,
+  /** Pairs only counted, never checksummed (the caller compares them another way). */
+  countOnly: (p: TablePair) => boolean = () => false,
+): Promise<Array<{ src: Checksum; tgt: Checksum }>> {
+  const alike = (p: TablePair) => !countOnly(p) && p.src.bytes > 0 && p.tgt.bytes > 0 && Math.min(p.src.bytes, p.tgt.bytes) / Math.max(p.src.bytes, p.tgt.bytes) >= 0.8;
   const sides = async (list: TablePair[], countOnly: boolean) => {
     const run = (client: pg.ClientBase, side: 'src' | 'tgt') =>
       checksums(client, list.map((p) => ({ from: fromItem(p[side]), columns: columnsOf(p), bytes: Math.max(p.src.bytes, p.tgt.bytes) })), {
@@ -80,7 +87,7 @@ export async function checksumPairs(source: pg.ClientBase, target: pg.ClientBase
   const toSum: number[] = pairs.flatMap((p, i) => (alike(p) ? [i] : []));
   uncounted.forEach((i, k) => {
     const c = counts[k];
-    if (c.src.rows !== c.tgt.rows) out[i] = c;
+    if (c.src.rows !== c.tgt.rows || (c.src.rows > 0 && countOnly(pairs[i]))) out[i] = c;
     else if (c.src.rows === 0) out[i] = { src: { rows: 0, sum: '0' }, tgt: { rows: 0, sum: '0' } };
     else toSum.push(i);
   });
@@ -95,13 +102,18 @@ export function names(list: string[]): string {
   return list.length <= 3 ? list.join(', ') : `${list.slice(0, 3).join(', ')} and ${list.length - 3} more`;
 }
 
-export async function planData(source: pg.ClientBase, target: pg.ClientBase, scope?: DataScope): Promise<DataPlan> {
+/**
+ * `countOnly`: pairs only counted (sync compares them by primary key instead of a checksum); with equal counts
+ * they are planned as a provisional copy, to be settled by the caller.
+ */
+export async function planData(source: pg.ClientBase, target: pg.ClientBase, scope?: DataScope, opts: { countOnly?: (p: TablePair) => boolean } = {}): Promise<DataPlan> {
   return withPinned([source, target], async () => {
     const { pairs, onlyInSource, onlyInTarget } = await pairTables(source, target, scope);
-    const sums = await checksumPairs(source, target, pairs);
+    const sums = await checksumPairs(source, target, pairs, undefined, opts.countOnly);
     const tables: DataTablePlan[] = pairs.map((p, i) => {
       const { src, tgt } = sums[i];
-      const equal = src.rows === tgt.rows && src.sum === tgt.sum;
+      // '' = not summed: equal only when known to be
+      const equal = src.rows === tgt.rows && src.sum !== '' && src.sum === tgt.sum;
       const base = { table: p.display, schema: p.src.schema, name: p.src.name, columns: p.columns, sourceRows: src.rows, targetRows: tgt.rows, equal, format: p.format, ...(src.sum !== '' ? { sourceChecksum: src.sum } : src.rows === 0 ? { sourceChecksum: '0' } : {}) };
       if (equal) return { ...base, action: 'skip', reason: 'identical' };
       if (p.columns.length === 0) return { ...base, action: 'skip', reason: 'no copyable columns in common' };
