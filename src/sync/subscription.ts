@@ -22,16 +22,15 @@
  *
  * Nothing here prints: events go to io.onEvent. The password never appears in an event (masked by structure).
  */
-import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { EXIT, MigrateError, asMigrateError } from '../errors.js';
-import { openDatabase, type DbHandle } from '../pg/connect.js';
+import { EXIT, MigrateError } from '../errors.js';
+import type { DbHandle } from '../pg/connect.js';
 import { connectionSettings, type ConnectionSettings } from '../env/connection.js';
 import { displayName, qualify, quoteConninfoValue, quoteIdent, quoteLiteral } from '../pg/quote.js';
 import { followSequences, listTables } from '../data/index.js';
 import { inScope } from '../data/scope.js';
-import { loadPair, type PipelineIO } from '../migrate/session.js';
-import { WATCH_KEY_SQL, replicationReadiness, syncOnce, syncedEvent, type WatchControl, type WatchEvent, type WatchOptions, type WatchOutcome } from './watch.js';
+import type { PipelineIO } from '../migrate/session.js';
+import { inWatchSession, replicationReadiness, syncOnce, syncedEvent, type WatchControl, type WatchEvent, type WatchOptions, type WatchOutcome } from './watch.js';
 
 export interface SubscriptionOptions extends WatchOptions {
   /**
@@ -131,37 +130,24 @@ function pgMessage(e: unknown): string {
 }
 
 export async function runSubscription(opts: SubscriptionOptions, io: SubscriptionIO, control: WatchControl): Promise<WatchOutcome> {
-  let stopSignal: 'SIGINT' | 'SIGTERM' | undefined;
-  const stopped = control.stop.then((s) => {
-    stopSignal = s;
-    return s;
-  });
-  const { source, target } = loadPair(opts.projectDir, opts.source, opts.target, io);
-  const settings = connectionSettings(source);
-  if (settings.ssh) {
-    throw new MigrateError('subscription_ssh_unsupported', `${source.name} is reached through an SSH tunnel: --via subscription needs a direct connection to it (this tool creates the replication slot)`, {
-      hint: 'use --watch without --via (it polls through the tunnel), or connect to the source directly (no host in server.json)',
-    });
-  }
-  const conninfo = subscriptionConninfo(settings, opts.sourceConninfo);
-  if (conninfo.password !== undefined) io.addSecrets?.([conninfo.password]);
-  const tgtDb = await openDatabase(target, { persistHostKeys: true, lockTimeoutMs: opts.lockTimeoutMs });
-  let srcDb: DbHandle | undefined;
-  const lock = await tgtDb.connect();
-  try {
-    const got = (await lock.query<{ ok: boolean }>(`SELECT pg_catalog.pg_try_advisory_lock(${WATCH_KEY_SQL}) AS ok`)).rows[0]!.ok;
-    if (!got) throw new MigrateError('watch_locked', `another \`nself migrate sync --watch\` is already following into ${target.name}`, { hint: 'stop that watcher first (Ctrl-C); one watcher per target' });
-    srcDb = await openDatabase(source, { persistHostKeys: true, lockTimeoutMs: opts.lockTimeoutMs });
-    const id = createHash('sha256').update(`${srcDb.label}\u0000${tgtDb.label}`).digest('hex').slice(0, 12);
-    return await follow(opts, io, stopped, () => stopSignal, srcDb, tgtDb, source.name, target.name, `nself_${id}`, conninfo, settings);
-  } catch (e) {
-    const err = asMigrateError(e);
-    return { exitCode: err.exitCode, error: err };
-  } finally {
-    await lock.end().catch(() => {});
-    await srcDb?.close();
-    await tgtDb.close();
-  }
+  let settings: ConnectionSettings | undefined;
+  let conninfo: Record<string, string> = {};
+  return inWatchSession(
+    opts,
+    io,
+    control,
+    ({ source, target, srcDb, tgtDb, stopped, signal, id }) => follow(opts, io, stopped, signal, srcDb, tgtDb, source.name, target.name, `nself_${id}`, conninfo, settings!),
+    ({ source }) => {
+      settings = connectionSettings(source);
+      if (settings.ssh) {
+        throw new MigrateError('subscription_ssh_unsupported', `${source.name} is reached through an SSH tunnel: --via subscription needs a direct connection to it (this tool creates the replication slot)`, {
+          hint: 'use --watch without --via (it polls through the tunnel), or connect to the source directly (no host in server.json)',
+        });
+      }
+      conninfo = subscriptionConninfo(settings, opts.sourceConninfo);
+      if (conninfo.password !== undefined) io.addSecrets?.([conninfo.password]);
+    },
+  );
 }
 
 /** Up-front checks on both servers; throws one clear error naming what to change. */

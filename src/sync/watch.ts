@@ -124,13 +124,33 @@ interface Change {
   msg: any;
 }
 
-export async function runWatch(opts: WatchOptions, io: WatchIO, control: WatchControl): Promise<WatchOutcome> {
+/** What a watch of either kind runs with: the pair, both databases, the stop signal, its id. */
+export interface WatchSession {
+  source: ReturnType<typeof loadPair>['source'];
+  target: ReturnType<typeof loadPair>['target'];
+  srcDb: DbHandle;
+  tgtDb: DbHandle;
+  /** Resolves with the signal when the user asks to stop; signal() is it, or undefined until then. */
+  stopped: Promise<'SIGINT' | 'SIGTERM'>;
+  signal: () => 'SIGINT' | 'SIGTERM' | undefined;
+  /** From the two databases: names the slot, publication, origin or subscription `nself_<id>`. */
+  id: string;
+}
+
+/**
+ * The frame of a watch: load the pair, open the target, take the one-watcher-per-target advisory lock, open the
+ * source, run `body`; any error becomes the outcome; connections and the lock are released in every case.
+ * `check` runs before any connection (e.g. refusing what the mode cannot do).
+ */
+export async function inWatchSession(opts: WatchOptions, io: PipelineIO, control: WatchControl, body: (w: WatchSession) => Promise<WatchOutcome>, check?: (pair: ReturnType<typeof loadPair>) => void): Promise<WatchOutcome> {
   let stopSignal: 'SIGINT' | 'SIGTERM' | undefined;
   const stopped = control.stop.then((s) => {
     stopSignal = s;
     return s;
   });
-  const { source, target } = loadPair(opts.projectDir, opts.source, opts.target, io);
+  const pair = loadPair(opts.projectDir, opts.source, opts.target, io);
+  check?.(pair);
+  const { source, target } = pair;
   const tgtDb = await openDatabase(target, { persistHostKeys: true, lockTimeoutMs: opts.lockTimeoutMs });
   let srcDb: DbHandle | undefined;
   const lock = await tgtDb.connect();
@@ -141,16 +161,7 @@ export async function runWatch(opts: WatchOptions, io: WatchIO, control: WatchCo
     }
     srcDb = await openDatabase(source, { persistHostKeys: true, lockTimeoutMs: opts.lockTimeoutMs });
     const id = createHash('sha256').update(`${srcDb.label}\u0000${tgtDb.label}`).digest('hex').slice(0, 12);
-    const names = { slot: `nself_${id}`, publication: `nself_${id}`, origin: `nself_${id}` };
-    const why = opts.poll
-      ? { reason: '--poll was given', enable: 'run without --poll to stream changes' }
-      : !opts.components.includes('data')
-        ? { reason: 'rows are not followed (--schema-only or --config-only): there is nothing to stream', enable: 'watch without --schema-only / --config-only to stream rows' }
-        : connectionSettings(source).ssh
-          ? { reason: 'the source is reached through an SSH tunnel, which streaming does not support', enable: 'connect to the source directly (no host in server.json)' }
-          : await cannotStream(srcDb, tgtDb, names.slot);
-    if (why) return await poll(opts, io, stopped, () => stopSignal, srcDb, source.name, target.name, why);
-    return await stream(opts, io, stopped, () => stopSignal, srcDb, tgtDb, source.name, target.name, names);
+    return await body({ source, target, srcDb, tgtDb, stopped, signal: () => stopSignal, id });
   } catch (e) {
     const err = asMigrateError(e);
     return { exitCode: err.exitCode, error: err };
@@ -159,6 +170,21 @@ export async function runWatch(opts: WatchOptions, io: WatchIO, control: WatchCo
     await srcDb?.close();
     await tgtDb.close();
   }
+}
+
+export async function runWatch(opts: WatchOptions, io: WatchIO, control: WatchControl): Promise<WatchOutcome> {
+  return inWatchSession(opts, io, control, async ({ source, target, srcDb, tgtDb, stopped, signal, id }) => {
+    const names = { slot: `nself_${id}`, publication: `nself_${id}`, origin: `nself_${id}` };
+    const why = opts.poll
+      ? { reason: '--poll was given', enable: 'run without --poll to stream changes' }
+      : !opts.components.includes('data')
+        ? { reason: 'rows are not followed (--schema-only or --config-only): there is nothing to stream', enable: 'watch without --schema-only / --config-only to stream rows' }
+        : connectionSettings(source).ssh
+          ? { reason: 'the source is reached through an SSH tunnel, which streaming does not support', enable: 'connect to the source directly (no host in server.json)' }
+          : await cannotStream(srcDb, tgtDb, names.slot);
+    if (why) return await poll(opts, io, stopped, signal, srcDb, source.name, target.name, why);
+    return await stream(opts, io, stopped, signal, srcDb, tgtDb, source.name, target.name, names);
+  });
 }
 
 /**
