@@ -24,13 +24,12 @@
  */
 import type pg from 'pg';
 import { EXIT, MigrateError } from '../errors.js';
-import type { DbHandle } from '../pg/connect.js';
 import { connectionSettings, type ConnectionSettings } from '../env/connection.js';
 import { displayName, qualify, quoteConninfoValue, quoteIdent, quoteLiteral } from '../pg/quote.js';
 import { followSequences, listTables } from '../data/index.js';
 import { inScope } from '../data/scope.js';
 import type { PipelineIO } from '../migrate/session.js';
-import { inWatchSession, replicationReadiness, syncOnce, syncedEvent, type WatchControl, type WatchEvent, type WatchOptions, type WatchOutcome } from './watch.js';
+import { inWatchSession, type WatchSession, replicationReadiness, syncOnce, syncedEvent, type WatchControl, type WatchEvent, type WatchOptions, type WatchOutcome } from './watch.js';
 
 export interface SubscriptionOptions extends WatchOptions {
   /**
@@ -136,7 +135,7 @@ export async function runSubscription(opts: SubscriptionOptions, io: Subscriptio
     opts,
     io,
     control,
-    ({ source, target, srcDb, tgtDb, stopped, signal, id }) => follow(opts, io, stopped, signal, srcDb, tgtDb, source.name, target.name, `nself_${id}`, conninfo, settings!),
+    (w) => follow(opts, io, w, `nself_${w.id}`, conninfo, settings!),
     ({ source }) => {
       settings = connectionSettings(source);
       if (settings.ssh) {
@@ -179,19 +178,9 @@ async function check(src: pg.Client, tgt: pg.Client, name: string, conninfoUser:
   }
 }
 
-async function follow(
-  opts: SubscriptionOptions,
-  io: SubscriptionIO,
-  stopped: Promise<string>,
-  signal: () => 'SIGINT' | 'SIGTERM' | undefined,
-  srcDb: DbHandle,
-  tgtDb: DbHandle,
-  sourceName: string,
-  targetName: string,
-  name: string,
-  conninfo: Record<string, string>,
-  settings: ConnectionSettings,
-): Promise<WatchOutcome> {
+async function follow(opts: SubscriptionOptions, io: SubscriptionIO, w: WatchSession, name: string, conninfo: Record<string, string>, settings: ConnectionSettings): Promise<WatchOutcome> {
+  const { stopped, signal, srcDb, tgtDb } = w;
+  const [sourceName, targetName] = [w.source.name, w.target.name];
   const src = await srcDb.connect();
   const tgt = await tgtDb.connect();
   const masked = formatConninfo(conninfo, true);

@@ -173,7 +173,8 @@ export async function inWatchSession(opts: WatchOptions, io: PipelineIO, control
 }
 
 export async function runWatch(opts: WatchOptions, io: WatchIO, control: WatchControl): Promise<WatchOutcome> {
-  return inWatchSession(opts, io, control, async ({ source, target, srcDb, tgtDb, stopped, signal, id }) => {
+  return inWatchSession(opts, io, control, async (w) => {
+    const { source, srcDb, tgtDb, id } = w;
     const names = { slot: `nself_${id}`, publication: `nself_${id}`, origin: `nself_${id}` };
     const why = opts.poll
       ? { reason: '--poll was given', enable: 'run without --poll to stream changes' }
@@ -182,8 +183,8 @@ export async function runWatch(opts: WatchOptions, io: WatchIO, control: WatchCo
         : connectionSettings(source).ssh
           ? { reason: 'the source is reached through an SSH tunnel, which streaming does not support', enable: 'connect to the source directly (no host in server.json)' }
           : await cannotStream(srcDb, tgtDb, names.slot);
-    if (why) return await poll(opts, io, stopped, signal, srcDb, source.name, target.name, why);
-    return await stream(opts, io, stopped, signal, srcDb, tgtDb, source.name, target.name, names);
+    if (why) return await poll(opts, io, w, why);
+    return await stream(opts, io, w, names);
   });
 }
 
@@ -273,7 +274,9 @@ function schemaEvent(trigger: SchemaChangeEvent['trigger'], r: SchemaStepResult,
  * Polling: the initial sync (every component), then each --interval: the schema step when the source's schema
  * fingerprint moved, then a delta sync of the data. Env files are followed as they change.
  */
-async function poll(opts: WatchOptions, io: WatchIO, stopped: Promise<string>, signal: () => 'SIGINT' | 'SIGTERM' | undefined, srcDb: DbHandle, sourceName: string, targetName: string, why: { reason: string; enable: string }): Promise<WatchOutcome> {
+async function poll(opts: WatchOptions, io: WatchIO, w: WatchSession, why: { reason: string; enable: string }): Promise<WatchOutcome> {
+  const { stopped, signal, srcDb } = w;
+  const [sourceName, targetName] = [w.source.name, w.target.name];
   io.onEvent({ event: 'started', time: now(), source: sourceName, target: targetName, mode: 'poll', reason: why.reason, enable: why.enable });
   let cancel: (() => void) | undefined;
   const onCancel = (f: (() => void) | undefined) => (cancel = f);
@@ -372,19 +375,10 @@ async function tablesToFollow(src: pg.ClientBase, tgt: pg.ClientBase, opts: Watc
 /** A table's columns as the target must have them for the stream's rows (names and types). */
 const shapeOf = (x: TableInfo) => x.columns.map((c) => `${c.name}\u0000${c.typeId}`).sort().join('\u0001');
 
-async function stream(
-  opts: WatchOptions,
-  io: WatchIO,
-  stopped: Promise<string>,
-  signal: () => 'SIGINT' | 'SIGTERM' | undefined,
-  srcDb: DbHandle,
-  tgtDb: DbHandle,
-  sourceName: string,
-  targetName: string,
-  names: { slot: string; publication: string; origin: string },
-): Promise<WatchOutcome> {
-  const { loadEnvironment } = await import('../env/resolve.js');
-  const settings = connectionSettings(loadEnvironment(opts.projectDir, sourceName));
+async function stream(opts: WatchOptions, io: WatchIO, w: WatchSession, names: { slot: string; publication: string; origin: string }): Promise<WatchOutcome> {
+  const { stopped, signal, srcDb, tgtDb } = w;
+  const [sourceName, targetName] = [w.source.name, w.target.name];
+  const settings = connectionSettings(w.source);
   const PG = (await import('pg')).default;
   const src = await srcDb.connect();
   const tgt = await tgtDb.connect();
