@@ -3,7 +3,7 @@
  * clusters; staging is reached through a real sshd tunnel (when sshd is installed). Asserts exit codes, output and
  * database contents. Tests that need sshd or pg_dump are skipped without them (test/support/prereq.ts; never in CI).
  */
-import { test, describe, before, after } from './support/pgtest.ts';
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startCluster, type TestCluster, envFor, freshDb } from './support/pg.ts';

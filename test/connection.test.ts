@@ -2,7 +2,7 @@
  * Connections: settings, direct connections and their errors, the SSH tunnel through a real sshd
  * (TOFU host keys, changed keys, auth failures), advisory locks. Real servers only.
  */
-import { test, before, after, describe } from './support/pgtest.ts';
+import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -4,7 +4,7 @@
  * As root, permission bits are not enforced: a real EACCES comes from running the CLI as `nobody`; a real ENOSPC
  * and EROFS from a small tmpfs (skipped, with the reason, where mounting is not permitted).
  */
-import { after, before, describe, it } from './support/pgtest.ts';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

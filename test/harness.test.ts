@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT, type RunResult } from './support/cli.ts';
 import { leftovers, privateTmp, runCommand } from './support/proc.ts';
-import { needs } from './support/prereq.ts';
 
 const cleanup: string[] = [];
 after(() => cleanup.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -68,26 +67,7 @@ describe('test harness: prerequisites and cleanup', () => {
     assert.match(ci.stdout + ci.stderr, /nothing may be skipped in CI, but this test needs the migra corpus/);
   });
 
-  test('servers that cannot start here: every test of a file using pgtest.ts is skipped with the reason, its hooks do nothing; a failure in CI', async () => {
-    const source = `
-      import { test, describe, before, after } from '${SUPPORT('pgtest.ts')}';
-      before(() => { throw new Error('before ran'); });
-      after(() => { throw new Error('after ran'); });
-      test('uses a server', () => { throw new Error('test ran'); });
-      describe('a suite', () => { test('uses a server too', () => { throw new Error('test ran'); }); });
-      test('skipped for its own reason', { skip: 'own reason' }, () => {});
-    `;
-    const r = await runFixture(source, { NSELF_TEST_WITHOUT: 'pg' });
-    assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /# SKIP needs PostgreSQL test servers \(hidden by NSELF_TEST_WITHOUT\)/);
-    assert.match(r.stdout, /# SKIP own reason/);
-    assert.doesNotMatch(r.stdout + r.stderr, /ran/);
-    const ci = await runFixture(source, { NSELF_TEST_WITHOUT: 'pg', CI: 'true' });
-    assert.notEqual(ci.code, 0);
-    assert.match(ci.stdout + ci.stderr, /nothing may be skipped in CI, but this test needs PostgreSQL test servers/);
-  });
-
-  test('a failing before hook stops the servers that did start, and the test process ends', { skip: needs('pg') }, async () => {
+  test('a failing before hook stops the servers that did start, and the test process ends', async () => {
     const r = await runFixture(
       `
       import { test, before, after } from 'node:test';
@@ -110,7 +90,7 @@ describe('test harness: prerequisites and cleanup', () => {
     assert.deepEqual(procs, []);
   });
 
-  test('a test process that dies mid-test (process.exit) takes its servers with it', { skip: needs('pg') }, async () => {
+  test('a test process that dies mid-test (process.exit) takes its servers with it', async () => {
     const r = await runFixture(
       `
       import { test } from 'node:test';

@@ -4,7 +4,7 @@
  * values long enough to be unique, leaf by leaf, so every --json document stays valid and nothing but the secret
  * is hidden. Pure functions, the real CLI on real files, and one real PostgreSQL for diff/migrate --json.
  */
-import { test, describe, before, after } from './support/pgtest.ts';
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';

@@ -2,7 +2,7 @@
  * Plans and prompts that say what will happen (issue #9): row counts of what goes, values of target-only
  * columns, materialized views, filters that match nothing, a diff with one database out of reach, step names.
  */
-import { test, before, after } from './support/pgtest.ts';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, type TestCluster, envFor } from './support/pg.ts';
 import { makeProject, type Project } from './support/cli.ts';

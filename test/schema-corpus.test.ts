@@ -7,7 +7,7 @@
  * The corpus is not part of the repository: without it (or without pg_dump) these tests are skipped with a note —
  * in CI, where it sits beside the checkout, a missing corpus fails the run (test/support/prereq.ts).
  */
-import { test, before, after } from './support/pgtest.ts';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';

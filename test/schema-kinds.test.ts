@@ -4,7 +4,7 @@
  * PostgreSQL (plan → apply in a transaction → re-inspect → nothing left); and objects not handled are never created or
  * dropped around: a plan error naming both.
  */
-import { test, before, after } from './support/pgtest.ts';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startCluster, type TestCluster } from './support/pg.ts';

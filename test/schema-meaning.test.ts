@@ -4,7 +4,7 @@
  * (canonicalizeSource): migrations verify, diffs find nothing, nothing is left behind. And no collateral drops: an
  * enum recreated under a partitioned table converts it in place, partitions keep their oids and rows.
  */
-import { test, before, after } from './support/pgtest.ts';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startCluster, type TestCluster } from './support/pg.ts';

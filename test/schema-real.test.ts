@@ -7,7 +7,7 @@
  * and pagila 17 → 15. Series are sampled here (scripts/corpus.ts runs every step and every release). Each server starts once; each state
  * is loaded once and copied per use.
  */
-import { test, describe, before, after } from './support/pgtest.ts';
+import { test, describe, before, after } from 'node:test';
 import { startCluster, type PgVersion, type TestCluster } from './support/pg.ts';
 import { roundTrip, StateDbs } from './support/roundtrip.ts';
 import { CHINOOK, EMPTY, HASURA_AUTH, PAGILA, PAGILA_18, SUPABASE_AUTH, SYNAPSE, sample, transition, transitionsOf, type Transition } from './fixtures/real/index.ts';

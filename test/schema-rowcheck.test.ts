@@ -4,7 +4,7 @@
  * they do not. Each verdict is proved by applying the plan to the target inside BEGIN … ROLLBACK: it fails exactly
  * when a conflict was reported.
  */
-import { test, before, after } from './support/pgtest.ts';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startCluster, type TestCluster } from './support/pg.ts';

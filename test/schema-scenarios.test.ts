@@ -2,7 +2,7 @@
  * Schema engine scenarios against a real PostgreSQL: data survives, blockers are recreated, enum values are safe in one
  * transaction, hazards are labelled and counted, checkpoints restore dropped values, errors and notHandled are reported.
  */
-import { test, before, after } from './support/pgtest.ts';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

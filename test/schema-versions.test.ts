@@ -7,7 +7,7 @@
  * and 16 must inspect it; what the target's version cannot hold is a plan error before anything runs.
  * Servers run one or two at a time.
  */
-import { test, describe, before, after } from './support/pgtest.ts';
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startCluster, type PgVersion, type TestCluster, envFor } from './support/pg.ts';

@@ -6,7 +6,7 @@
  * production target is confirmed like a migration, and PostgreSQL 13 (no pg_stat_subscription_stats) works.
  * The pure parts (conninfo parsing and quoting) are unit-tested first.
  */
-import { test, before, after } from './support/pgtest.ts';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, type TestCluster, envFor, freshDb } from './support/pg.ts';
 import { makeProject, runBin, startBin, type Project } from './support/cli.ts';

@@ -6,7 +6,7 @@
  * with writes going on, a kill -9 across a schema change, a primary key dropped), env files follow (keys, never
  * values), and a schema change that deletes data stops the watch with exit 3 unless --force.
  */
-import { test, before, after } from './support/pgtest.ts';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';

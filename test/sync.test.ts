@@ -3,7 +3,7 @@
  * pg_stat_user_tables counters prove it), rollback puts exactly those rows back, nothing differing writes no
  * checkpoint, a table without a primary key is replaced whole and said so, production needs confirmation.
  */
-import { test, before, after } from './support/pgtest.ts';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, type TestCluster, envFor, freshDb } from './support/pg.ts';
 import { makeProject, type Project } from './support/cli.ts';

