@@ -177,8 +177,8 @@ describe('schema + data + config through the real CLI', () => {
       const { rows: valid } = (await prod.sql(`SELECT count(*)::int AS n FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid WHERE c.relname = 'parent' AND i.indisvalid`, db))[0];
       assert.equal(valid[0].n, 9, "all nine indexes of parent are valid");
 
-      // The checkpoint recorded the source's checksums (summed beside the copy) as what the migration left: a row
-      // changed since shows up as drift for that table only.
+      // The checkpoint recorded the row versions the migration left: a row changed since shows up as drift for that
+      // table only.
       await prod.sql(`UPDATE child SET parent_id = 2 WHERE id = 1`, db);
       const rb = await p.run(['migrate', 'rollback', '--force', '--json']);
       assert.equal(rb.code, 0, rb.stderr);

@@ -7,6 +7,7 @@ import copyStreams from 'pg-copy-streams';
 import { MigrateError } from '../errors.js';
 import { displayName, qualify, quoteIdent, quoteLiteral, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type TableInfo } from './catalog.js';
+import { sumTables, type TableSum } from './backup.js';
 import { DEFER_INDEXES_ROWS, replaceRows } from './load.js';
 import { applyDeltaTable, type DeltaState } from './delta.js';
 import { names, pairColumns, pairTables } from './plan.js';
@@ -136,37 +137,29 @@ export async function followSequences(source: pg.ClientBase, target: pg.ClientBa
 }
 
 /**
- * The source checksums the plan does not have yet (tables whose counts differed), computed on a second source
- * connection in the same snapshot (`snapshot`: pg_export_snapshot() of the source transaction) while the copy
- * streams: they are what the checkpoint records as the state the migration leaves. The returned `done` never
- * rejects — without the sums (no second connection, …) verification and the checkpoint compute them from the
- * target instead. `stop` cancels the work.
+ * The row versions (session.ts) of the source tables the plan copies, in the copy's snapshot (`snapshot`:
+ * pg_export_snapshot() of the source transaction), on a second source connection while the copy streams: with the
+ * target's after the load they are what a later run needs to know the pair is still equal (known.ts). A scan that
+ * reads no value: a fraction of a checksum. The returned `done` never rejects — without them (no second
+ * connection, …) nothing is recorded and the next run compares by checksum. `stop` cancels the work.
  */
-export function sumSourceAside(open: () => Promise<pg.Client>, snapshot: string, plan: DataPlan): { done: Promise<void>; stop: () => Promise<void> } {
-  const want = plan.tables.filter((t) => t.action === 'copy' && t.sourceChecksum === undefined && t.sourceRows > 0);
-  if (want.length === 0) return { done: Promise.resolve(), stop: async () => {} };
+export function versionsAside(open: () => Promise<pg.Client>, snapshot: string, plan: DataPlan): { done: Promise<Map<string, TableSum>>; stop: () => Promise<void> } {
+  const want = plan.tables.filter((t) => t.action === 'copy');
+  const found = new Map<string, TableSum>();
+  if (want.length === 0) return { done: Promise.resolve(found), stop: async () => {} };
   let side: pg.Client | undefined;
   let stopped = false;
   const done = (async () => {
     side = await open();
-    if (stopped) return;
+    if (stopped) return found;
     await side.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     await side.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
-    const c = side;
-    await withPinned([c], async () => {
-      const all = await listTables(c);
-      const found = want.flatMap((t) => {
-        const info = all.get(relationKey(t.schema, t.name));
-        return info ? [{ t, info }] : [];
-      });
-      const sums = await checksums(c, found.map(({ t, info }) => ({ from: fromItem(info), columns: t.columns, bytes: info.bytes })));
-      found.forEach(({ t }, i) => {
-        // Same snapshot as the plan: a count that differs would mean it is not; then keep nothing.
-        if (sums[i].rows === t.sourceRows) t.sourceChecksum = sums[i].sum;
-      });
-    });
+    const states = await sumTables(side, want.map((t) => ({ schema: t.schema, name: t.name, columns: t.columns })), { versionsOnly: true });
+    // Same snapshot as the plan: a count that differs would mean it is not; then keep nothing of that table.
+    for (const s of states) if (s.rows === want.find((t) => t.schema === s.schema && t.name === s.name)?.sourceRows) found.set(relationKey(s.schema, s.name), s);
+    return found;
   })()
-    .catch(() => {})
+    .catch(() => found)
     .finally(() => side?.end().catch(() => {}));
   return {
     done,

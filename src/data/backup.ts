@@ -20,6 +20,7 @@ import { sha256File } from '../util/fs.js';
 import { qualify, quoteIdent, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type SequenceState, type TableInfo } from './catalog.js';
 import { DEFER_INDEXES_ROWS, emptyTables, replaceRows } from './load.js';
+import { columnsSignature } from './known.js';
 import { checksums, withPinned, wrapError } from './session.js';
 import { names } from './plan.js';
 import { cancelBackend, pump } from './stream.js';
@@ -261,13 +262,19 @@ export async function restoreData(target: pg.ClientBase, dir: string, meta: unkn
   });
 }
 
-export interface TableSum { schema: string; name: string; columns: string[]; rows: number; checksum: string }
+/**
+ * A table's state as a checkpoint records it: its row count and either the checksum of its rows over `columns`
+ * (checkpoints written before row versions existed) or its row versions (session.ts: any write since changes them).
+ * `signature` (known.ts columnsSignature): whether the versions stand for the contents, with the column types.
+ */
+export interface TableSum { schema: string; name: string; columns: string[]; rows: number; checksum?: string; versions?: string; signature?: string }
 
 /**
- * Row count + checksum of tables as they are now, over the given columns (default: every non-generated column).
- * A table that does not exist, or lacks one of the columns, is left out: the caller compares what it gets.
+ * Row count + checksum (or, with `versionsOnly`, row versions) of tables as they are now, over the given columns
+ * (default: every non-generated column). A table that does not exist, or lacks one of the columns, is left out:
+ * the caller compares what it gets.
  */
-export async function sumTables(client: pg.ClientBase, tables: Array<{ schema: string; name: string; columns?: string[] }>): Promise<TableSum[]> {
+export async function sumTables(client: pg.ClientBase, tables: Array<{ schema: string; name: string; columns?: string[] }>, opts: { versionsOnly?: boolean } = {}): Promise<TableSum[]> {
   if (tables.length === 0) return [];
   return withPinned([client], async () => {
     const all = await listTables(client);
@@ -278,7 +285,12 @@ export async function sumTables(client: pg.ClientBase, tables: Array<{ schema: s
       const columns = w.columns ?? have;
       return columns.every((c) => have.includes(c)) ? [{ w, t, columns }] : [];
     });
-    const sums = await checksums(client, found.map(({ t, columns }) => ({ from: fromItem(t), columns, bytes: t.bytes })));
-    return found.map(({ w, columns }, i) => ({ schema: w.schema, name: w.name, columns, rows: sums[i].rows, checksum: sums[i].sum }));
+    const sums = await checksums(client, found.map(({ t, columns }) => ({ from: fromItem(t), columns, bytes: t.bytes })), { versionsOnly: opts.versionsOnly });
+    return found.map(({ w, t, columns }, i) => {
+      const base = { schema: w.schema, name: w.name, columns, rows: sums[i].rows };
+      if (!opts.versionsOnly) return { ...base, checksum: sums[i].sum };
+      const signature = columnsSignature(t, columns);
+      return { ...base, versions: sums[i].versions!, ...(signature !== undefined ? { signature } : {}) };
+    });
   });
 }

@@ -24,10 +24,11 @@
  *    TimeZone, extra_float_digits, IntervalStyle, bytea_output, lc_monetary pinned (and restored afterwards)
  *    so both print values identically; row_security=off so an RLS policy errors instead of hiding rows.
  *  - Comparing: counts and checksums of many tables per query, source and target at once; a checksum only where
- *    the counts agree (plan.ts checksumPairs, session.ts checksums).
+ *    the counts agree (plan.ts checksumPairs, session.ts checksums). A pair an earlier run found or made equal is
+ *    compared by its row versions (the xmin of every row) first: unchanged on both sides = still equal (known.ts).
  *  - Verifying: a whole-table binary COPY of built-in types is proven by its row count; everything else by a
- *    checksum of the target (apply.ts verifyData). Missing source checksums are summed beside the copy on a
- *    second connection in the same snapshot (sumSourceAside).
+ *    checksum of the target (apply.ts verifyData). The source's row versions are summed beside the copy on a
+ *    second connection in the same snapshot (versionsAside); the checkpoint records the target's.
  *  - Replacing rows: see load.ts (drop/re-add FKs, disable/re-enable user triggers, TRUNCATE in the tx; the
  *    secondary indexes of large tables are built after the load).
  *  - Delta mode (sync): only the rows that differ are written, found by primary-key ranges; see delta.ts.
@@ -36,10 +37,11 @@ export type { DataScope, DataTablePlan, DataPlan, DataTableDiff, DataDiff, DataP
 export type { DataBackupMeta, DataBackupTable } from './backup.js';
 export { countTargetOnlyValues, planData } from './plan.js';
 export { diffData } from './diff.js';
-export { applyData, followSequences, refreshDependentMatviews, sumSourceAside, verifyData, type DataVerification } from './apply.js';
+export { applyData, followSequences, refreshDependentMatviews, versionsAside, verifyData, type DataVerification } from './apply.js';
 export { backupData, backupTables, backedUpTables, emptyBackedUpTables, restoreData, sumTables, type TableSum } from './backup.js';
 export { emptyBeforeReload, reloadableTables } from './load.js';
 export { listTables, readSequences, writeSequences, type SequenceState, type TableInfo } from './catalog.js';
 export { cancelBackend } from './stream.js';
 export { planDataDelta, prepareDelta, keyedBackups, replaceWhole, type DeltaState } from './delta.js';
 export { unmatchedFilters } from './scope.js';
+export { observedEqual, readKnown, recordKnown, type KnownTables } from './known.js';

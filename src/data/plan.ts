@@ -6,6 +6,7 @@ import type pg from 'pg';
 import { qualify, quoteIdent } from '../pg/quote.js';
 import { fromItem, listTables, type TableInfo } from './catalog.js';
 import { inScope } from './scope.js';
+import { columnsSignature, observedEqual, type KnownTables } from './known.js';
 import { checksums, withPinned, wrapError, type Checksum } from './session.js';
 import type { DataPlan, DataScope, DataTablePlan, DataTableRef } from './types.js';
 
@@ -56,12 +57,24 @@ export async function pairTables(source: pg.ClientBase, target: pg.ClientBase, s
   };
 }
 
+/** The pair's compared columns with their types when row versions can stand for them on both sides (known.ts). */
+function versionsSignature(p: TablePair, columns: string[]): string | undefined {
+  const sig = columnsSignature(p.src, columns);
+  return sig !== undefined && sig === columnsSignature(p.tgt, columns) ? sig : undefined;
+}
+
+/** A pair's comparison: both sides' count and checksum, or `known`: both sides still in a state known equal. */
+export interface PairSums { src: Checksum; tgt: Checksum; known?: boolean }
+
 /**
  * Count + checksum of every pair, both sides at once (separate connections, in real use separate servers), in
  * batched queries (session.ts checksums). A pair whose sizes on disk (pg_table_size) differ by more than 20 %
  * (or that is empty on a side) is counted first and checksummed only when the counts agree: an empty target,
  * or one with other row counts, costs a count, not a checksum; sizes only choose the order of the work. `sum`
  * is '' where it was not computed (the counts differ, so the tables differ anyway).
+ * `known` (known.ts): a pair recorded equal is first compared by its row versions alone; when both sides are still
+ * in the recorded states it is equal without a checksum. Checksummed pairs of built-in types get their row versions
+ * summed in the same scan (`versions`), for the caller to record.
  */
 export async function checksumPairs(
   source: pg.ClientBase,
@@ -70,21 +83,40 @@ export async function checksumPairs(
   columnsOf: (p: TablePair) => string[] = (p) => p.columns,
   /** Pairs only counted, never checksummed (the caller compares them another way). */
   countOnly: (p: TablePair) => boolean = () => false,
-): Promise<Array<{ src: Checksum; tgt: Checksum }>> {
+  known?: KnownTables,
+): Promise<PairSums[]> {
   const alike = (p: TablePair) => !countOnly(p) && p.src.bytes > 0 && p.tgt.bytes > 0 && Math.min(p.src.bytes, p.tgt.bytes) / Math.max(p.src.bytes, p.tgt.bytes) >= 0.8;
-  const sides = async (list: TablePair[], countOnly: boolean) => {
+  const sides = async (list: TablePair[], how: 'count' | 'versions' | 'sum') => {
     const run = (client: pg.ClientBase, side: 'src' | 'tgt') =>
-      checksums(client, list.map((p) => ({ from: fromItem(p[side]), columns: columnsOf(p), bytes: Math.max(p.src.bytes, p.tgt.bytes) })), {
-        countOnly,
-        onError: (idx, e) => wrapError('data_checksum_failed', `reading ${names(idx.map((i) => list[i].display))} in the ${side === 'src' ? 'source' : 'target'}`, e),
-      });
+      checksums(
+        client,
+        list.map((p) => ({ from: fromItem(p[side]), columns: columnsOf(p), bytes: Math.max(p.src.bytes, p.tgt.bytes), versions: how === 'sum' && versionsSignature(p, columnsOf(p)) !== undefined })),
+        {
+          countOnly: how === 'count',
+          versionsOnly: how === 'versions',
+          onError: (idx, e) => wrapError('data_checksum_failed', `reading ${names(idx.map((i) => list[i].display))} in the ${side === 'src' ? 'source' : 'target'}`, e),
+        },
+      );
     const [a, b] = await Promise.all([run(source, 'src'), run(target, 'tgt')]);
     return a.map((x, i) => ({ src: x, tgt: b[i] }));
   };
-  const out: Array<{ src: Checksum; tgt: Checksum }> = new Array(pairs.length);
-  const uncounted = pairs.flatMap((p, i) => (alike(p) ? [] : [i]));
-  const counts = await sides(uncounted.map((i) => pairs[i]), true);
-  const toSum: number[] = pairs.flatMap((p, i) => (alike(p) ? [i] : []));
+  const out: PairSums[] = new Array(pairs.length);
+  const recorded = (p: TablePair) => {
+    const k = known?.get(p.id);
+    return k && !countOnly(p) && k.columns === versionsSignature(p, columnsOf(p)) ? k : undefined;
+  };
+  const byVersions = pairs.flatMap((p, i) => (recorded(p) ? [i] : []));
+  const versions = await sides(byVersions.map((i) => pairs[i]), 'versions');
+  byVersions.forEach((i, k) => {
+    const v = versions[k];
+    const r = recorded(pairs[i])!;
+    const same = (now: Checksum, then: { rows: number; versions: string }) => now.rows === then.rows && now.versions === then.versions;
+    if (same(v.src, r.source) && same(v.tgt, r.target)) out[i] = { src: { rows: v.src.rows, sum: '' }, tgt: { rows: v.tgt.rows, sum: '' }, known: true };
+  });
+  const rest = pairs.flatMap((_, i) => (out[i] ? [] : [i]));
+  const uncounted = rest.filter((i) => !alike(pairs[i]));
+  const counts = await sides(uncounted.map((i) => pairs[i]), 'count');
+  const toSum: number[] = rest.filter((i) => alike(pairs[i]));
   uncounted.forEach((i, k) => {
     const c = counts[k];
     if (c.src.rows !== c.tgt.rows || (c.src.rows > 0 && countOnly(pairs[i]))) out[i] = c;
@@ -92,7 +124,7 @@ export async function checksumPairs(
     else toSum.push(i);
   });
   toSum.sort((a, b) => a - b);
-  const sums = await sides(toSum.map((i) => pairs[i]), false);
+  const sums = await sides(toSum.map((i) => pairs[i]), 'sum');
   toSum.forEach((i, k) => (out[i] = sums[k]));
   return out;
 }
@@ -106,15 +138,25 @@ export function names(list: string[]): string {
  * `countOnly`: pairs only counted (sync compares them by primary key instead of a checksum); with equal counts
  * they are planned as a provisional copy, to be settled by the caller.
  */
-export async function planData(source: pg.ClientBase, target: pg.ClientBase, scope?: DataScope, opts: { countOnly?: (p: TablePair) => boolean } = {}): Promise<DataPlan> {
+export async function planData(
+  source: pg.ClientBase,
+  target: pg.ClientBase,
+  scope?: DataScope,
+  opts: { countOnly?: (p: TablePair) => boolean; /** known.ts: pairs recorded equal by earlier runs */ known?: KnownTables } = {},
+): Promise<DataPlan> {
   return withPinned([source, target], async () => {
     const { pairs, onlyInSource, onlyInTarget } = await pairTables(source, target, scope);
-    const sums = await checksumPairs(source, target, pairs, undefined, opts.countOnly);
+    const sums = await checksumPairs(source, target, pairs, undefined, opts.countOnly, opts.known);
+    const observed: KnownTables = new Map();
     const tables: DataTablePlan[] = pairs.map((p, i) => {
-      const { src, tgt } = sums[i];
+      const { src, tgt, known } = sums[i];
       // '' = not summed: equal only when known to be
-      const equal = src.rows === tgt.rows && src.sum !== '' && src.sum === tgt.sum;
+      const equal = known || (src.rows === tgt.rows && src.sum !== '' && src.sum === tgt.sum);
+      if (equal && !known && src.versions !== undefined && tgt.versions !== undefined) {
+        observed.set(p.id, { columns: versionsSignature(p, p.columns)!, source: { rows: src.rows, versions: src.versions }, target: { rows: tgt.rows, versions: tgt.versions } });
+      }
       const base = { table: p.display, schema: p.src.schema, name: p.src.name, columns: p.columns, sourceRows: src.rows, targetRows: tgt.rows, equal, format: p.format, ...(src.sum !== '' ? { sourceChecksum: src.sum } : src.rows === 0 ? { sourceChecksum: '0' } : {}) };
+      if (known) return { ...base, action: 'skip', reason: 'identical: neither side was written since they were last found equal' };
       if (equal) return { ...base, action: 'skip', reason: 'identical' };
       if (p.columns.length === 0) return { ...base, action: 'skip', reason: 'no copyable columns in common' };
       const why = [src.rows !== tgt.rows ? `${src.rows} row(s) in the source, ${tgt.rows} in the target` : 'same row count, different contents'];
@@ -126,7 +168,7 @@ export async function planData(source: pg.ClientBase, target: pg.ClientBase, sco
       return { ...base, action: 'copy', reason: why.join('; '), ...(tgtOnly.length ? { targetOnly: tgtOnly.map((column) => ({ column, values: -1 })) } : {}) };
     });
     const copy = tables.filter((t) => t.action === 'copy');
-    return {
+    const plan: DataPlan = {
       tables,
       onlyInSource,
       onlyInTarget,
@@ -138,6 +180,8 @@ export async function planData(source: pg.ClientBase, target: pg.ClientBase, sco
         targetRows: tables.reduce((a, t) => a + t.targetRows, 0),
       },
     };
+    if (observed.size > 0) observedEqual.set(plan, observed);
+    return plan;
   });
 }
 

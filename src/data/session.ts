@@ -46,10 +46,22 @@ export function rowHashSql(columns: string[], alias?: string): string {
   return `hashtextextended(ROW(${cols})::text, 0)`;
 }
 
-export interface Checksum { rows: number; sum: string }
+/**
+ * A row version's 64-bit hash: of its xmin, the transaction that wrote it. Every INSERT or UPDATE gives a row a new
+ * xmin, one that no row visible before it has; VACUUM, FREEZE, CLUSTER and VACUUM FULL keep it. So a table's count
+ * plus the sum of these hashes ("versions") stays the same exactly as long as nobody writes to the table — a
+ * fraction of the cost of a checksum (no value is printed or hashed), but only about this table in this database.
+ */
+const VERSION_HASH = `hashtextextended(xmin::text, 0)`;
 
-/** One relation to sum: `from` is a FROM item (fromItem()); `bytes` its size, which only decides the batching. */
-export interface SumRequest { from: string; columns: string[]; bytes?: number }
+/** `sum`: '' when not computed (countOnly); `versions` (see VERSION_HASH): only when asked for. */
+export interface Checksum { rows: number; sum: string; versions?: string }
+
+/**
+ * One relation to sum: `from` is a FROM item (fromItem()); `bytes` its size, which only decides the batching;
+ * `versions`: also sum its row versions (VERSION_HASH) in the same scan.
+ */
+export interface SumRequest { from: string; columns: string[]; bytes?: number; versions?: boolean }
 
 /** Relations smaller than this (pg_table_size) share one query (UNION ALL) with up to BATCH_TABLES others. */
 const BATCH_BELOW_BYTES = 8 * 2 ** 20;
@@ -57,15 +69,23 @@ const BATCH_TABLES = 250;
 
 /**
  * Row count + order-independent checksum (sum of 64-bit row hashes, as numeric; '0' for no rows) over the given
- * columns — unless countOnly — of many relations, in as few round trips as possible: the small
- * ones (by size) are summed by one UNION ALL query per BATCH_TABLES relations, each large one by its own
- * query. The results are exact whatever the sizes; `sum` is '' when countOnly. A failing query fails
- * the whole call (the transaction is aborted then): `onError(indexes, e)` names what that query read.
+ * columns — unless countOnly, or versionsOnly (then only the count and the row versions) — of many relations, in as
+ * few round trips as possible: the small ones (by size) are summed by one UNION ALL query per BATCH_TABLES
+ * relations, each large one by its own query. The results are exact whatever the sizes; `sum` is '' when not
+ * computed. A failing query fails the whole call (the transaction is aborted then): `onError(indexes, e)` names
+ * what that query read.
  */
-export async function checksums(client: pg.ClientBase, reqs: SumRequest[], opts: { countOnly?: boolean; onError?: (indexes: number[], e: unknown) => unknown } = {}): Promise<Checksum[]> {
+export async function checksums(
+  client: pg.ClientBase,
+  reqs: SumRequest[],
+  opts: { countOnly?: boolean; versionsOnly?: boolean; onError?: (indexes: number[], e: unknown) => unknown } = {},
+): Promise<Checksum[]> {
   const out: Checksum[] = new Array(reqs.length);
-  const part = (r: SumRequest, i: number) =>
-    `SELECT ${i}::int4 AS i, count(*)::int8 AS n, ${opts.countOnly ? "''" : `coalesce(sum(${rowHashSql(r.columns)}), 0)::text`} AS s FROM ${r.from}`;
+  const part = (r: SumRequest, i: number) => {
+    const sum = opts.countOnly || opts.versionsOnly ? "''" : `coalesce(sum(${rowHashSql(r.columns)}), 0)::text`;
+    const versions = r.versions || opts.versionsOnly ? `coalesce(sum(${VERSION_HASH}), 0)::text` : 'NULL::text';
+    return `SELECT ${i}::int4 AS i, count(*)::int8 AS n, ${sum} AS s, ${versions} AS v FROM ${r.from}`;
+  };
   const groups: number[][] = [];
   let small: number[] = [];
   reqs.forEach((r, i) => {
@@ -79,7 +99,9 @@ export async function checksums(client: pg.ClientBase, reqs: SumRequest[], opts:
   for (const g of groups) {
     try {
       const res = await client.query(g.map((i) => part(reqs[i], i)).join('\nUNION ALL\n'));
-      for (const row of res.rows as Array<{ i: number; n: string; s: string }>) out[Number(row.i)] = { rows: Number(row.n), sum: row.s };
+      for (const row of res.rows as Array<{ i: number; n: string; s: string; v: string | null }>) {
+        out[Number(row.i)] = { rows: Number(row.n), sum: row.s, ...(row.v !== null ? { versions: row.v } : {}) };
+      }
     } catch (e) {
       throw opts.onError ? opts.onError(g, e) : e;
     }

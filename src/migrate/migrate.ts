@@ -14,7 +14,7 @@ import { lockTarget } from '../pg/lock.js';
 import { displayName, qualify, quoteLiteral, relationKey } from '../pg/quote.js';
 import { applyConfig, diffConfig, loadConfigRules, planConfig, verifyConfig, type ConfigRules } from '../config/index.js';
 import { applySchema, backupSchema, canonicalizeSource, canonicalNotice, checkPlanRows, countHazardRows, fingerprintSchema, inspectSchema, planSchema, recreatedTablesWithRows, tableHasRowsMessage, tablesAtRisk, type SchemaModel, type SchemaPlan, type SchemaScope } from '../schema/index.js';
-import { applyData, refreshDependentMatviews, sumSourceAside, backedUpTables, backupTables, cancelBackend, countTargetOnlyValues, emptyBeforeReload, keyedBackups, planData, planDataDelta, prepareDelta, reloadableTables, replaceWhole, sumTables, unmatchedFilters, verifyData, type DataPlan, type DataScope, type DeltaState, type SequenceState, type TableSum } from '../data/index.js';
+import { applyData, refreshDependentMatviews, versionsAside, backedUpTables, backupTables, cancelBackend, countTargetOnlyValues, emptyBeforeReload, keyedBackups, planData, planDataDelta, prepareDelta, reloadableTables, replaceWhole, sumTables, unmatchedFilters, verifyData, observedEqual, readKnown, recordKnown, type DataPlan, type DataScope, type DeltaState, type KnownTables, type SequenceState, type TableSum } from '../data/index.js';
 import { backupFiles, type FileBackup } from '../checkpoint/files.js';
 import { beginCheckpoint, DEFAULT_KEEP, pruneCheckpoints, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
 import { abandonRun, clearJournal, newJournal, recoverInterrupted, transactionId, writeJournal, type Journal } from './journal.js';
@@ -117,7 +117,7 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
       await imported(srcClient);
       if (comps.includes('data') && !opts.dryRun) {
         // Exported before anything is read (not possible in a savepoint): if the server refuses, the transaction
-        // starts again and the copy's source checksums are taken from the target instead.
+        // starts again, without the source's row versions beside the copy (the next run then compares by checksum).
         try {
           srcSnapshot = (await srcClient.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0].s;
         } catch {
@@ -171,6 +171,7 @@ async function migrate(opts: MigrateOptions, io: PipelineIO, steps: Steps, repor
       for (const s of ['backup', 'checkpoint', 'migrate'] as const) steps.skip(s, 'nothing to change');
       await steps.run('verify', async () => ({ value: undefined, detail: `${target.name} already matches ${source.name}` }));
       report.verified = true;
+      if (plan.data?.plan && opts.dataMode !== 'delta' && !opts.dryRun) await rememberEqual(opts, source, target, plan.data.plan);
       return;
     }
 
@@ -195,7 +196,7 @@ async function buildMigratePlan(
   let sourceModel: SchemaModel | undefined;
   const schemasSeen: string[] = [];
   // Data is planned first: the schema plan must know which tables get rows in the same transaction.
-  const dp = comps.includes('data') ? await planRows(opts, src!, tgt!) : undefined;
+  const dp = comps.includes('data') ? await planRows(opts, source, target, src!, tgt!) : undefined;
   if (comps.includes('schema')) {
     const [raw, b] = await Promise.all([inspectSchema(src!, opts.schemaScope), inspectSchema(tgt!, opts.schemaScope)]);
     sourceModel = raw;
@@ -266,7 +267,7 @@ interface ExecuteContext {
   target: Environment;
   src?: pg.Client;
   tgt?: pg.Client;
-  /** Opens more source connections (the source checksums computed beside the copy)... */
+  /** Opens more source connections (the source's row versions summed beside the copy)... */
   srcDb?: DbHandle;
   /** ...reading the source transaction's snapshot, exported under this id. */
   srcSnapshot?: string;
@@ -295,6 +296,9 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
   let rowTables: Array<{ schema: string; name: string }> = [];
   /** sync: the tables whose differing rows are staged, to be backed up and written by key. */
   let delta: DeltaState | undefined;
+  /** Row versions (known.ts) of the copied tables: the source's in the copy's snapshot, the target's after the load. */
+  let sourceVersions: Map<string, TableSum> | undefined;
+  let targetVersions: Map<string, TableSum> | undefined;
 
   try {
     let txid = '';
@@ -314,7 +318,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
 
     // Rows may have changed while a prompt waited: a data-only copy is planned again under the lock, before
     // the backup (with the schema step it is planned again after that step anyway).
-    if (prompted && useDb && plan.data?.plan && !comps.includes('schema')) plan.data.plan = await planRows(opts, src!, tgt!);
+    if (prompted && useDb && plan.data?.plan && !comps.includes('schema')) plan.data.plan = await planRows(opts, source, target, src!, tgt!);
 
     // ── backup + checkpoint ────────────────────────────────────────────────────────────
     const draft = await beginCheckpoint(opts.projectDir);
@@ -381,7 +385,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
       }
       if (comps.includes('data') && plan.data?.plan) {
         // The schema step may have changed the tables: plan the copy again inside the transaction.
-        const dp = comps.includes('schema') && !delta ? await planData(src!, tgt!, opts.dataScope) : plan.data.plan;
+        const dp = comps.includes('schema') && !delta ? await planRows(opts, source, target, src!, tgt!) : plan.data.plan;
         // Tables the schema step created had no rows to save; every other table to copy must be in the backup.
         const existed = new Set(plan.data.plan.tables.map((t) => relationKey(t.schema, t.name)));
         const unsaved = dp.tables.filter((t) => t.action === 'copy' && existed.has(relationKey(t.schema, t.name)) && !backedUp.has(relationKey(t.schema, t.name)));
@@ -392,8 +396,8 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
           });
         }
         if (countDataChanges(dp) > 0) {
-          // The source checksums the checkpoint needs and the plan lacks are computed beside the copy.
-          const aside = srcDb && srcSnapshot ? sumSourceAside(() => srcDb.connect(), srcSnapshot, dp) : undefined;
+          // The source's row versions, for a later run to know the pair is still equal, are summed beside the copy.
+          const aside = srcDb && srcSnapshot && !delta ? versionsAside(() => srcDb.connect(), srcSnapshot, dp) : undefined;
           let results;
           try {
             results = await applyData(src!, tgt!, dp, { onProgress: io.onProgress, ...(delta ? { delta } : {}) });
@@ -401,7 +405,7 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
             await aside?.stop();
             throw e;
           }
-          await aside?.done;
+          sourceVersions = await aside?.done;
           report.data = results;
           const written = results.reduce((a, r) => a + (r.mode === 'delta' ? (r.inserted ?? 0) + (r.updated ?? 0) + (r.deleted ?? 0) : r.rowsAfter), 0);
           parts.push(`data: ${results.length} table(s), ${formatCount(written)} row(s)${delta ? ' written' : ''}`);
@@ -448,7 +452,20 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
         }
         parts.push('config applied');
       }
-      if (backupMeta.data) after.tables = await sumsAfter(tgt!, backedUpTables(backupMeta.data), plan.data?.plan);
+      if (comps.includes('data') && plan.data?.plan) {
+        // The row versions of every table whose rows the checkpoint holds (rollback's "written since?") and of
+        // every copied table (a later run's "still equal?"): one scan that reads no value.
+        const tables = new Map<string, { schema: string; name: string; columns?: string[] }>();
+        for (const t of backupMeta.data ? backedUpTables(backupMeta.data) : []) tables.set(relationKey(t.schema, t.name), { schema: t.schema, name: t.name });
+        for (const t of plan.data.plan.tables) if (t.action === 'copy') tables.set(relationKey(t.schema, t.name), { schema: t.schema, name: t.name, columns: t.columns });
+        targetVersions = new Map((await sumTables(tgt!, [...tables.values()], { versionsOnly: true })).map((s) => [relationKey(s.schema, s.name), s]));
+        if (backupMeta.data) {
+          after.tables = backedUpTables(backupMeta.data).flatMap((t) => {
+            const s = targetVersions!.get(relationKey(t.schema, t.name));
+            return s ? [{ schema: s.schema, name: s.name, columns: s.columns, rows: s.rows, versions: s.versions }] : [];
+          });
+        }
+      }
       if (journal!.files.length > 0) after.files = await backupFiles(opts.projectDir, journal!.files.map((f) => resolve(opts.projectDir, f.path)), join(checkpoint!.dir, 'after'));
       return { value: undefined, detail: parts.join('; ') };
     });
@@ -491,12 +508,32 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
       cause: e,
     });
   }
+  if (plan.data?.plan && !delta) await rememberEqual(opts, source, target, plan.data.plan, sourceVersions, targetVersions);
   for (const n of (await pruneCheckpoints(opts.projectDir, target.name, opts.keep ?? DEFAULT_KEEP)).notices) io.notice?.(n);
 }
 
-/** The data plan: whole tables (migrate) or differing rows (sync's delta mode). */
-function planRows(opts: MigrateOptions, src: pg.ClientBase, tgt: pg.ClientBase): Promise<DataPlan> {
-  return opts.dataMode === 'delta' ? planDataDelta(src, tgt, opts.dataScope) : planData(src, tgt, opts.dataScope);
+/** The data plan: whole tables (migrate; pairs known equal are compared by row versions first) or differing rows (sync's delta mode). */
+function planRows(opts: MigrateOptions, source: Environment, target: Environment, src: pg.ClientBase, tgt: pg.ClientBase): Promise<DataPlan> {
+  if (opts.dataMode === 'delta') return planDataDelta(src, tgt, opts.dataScope);
+  return planData(src, tgt, opts.dataScope, { known: readKnown(opts.projectDir, source.name, target.name) });
+}
+
+/**
+ * After a run that left source and target equal (committed, or nothing to change): record the pairs it found equal
+ * by checksum and the tables it copied whole — with the states both sides are in — so that the next comparison of
+ * them costs a scan of their row versions (known.ts). Never fails the run: without the record, the next one
+ * checksums.
+ */
+async function rememberEqual(opts: MigrateOptions, source: Environment, target: Environment, dp: DataPlan, sourceVersions?: Map<string, TableSum>, targetVersions?: Map<string, TableSum>): Promise<void> {
+  const known: KnownTables = new Map(observedEqual.get(dp) ?? []);
+  for (const t of dp.tables) {
+    if (t.action !== 'copy') continue;
+    const id = relationKey(t.schema, t.name);
+    const s = sourceVersions?.get(id);
+    const g = targetVersions?.get(id);
+    if (s?.signature !== undefined && s.signature === g?.signature && s.rows === g.rows) known.set(id, { columns: s.signature, source: { rows: s.rows, versions: s.versions! }, target: { rows: g.rows, versions: g.versions! } });
+  }
+  await recordKnown(opts.projectDir, source.name, target.name, known).catch(() => {});
 }
 
 /** The tables (relationKey) a schema plan changes: the table itself or anything that belongs to it. */
@@ -514,23 +551,13 @@ function tablesChanged(sp: SchemaPlan, ...models: SchemaModel[]): Set<string> {
 /** What a migration left on the target, recorded in its checkpoint: `rollback` compares the target with it. */
 export interface AfterState {
   schema?: { fingerprint: string; scope: SchemaScope; model: SchemaModel };
-  /** Count + checksum of every table whose rows the checkpoint holds. */
+  /**
+   * Count + row versions (checkpoints before row versions: count + checksum) of every table whose rows the
+   * checkpoint holds, as the migration left them: rollback tells which were written since.
+   */
   tables?: TableSum[];
   /** Copies of the config files as the migration wrote them (in `<checkpoint>/after/`). */
   files?: FileBackup[];
-}
-
-/** Sums of the backed-up tables after the migration: the verified data plan's where it has them, else counted. */
-async function sumsAfter(tgt: pg.ClientBase, tables: Array<{ schema: string; name: string }>, dp?: DataPlan): Promise<TableSum[]> {
-  const known = new Map((dp?.tables ?? []).filter((t) => t.sourceChecksum !== undefined && (t.equal || t.action === 'copy')).map((t) => [relationKey(t.schema, t.name), t]));
-  const out: TableSum[] = [];
-  const rest: Array<{ schema: string; name: string }> = [];
-  for (const t of tables) {
-    const k = known.get(relationKey(t.schema, t.name));
-    if (k) out.push({ schema: t.schema, name: t.name, columns: k.columns, rows: k.sourceRows, checksum: k.sourceChecksum! });
-    else rest.push(t);
-  }
-  return out.concat(await sumTables(tgt, rest));
 }
 
 /**

@@ -225,10 +225,15 @@ async function previewRollback(opts: RollbackOptions, cp: Checkpoint, target: En
         }
         const now = await sumTables(c, reloadsThen.map((t) => ({ schema: t.schema, name: t.name })));
         for (const r of p.reloads) r.rowsNow = now.find((x) => `${x.schema}.${x.name}` === r.table)?.rows;
-        const sums = await sumTables(c, after.tables ?? []);
-        for (const t of after.tables ?? []) {
+        // Row versions where the checkpoint has them (any write since changes them), else count + checksum.
+        const then = after.tables ?? [];
+        const byVersions = then.filter((t) => t.versions !== undefined);
+        const byChecksum = then.filter((t) => t.versions === undefined);
+        const sums = [...(await sumTables(c, byVersions, { versionsOnly: true })), ...(await sumTables(c, byChecksum))];
+        for (const t of then) {
           const s = sums.find((x) => x.schema === t.schema && x.name === t.name);
-          if (!s || s.rows !== t.rows || s.checksum !== t.checksum) p.drift.tables.push({ table: `${t.schema}.${t.name}`, rowsThen: t.rows, rowsNow: s ? s.rows : null });
+          const same = s && s.rows === t.rows && (t.versions !== undefined ? s.versions === t.versions : s.checksum === t.checksum);
+          if (!same) p.drift.tables.push({ table: `${t.schema}.${t.name}`, rowsThen: t.rows, rowsNow: s ? s.rows : null });
         }
       } finally {
         await c.end().catch(() => {});
