@@ -18,6 +18,7 @@ import { wrapError } from '../src/data/session.ts';
 import { writeFileAtomic } from '../src/util/fs.ts';
 import { startCluster, type TestCluster } from './support/pg.ts';
 import { BIN, makeProject, runBin, type Project, type RunResult } from './support/cli.ts';
+import { unsearchableAbove } from './support/prereq.ts';
 
 const BUG = /bug/;
 const cleanups: Array<() => void> = [];
@@ -310,7 +311,9 @@ describe('through the CLI: a failure is named by its cause and changes nothing',
     assert.equal(p.read('.env.staging'), STAGING);
   });
 
-  it('a project the user may not write to → exit 1, permission_denied (run as nobody)', async () => {
+  const blocked = unsearchableAbove(BIN);
+  const NOBODY = { skip: blocked ? `the user nobody cannot reach the checkout: ${blocked.dir} (mode ${blocked.mode.toString(8)}) is not searchable by others; chmod o+x ${blocked.dir}` : false };
+  it('a project the user may not write to → exit 1, permission_denied (run as nobody)', NOBODY, async () => {
     const p = project();
     chmodSync(p.dir, 0o755);
     const r = await runAs(65534, ['migrate', 'local', 'staging', '--config-only', '--force'], p.dir);

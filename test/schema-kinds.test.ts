@@ -272,12 +272,12 @@ test('a DDL between a snapshot and its inspection: a clear error inside the call
       return true;
     });
     await a.query('rollback');
-    // outside a transaction: inspections racing DDL on another connection (every ~10 ms) end with a consistent model
+    // outside a transaction: inspections racing DDL on another connection (every ~20 ms) end with a consistent model
     let stop = false;
     const churn = (async () => {
       for (let i = 0; !stop; i++) {
         await b.query(i % 2 ? 'alter table t drop constraint t_w' : 'alter table t add constraint t_w unique (w)');
-        await new Promise((res) => setTimeout(res, 10));
+        await new Promise((res) => setTimeout(res, 20));
       }
     })();
     try {

@@ -50,7 +50,7 @@ function concurrentDdl(e: unknown): boolean {
 }
 
 /** Attempts of an inspection in a transaction of its own when a concurrent DDL breaks one (each a new snapshot). */
-const ATTEMPTS = 5;
+const ATTEMPTS = 8;
 
 export async function inspectSchema(client: pg.ClientBase, scope: SchemaScope = {}): Promise<SchemaModel> {
   let head: { search_path: string; v: string };

