@@ -274,7 +274,11 @@ export interface TableSum { schema: string; name: string; columns: string[]; row
  * (default: every non-generated column). A table that does not exist, or lacks one of the columns, is left out:
  * the caller compares what it gets.
  */
-export async function sumTables(client: pg.ClientBase, tables: Array<{ schema: string; name: string; columns?: string[] }>, opts: { versionsOnly?: boolean } = {}): Promise<TableSum[]> {
+export async function sumTables(
+  client: pg.ClientBase,
+  tables: Array<{ schema: string; name: string; columns?: string[]; /** session.ts SumRequest.oneWriter */ oneWriter?: number }>,
+  opts: { versionsOnly?: boolean } = {},
+): Promise<TableSum[]> {
   if (tables.length === 0) return [];
   return withPinned([client], async () => {
     const all = await listTables(client);
@@ -285,7 +289,7 @@ export async function sumTables(client: pg.ClientBase, tables: Array<{ schema: s
       const columns = w.columns ?? have;
       return columns.every((c) => have.includes(c)) ? [{ w, t, columns }] : [];
     });
-    const sums = await checksums(client, found.map(({ t, columns }) => ({ from: fromItem(t), columns, bytes: t.bytes })), { versionsOnly: opts.versionsOnly });
+    const sums = await checksums(client, found.map(({ w, t, columns }) => ({ from: fromItem(t), columns, bytes: t.bytes, oneWriter: w.oneWriter })), { versionsOnly: opts.versionsOnly });
     return found.map(({ w, t, columns }, i) => {
       const base = { schema: w.schema, name: w.name, columns, rows: sums[i].rows };
       if (!opts.versionsOnly) return { ...base, checksum: sums[i].sum };

@@ -61,7 +61,18 @@ export interface Checksum { rows: number; sum: string; versions?: string }
  * One relation to sum: `from` is a FROM item (fromItem()); `bytes` its size, which only decides the batching;
  * `versions`: also sum its row versions (VERSION_HASH) in the same scan.
  */
-export interface SumRequest { from: string; columns: string[]; bytes?: number; versions?: boolean }
+export interface SumRequest {
+  from: string;
+  columns: string[];
+  bytes?: number;
+  versions?: boolean;
+  /**
+   * With versionsOnly: the table's row count when every one of its rows was written by one statement of the
+   * current (sub)transaction (a whole-table COPY): they all have the same xmin, so the versions are that many
+   * times the hash of one row's — one row read instead of a scan.
+   */
+  oneWriter?: number;
+}
 
 /** Relations smaller than this (pg_table_size) share one query (UNION ALL) with up to BATCH_TABLES others. */
 const BATCH_BELOW_BYTES = 8 * 2 ** 20;
@@ -82,6 +93,10 @@ export async function checksums(
 ): Promise<Checksum[]> {
   const out: Checksum[] = new Array(reqs.length);
   const part = (r: SumRequest, i: number) => {
+    if (opts.versionsOnly && r.oneWriter !== undefined) {
+      const n = Math.trunc(r.oneWriter);
+      return `SELECT ${i}::int4 AS i, ${n}::int8 AS n, '' AS s, coalesce(${n}::numeric * (SELECT ${VERSION_HASH} FROM ${r.from} LIMIT 1), 0)::text AS v`;
+    }
     const sum = opts.countOnly || opts.versionsOnly ? "''" : `coalesce(sum(${rowHashSql(r.columns)}), 0)::text`;
     const versions = r.versions || opts.versionsOnly ? `coalesce(sum(${VERSION_HASH}), 0)::text` : 'NULL::text';
     return `SELECT ${i}::int4 AS i, count(*)::int8 AS n, ${sum} AS s, ${versions} AS v FROM ${r.from}`;

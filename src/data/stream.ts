@@ -108,7 +108,10 @@ export function cancelBackend(client: pg.ClientBase): void {
   });
 }
 
-/** Counts rows in a COPY stream as it passes: binary format parsed tuple by tuple, text format by newlines. */
+/**
+ * Counts the bytes of a COPY stream as it passes and, unless `rows` is false, its rows: binary format parsed tuple
+ * by tuple, text format by newlines.
+ */
 export class RowCounter {
   rows = 0;
   bytes = 0;
@@ -117,10 +120,14 @@ export class RowCounter {
   private pend: Buffer = Buffer.alloc(0);
   private skip = 0;
   private fieldsLeft = 0;
-  constructor(private readonly binary: boolean) {}
+  private readonly countRows: boolean;
+  constructor(private readonly binary: boolean, opts: { rows?: boolean } = {}) {
+    this.countRows = opts.rows ?? true;
+  }
 
   push(chunk: Buffer): void {
     this.bytes += chunk.length;
+    if (!this.countRows) return;
     if (!this.binary) {
       let i = chunk.indexOf(10);
       while (i >= 0) {

@@ -455,9 +455,11 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
       if (comps.includes('data') && plan.data?.plan) {
         // The row versions of every table whose rows the checkpoint holds (rollback's "written since?") and of
         // every copied table (a later run's "still equal?"): one scan that reads no value.
-        const tables = new Map<string, { schema: string; name: string; columns?: string[] }>();
+        // A table replaced whole by one COPY needs no scan: every row has that COPY's xmin (SumRequest.oneWriter).
+        const loaded = new Map((report.data ?? []).filter((r) => r.mode !== 'delta').map((r) => [r.table, r.rowsAfter]));
+        const tables = new Map<string, { schema: string; name: string; columns?: string[]; oneWriter?: number }>();
         for (const t of backupMeta.data ? backedUpTables(backupMeta.data) : []) tables.set(relationKey(t.schema, t.name), { schema: t.schema, name: t.name });
-        for (const t of plan.data.plan.tables) if (t.action === 'copy') tables.set(relationKey(t.schema, t.name), { schema: t.schema, name: t.name, columns: t.columns });
+        for (const t of plan.data.plan.tables) if (t.action === 'copy') tables.set(relationKey(t.schema, t.name), { schema: t.schema, name: t.name, columns: t.columns, oneWriter: loaded.get(t.table) });
         targetVersions = new Map((await sumTables(tgt!, [...tables.values()], { versionsOnly: true })).map((s) => [relationKey(s.schema, s.name), s]));
         if (backupMeta.data) {
           after.tables = backedUpTables(backupMeta.data).flatMap((t) => {
