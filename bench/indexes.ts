@@ -1,13 +1,14 @@
 /**
- * Where building secondary indexes after a load (instead of maintaining them row by row) starts to pay: the
- * threshold behind DEFER_INDEXES_ROWS (src/data/load.ts).
+ * Where building secondary indexes after a load (instead of maintaining them row by row) starts to pay, and where
+ * adding the primary key after it does: the thresholds behind DEFER_INDEXES_ROWS and DEFER_KEYS_ROWS
+ * (src/data/load.ts).
  *
  *   node --import tsx bench/indexes.ts            # BENCH_SIZES=1000,5000,20000,100000,500000 BENCH_REPEAT=3
  *
  * One embedded PostgreSQL 15 cluster, two databases. The table has a primary key in load order and two
  * secondary indexes in random order (text, and an expression); every size is copied with applyData (binary
- * COPY, one transaction, rolled back) with the indexes kept (deferIndexesRows: Infinity) and deferred
- * (deferIndexesRows: 0), interleaved; medians.
+ * COPY, one transaction, rolled back) with everything kept, the secondary indexes built after the load, and the
+ * primary key added after it too (deferIndexesRows / deferKeysRows: Infinity or 0), interleaved; medians.
  */
 import { loadavg } from 'node:os';
 import pg from 'pg';
@@ -32,9 +33,9 @@ async function main(): Promise<void> {
     for (const n of SIZES) {
       await c.sql(`TRUNCATE t; INSERT INTO t SELECT i, md5(i::text), 'U' || md5((i * 3)::text) || '@example.com', i % 1000 FROM generate_series(1, ${n}) i`, 's');
       await c.sql('VACUUM ANALYZE t', 's');
-      const times: Record<'kept' | 'deferred', number[]> = { kept: [], deferred: [] };
+      const times: Record<'kept' | 'deferred' | 'keys', number[]> = { kept: [], deferred: [], keys: [] };
       for (let r = 0; r < REPEAT; r++) {
-        for (const mode of ['kept', 'deferred'] as const) {
+        for (const mode of ['kept', 'deferred', 'keys'] as const) {
           const s = new pg.Client({ connectionString: c.url('s') });
           const t = new pg.Client({ connectionString: c.url('t') });
           await Promise.all([s.connect(), t.connect()]);
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
             await t.query('BEGIN');
             const plan = await planData(s, t);
             const t0 = performance.now();
-            await applyData(s, t, plan, { deferIndexesRows: mode === 'kept' ? Infinity : 0 });
+            await applyData(s, t, plan, { deferIndexesRows: mode === 'kept' ? Infinity : 0, deferKeysRows: mode === 'keys' ? 0 : Infinity });
             times[mode].push(performance.now() - t0);
             await t.query('ROLLBACK');
           } finally {
@@ -53,11 +54,12 @@ async function main(): Promise<void> {
       }
       const k = median(times.kept);
       const d = median(times.deferred);
-      rows.push([n.toLocaleString('en-US'), `${secs(k)} s`, `${secs(d)} s`, `${(d / k).toFixed(2)}×`]);
-      console.error(`${n}: kept ${secs(k)} s, deferred ${secs(d)} s`);
+      const y = median(times.keys);
+      rows.push([n.toLocaleString('en-US'), `${secs(k)} s`, `${secs(d)} s`, `${(d / k).toFixed(2)}×`, `${secs(y)} s`, `${(y / d).toFixed(2)}×`]);
+      console.error(`${n}: kept ${secs(k)} s, indexes after ${secs(d)} s, primary key after too ${secs(y)} s`);
     }
-    console.log(`## Secondary indexes kept vs built after the load (${new Date().toISOString()})\n\n${load}, after: ${loadavg().map((x) => x.toFixed(1)).join(' ')}; median of ${REPEAT}\n`);
-    console.log(table(['rows', 'indexes kept', 'indexes built after', 'after ÷ kept'], rows));
+    console.log(`## Indexes kept vs built after the load (${new Date().toISOString()})\n\n${load}, after: ${loadavg().map((x) => x.toFixed(1)).join(' ')}; median of ${REPEAT}\n`);
+    console.log(table(['rows', 'indexes kept', 'indexes built after', 'after ÷ kept', 'primary key added after too', 'that ÷ indexes after'], rows));
   } finally {
     await c.stop();
   }

@@ -497,7 +497,7 @@ describe('data engine (real PostgreSQL)', () => {
   });
 
   for (const version of [13, 18] as PgVersion[]) {
-    it(`PostgreSQL ${version}: secondary indexes dropped for the load come back identical (definition, comment, CLUSTER ON); constraints and replica identity stay`, async () => {
+    it(`PostgreSQL ${version}: indexes, primary keys and unique constraints dropped for the load come back identical (definition, comments, CLUSTER ON); the replica identity and a key with storage parameters stay`, async () => {
       const c = await startCluster({ version });
       try {
         const ddl = `CREATE TABLE p (id int PRIMARY KEY, code text NOT NULL, grp int NOT NULL, note text, CONSTRAINT p_grp_uq UNIQUE (grp, id));
@@ -510,7 +510,10 @@ describe('data engine (real PostgreSQL)', () => {
           ALTER TABLE p REPLICA IDENTITY USING INDEX p_ri;
           CREATE INDEX p_stats ON p ((grp * 2));
           ALTER INDEX p_stats ALTER COLUMN 1 SET STATISTICS 100;
-          CREATE TABLE ch (id int PRIMARY KEY, code text REFERENCES p (code));`;
+          COMMENT ON CONSTRAINT p_grp_uq ON p IS 'one per group';
+          ALTER TABLE p ADD CONSTRAINT p_note_uq UNIQUE (note) DEFERRABLE INITIALLY DEFERRED;
+          ALTER TABLE p ADD CONSTRAINT p_ff_uq UNIQUE (code, grp) WITH (fillfactor = 70);
+          CREATE TABLE ch (id int PRIMARY KEY, code text REFERENCES p (code), pid int REFERENCES p (id));`;
         for (const db of ['s', 't']) {
           await c.createDatabase(db);
           await c.sql(ddl, db);
@@ -519,7 +522,9 @@ describe('data engine (real PostgreSQL)', () => {
         const shape = `SELECT ic.relname AS name, pg_get_indexdef(i.indexrelid) AS def, i.indisclustered AS clustered, i.indisreplident AS ri, i.indisvalid AS valid,
             obj_description(i.indexrelid, 'pg_class') AS comment, (SELECT conname FROM pg_constraint WHERE conindid = i.indexrelid AND contype <> 'f') AS con, ic.oid::int8 AS oid
           FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = 'p'::regclass ORDER BY 1`;
+        const keys = `SELECT conname, contype, pg_get_constraintdef(oid) AS def, obj_description(oid, 'pg_constraint') AS comment FROM pg_constraint WHERE conrelid IN ('p'::regclass, 'ch'::regclass) ORDER BY 1`;
         const before = await c.query(shape, [], 't');
+        const keysBefore = await c.query(keys, [], 't');
         const s = new pg.Client({ connectionString: c.url('s') });
         const t = new pg.Client({ connectionString: c.url('t') });
         await Promise.all([s.connect(), t.connect()]);
@@ -527,7 +532,7 @@ describe('data engine (real PostgreSQL)', () => {
           await s.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
           await t.query('BEGIN');
           const plan = await planData(s, t);
-          const loaded = await applyData(s, t, plan, { deferIndexesRows: 0 });
+          const loaded = await applyData(s, t, plan, { deferIndexesRows: 0, deferKeysRows: 0 });
           await verifyData(s, t, plan, { loaded });
           await t.query('COMMIT');
         } finally {
@@ -537,9 +542,10 @@ describe('data engine (real PostgreSQL)', () => {
         const strip = (rows: Array<Record<string, unknown>>) => rows.map(({ oid: _oid, ...r }) => r);
         assert.deepEqual(strip(after), strip(before));
         const rebuilt = after.filter((a, i) => a.oid !== before[i].oid).map((a) => a.name);
-        assert.deepEqual(rebuilt, ['p_code_key', 'p_grp_idx', 'p_note_idx']);
+        assert.deepEqual(rebuilt, ['p_code_key', 'p_grp_idx', 'p_grp_uq', 'p_note_idx', 'p_note_uq', 'p_pkey']);
+        assert.deepEqual(await c.query(keys, [], 't'), keysBefore, 'constraints, their definitions and comments as before');
         assert.deepEqual(await c.query(`SELECT count(*)::int AS n FROM p`, [], 't'), [{ n: 500 }]);
-        assert.deepEqual(await c.query(`SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = 'ch'::regclass`, [], 't'), [{ conname: 'ch_code_fkey' }]);
+        assert.deepEqual(await c.query(`SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = 'ch'::regclass ORDER BY 1`, [], 't'), [{ conname: 'ch_code_fkey' }, { conname: 'ch_pid_fkey' }]);
       } finally {
         await c.stop();
       }

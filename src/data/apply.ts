@@ -8,7 +8,7 @@ import { MigrateError } from '../errors.js';
 import { displayName, qualify, quoteIdent, quoteLiteral, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type TableInfo } from './catalog.js';
 import { sumTables, type TableSum } from './backup.js';
-import { DEFER_INDEXES_ROWS, replaceRows } from './load.js';
+import { DEFER_INDEXES_ROWS, DEFER_KEYS_ROWS, replaceRows } from './load.js';
 import { applyDeltaTable, type DeltaState } from './delta.js';
 import { names, pairColumns, pairTables } from './plan.js';
 import { checksums, withPinned, wrapError } from './session.js';
@@ -35,9 +35,10 @@ const PROGRESS_EVERY_MS = 200;
  * `opts.delta` (sync): the tables prepared by prepareDelta get only their differing rows written (in place, not
  * emptied); the others are replaced whole. Both inside one foreign-key / trigger scope (load.ts).
  * `opts.deferIndexesRows`: tables loaded with at least this many rows get their secondary indexes built after the
- * load (load.ts; default DEFER_INDEXES_ROWS).
+ * load (load.ts; default DEFER_INDEXES_ROWS); `opts.deferKeysRows` likewise their primary key and unique
+ * constraints (default DEFER_KEYS_ROWS).
  */
-export async function applyData(source: pg.ClientBase, target: pg.ClientBase, plan: DataPlan, opts: { onProgress?: (p: DataProgress) => void; delta?: DeltaState; deferIndexesRows?: number } = {}): Promise<DataTableResult[]> {
+export async function applyData(source: pg.ClientBase, target: pg.ClientBase, plan: DataPlan, opts: { onProgress?: (p: DataProgress) => void; delta?: DeltaState; deferIndexesRows?: number; deferKeysRows?: number } = {}): Promise<DataTableResult[]> {
   const copy = plan.tables.filter((t) => t.action === 'copy');
   if (copy.length === 0) return [];
   const deltaOf = (it: Item) => opts.delta?.get(relationKey(it.plan.schema, it.plan.name));
@@ -57,7 +58,11 @@ export async function applyData(source: pg.ClientBase, target: pg.ClientBase, pl
         const rowsAfter = d.rowsBefore + n.inserted - n.deleted;
         return { table: it.plan.table, rowsBefore: d.rowsBefore, rowsAfter, bytes: d.bytes, ms: Math.round(performance.now() - t0), mode: 'delta', ...n };
       },
-      { keep: (it) => !!deltaOf(it), deferIndexes: (it) => it.plan.sourceRows >= (opts.deferIndexesRows ?? DEFER_INDEXES_ROWS) },
+      {
+        keep: (it) => !!deltaOf(it),
+        deferIndexes: (it) => it.plan.sourceRows >= (opts.deferIndexesRows ?? DEFER_INDEXES_ROWS),
+        deferKeys: (it) => it.plan.sourceRows >= (opts.deferKeysRows ?? DEFER_KEYS_ROWS),
+      },
     );
     try {
       await copySequences(source, target, items);

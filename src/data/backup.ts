@@ -19,7 +19,7 @@ import { MigrateError } from '../errors.js';
 import { sha256File } from '../util/fs.js';
 import { qualify, quoteIdent, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type SequenceState, type TableInfo } from './catalog.js';
-import { DEFER_INDEXES_ROWS, emptyTables, replaceRows } from './load.js';
+import { DEFER_INDEXES_ROWS, DEFER_KEYS_ROWS, emptyTables, replaceRows } from './load.js';
 import { columnsSignature } from './known.js';
 import { checksums, withPinned, wrapError } from './session.js';
 import { names } from './plan.js';
@@ -251,7 +251,7 @@ export async function restoreData(target: pg.ClientBase, dir: string, meta: unkn
           throw wrapError('data_restore_failed', `restoring the rows of ${b.table} by key`, e, 'nothing was changed: the target transaction is rolled back');
         }
       },
-      { keep: (b) => b.mode === 'rows', deferIndexes: (b) => b.rows >= DEFER_INDEXES_ROWS },
+      { keep: (b) => b.mode === 'rows', deferIndexes: (b) => b.rows >= DEFER_INDEXES_ROWS, deferKeys: (b) => b.rows >= DEFER_KEYS_ROWS },
     );
     await writeSequences(target, m.sequences);
     const sums = await checksums(target, items.map((b) => ({ from: fromItem(b.info), columns: b.columns, bytes: b.info.bytes })));
