@@ -154,6 +154,7 @@ async function runScenario(sc: Scenario, hasPgcopydb: boolean): Promise<Outcome>
 
     const results = new Map<string, Run[]>(tools.map((x) => [x.name, []]));
     const noops: Run[] = [];
+    const firsts: Run[] = [];
     const loadBefore = loadavg().map((x) => x.toFixed(1)).join(' ');
     for (let round = 0; round < REPEAT; round++) {
       for (const tool of tools) {
@@ -171,12 +172,20 @@ async function runScenario(sc: Scenario, hasPgcopydb: boolean): Promise<Outcome>
       if (migrateStep && migrateStep.status !== 'skipped') r.note = `NOT a no-op: ${r.note}`;
       noops.push(r);
       console.error(`[${sc.title}, round ${round + 1}] nself no-op migrate: ${secs(r.ms)} s, peak RSS ${r.rssMb} (${r.note})`);
+      // The same without the record of the copy (.nself/data-versions.json): equal environments compared the
+      // first time, by one checksum pass per side.
+      rmSync(join(project.dir, '.nself', 'data-versions.json'), { force: true });
+      const f = await nself();
+      if ((f.report.steps as { name: string; status: string }[]).find((s) => s.name === 'migrate')?.status !== 'skipped') f.note = `NOT a no-op: ${f.note}`;
+      firsts.push(f);
+      console.error(`[${sc.title}, round ${round + 1}] nself no-op migrate, first compare: ${secs(f.ms)} s (${f.note})`);
     }
 
     const med = (name: string) => median(results.get(name)!.map((r) => r.ms));
     const ours = med(NSELF);
     const dumpPsql = med(tools[0].name);
     const noop = median(noops.map((r) => r.ms));
+    const first = median(firsts.map((r) => r.ms));
     const lines: string[] = [];
     lines.push(`### ${sc.title}`, '');
     lines.push(`- ${sc.rows.toLocaleString('en-US')} rows, ${sc.mb.toFixed(0)} MB (pg_table_size); ${REPEAT === 1 ? 'one run' : `median of ${REPEAT} interleaved rounds`} per tool, empty target each time`);
@@ -190,18 +199,21 @@ async function runScenario(sc: Scenario, hasPgcopydb: boolean): Promise<Outcome>
             const m = med(x.name);
             return md([x.name, `${secs(m)} s`, results.get(x.name)!.map((r) => secs(r.ms)).join(', '), Math.round(sc.rows / (m / 1000)).toLocaleString('en-US'), `${(m / dumpPsql).toFixed(2)}×`, results.get(x.name)!.at(-1)!.rssMb]);
           }),
-          ['nself no-op migrate (already equal)', `${secs(noop)} s`, noops.map((r) => secs(r.ms)).join(', '), '', `${((noop / ours) * 100).toFixed(0)} % of nself's copy`, noops.at(-1)!.rssMb],
+          ['nself no-op migrate (already equal, right after its copy)', `${secs(noop)} s`, noops.map((r) => secs(r.ms)).join(', '), '', `${((noop / ours) * 100).toFixed(0)} % of nself's copy`, noops.at(-1)!.rssMb],
+          ['nself no-op migrate, first compare (no record of the copy)', `${secs(first)} s`, firsts.map((r) => secs(r.ms)).join(', '), '', `${((first / ours) * 100).toFixed(0)} % of nself's copy`, firsts.at(-1)!.rssMb],
         ],
       ),
     );
     lines.push('', 'Exact commands (passwords via PGPASSWORD):', '');
     for (const x of tools) lines.push(`- ${x.name}: \`${x.command}\``);
-    lines.push(`- no-op: the nself command again right after its copy`, '');
+    lines.push(`- no-op: the nself command again right after its copy (it recorded the pair's row versions: .nself/data-versions.json)`);
+    lines.push(`- no-op, first compare: once more with that record deleted (one checksum pass per side)`, '');
     lines.push(`nself steps (s), copy, per round: ${results.get(NSELF)!.map((r) => r.note).join(' | ')}`, '');
     lines.push(`nself steps (s), no-op, per round: ${noops.map((r) => r.note).join(' | ')}`, '');
+    lines.push(`nself steps (s), no-op first compare, per round: ${firsts.map((r) => r.note).join(' | ')}`, '');
     const pgc = hasPgcopydb && sc.peers ? med('pgcopydb copy table-data --table-jobs 2') : undefined;
-    const rssMb = Math.max(...results.get(NSELF)!.map((r) => parseFloat(r.rssMb)), ...noops.map((r) => parseFloat(r.rssMb)));
-    lines.push(`Ratios: nself ÷ pg_dump|psql ${(ours / dumpPsql).toFixed(2)}×${pgc === undefined ? '' : `; nself ÷ pgcopydb ${(ours / pgc).toFixed(2)}×`}; no-op ${((noop / ours) * 100).toFixed(0)} % of the copy; peak RSS ${rssMb.toFixed(0)} MB`, '');
+    const rssMb = Math.max(...results.get(NSELF)!.map((r) => parseFloat(r.rssMb)), ...noops.map((r) => parseFloat(r.rssMb)), ...firsts.map((r) => parseFloat(r.rssMb)));
+    lines.push(`Ratios: nself ÷ pg_dump|psql ${(ours / dumpPsql).toFixed(2)}×${pgc === undefined ? '' : `; nself ÷ pgcopydb ${(ours / pgc).toFixed(2)}×`}; no-op ${((noop / ours) * 100).toFixed(0)} % of the copy (first compare ${((first / ours) * 100).toFixed(0)} %); peak RSS ${rssMb.toFixed(0)} MB`, '');
     return { lines };
   } finally {
     project.remove();
