@@ -164,7 +164,8 @@ export function versionsAside(open: () => Promise<pg.Client>, snapshot: string, 
     await side.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
     const states = await sumTables(side, want.map((t) => ({ schema: t.schema, name: t.name, columns: t.columns })), { versionsOnly: true });
     // Same snapshot as the plan: a count that differs would mean it is not; then keep nothing of that table.
-    for (const s of states) if (s.rows === want.find((t) => t.schema === s.schema && t.name === s.name)?.sourceRows) found.set(relationKey(s.schema, s.name), s);
+    const planned = new Map(want.map((t) => [relationKey(t.schema, t.name), t.sourceRows]));
+    for (const s of states) if (s.rows === planned.get(relationKey(s.schema, s.name))) found.set(relationKey(s.schema, s.name), s);
     return found;
   })()
     .catch(() => found)
