@@ -7,7 +7,8 @@ import copyStreams from 'pg-copy-streams';
 import { MigrateError } from '../errors.js';
 import { displayName, qualify, quoteIdent, quoteLiteral, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type TableInfo } from './catalog.js';
-import { DEFER_INDEXES_ROWS, replaceRows } from './load.js';
+import { DEFER_INDEXES_ROWS, oneByOne, replaceRows } from './load.js';
+import { BatchStatementError, copyInMany, copyOutMany, type CopyOutResult } from './batch.js';
 import { applyDeltaTable, type DeltaState } from './delta.js';
 import { names, pairColumns, pairTables } from './plan.js';
 import { checksums, withPinned, wrapError } from './session.js';
@@ -31,47 +32,225 @@ async function resolve(source: pg.ClientBase, target: pg.ClientBase, tables: Dat
 const PROGRESS_EVERY_MS = 200;
 
 /**
+ * Small tables (at most this big on the source's disk, pg_table_size) are not streamed one by one: they are
+ * read whole into memory, many per query (batch.ts), and loaded many per query. Larger ones stream.
+ */
+export const SMALL_TABLE_BYTES = 1 << 20;
+/** One batch: up to this many small tables, together up to this many bytes on the source's disk. */
+const BATCH_TABLES = 250;
+const BATCH_DISK_BYTES = 8 << 20;
+/**
+ * The COPY output of one batch is kept in memory up to this size (TOAST compression can make a small table's
+ * output larger than its disk size); a batch past it is read to its end, dropped, and its tables are streamed.
+ */
+const BATCH_MAX_BYTES = 32 << 20;
+/** Read-ahead: COPY output read but not yet loaded, at most (plus the batch being read). */
+const READ_AHEAD_BYTES = 32 << 20;
+
+/** What the load does, in order: a small-table batch (loaded in one query) or one table (streamed, or sync's delta). */
+type Unit = { batch: Item[] } | { one: Item };
+
+function unitsOf(items: Item[], streamed: (it: Item) => boolean): Unit[] {
+  const out: Unit[] = [];
+  let batch: Item[] = [];
+  let disk = 0;
+  const flush = () => {
+    if (batch.length > 0) out.push({ batch });
+    batch = [];
+    disk = 0;
+  };
+  for (const it of items) {
+    if (streamed(it) || it.src.bytes > SMALL_TABLE_BYTES) {
+      flush();
+      out.push({ one: it });
+      continue;
+    }
+    if (batch.length === BATCH_TABLES || disk + it.src.bytes > BATCH_DISK_BYTES) flush();
+    batch.push(it);
+    disk += it.src.bytes;
+  }
+  flush();
+  return out;
+}
+
+const sourceCopy = (it: Item) => `COPY (SELECT ${it.plan.columns.map(quoteIdent).join(', ')} FROM ${fromItem(it.src)}) TO STDOUT (FORMAT ${it.format})`;
+// FREEZE: the table was truncated in this transaction, so its rows can be loaded frozen (no later hint-bit
+// writes; the verify scan reads them faster). Not allowed on partitioned tables.
+const targetCopy = (it: Item) => `COPY ${qualify(it.tgt.schema, it.tgt.name)} (${it.plan.columns.map(quoteIdent).join(', ')}) FROM STDIN (FORMAT ${it.format}${it.tgt.relkind === 'r' ? ', FREEZE' : ''})`;
+
+async function readBatch(client: pg.ClientBase, items: Item[]): Promise<CopyOutResult> {
+  try {
+    return await copyOutMany(client, items.map(sourceCopy), BATCH_MAX_BYTES);
+  } catch (e) {
+    const failed = e instanceof BatchStatementError ? [items[e.index]!] : items;
+    throw wrapError('data_copy_failed', `reading ${names(failed.map((it) => it.plan.table))} from the source failed`, e instanceof BatchStatementError ? e.cause : e, 'nothing was changed: the target transaction is rolled back');
+  }
+}
+
+/**
+ * Reads the small-table batches on a second source connection (same snapshot) while the target loads the
+ * batches before them, at most READ_AHEAD_BYTES ahead. One batch in flight at a time: stop() waits for it.
+ */
+class ReadAhead {
+  private readonly slots: Array<{ p: Promise<CopyOutResult>; resolve: (r: CopyOutResult) => void; reject: (e: unknown) => void }>;
+  private buffered = 0;
+  private wake: (() => void) | undefined;
+  private stopped = false;
+  private readonly finished: Promise<void>;
+  constructor(private readonly client: pg.ClientBase, batches: Item[][]) {
+    this.slots = batches.map(() => {
+      let resolve!: (r: CopyOutResult) => void;
+      let reject!: (e: unknown) => void;
+      const p = new Promise<CopyOutResult>((res, rej) => ((resolve = res), (reject = rej)));
+      p.catch(() => {}); // taken (and its failure reported) in order, or never after a failure before it
+      return { p, resolve, reject };
+    });
+    this.finished = this.run(batches);
+  }
+  private async run(batches: Item[][]): Promise<void> {
+    let i = 0;
+    try {
+      for (; i < batches.length; i++) {
+        while (!this.stopped && this.buffered >= READ_AHEAD_BYTES) await new Promise<void>((r) => (this.wake = r));
+        if (this.stopped) break;
+        const r = await readBatch(this.client, batches[i]!);
+        this.buffered += r.overflow ? 0 : r.bytes;
+        this.slots[i]!.resolve(r);
+      }
+    } catch (e) {
+      this.slots[i++]!.reject(e); // its transaction is aborted now: nothing more is read here
+    }
+    for (; i < this.slots.length; i++) this.slots[i]!.reject(new Error('reading ahead stopped'));
+  }
+  take(i: number): Promise<CopyOutResult> {
+    return this.slots[i]!.p;
+  }
+  release(r: CopyOutResult): void {
+    this.buffered -= r.overflow ? 0 : r.bytes;
+    this.wake?.();
+  }
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.finished;
+  }
+}
+
+async function loadBatch(target: pg.ClientBase, items: Item[], read: CopyOutResult, onProgress?: (p: DataProgress) => void): Promise<DataTableResult[]> {
+  const t0 = performance.now();
+  let rows: number[];
+  try {
+    rows = await copyInMany(target, items.map(targetCopy), read.data);
+  } catch (e) {
+    const failed = e instanceof BatchStatementError ? [items[e.index]!] : items;
+    throw wrapError('data_copy_failed', `copying ${names(failed.map((it) => it.plan.table))} failed`, e instanceof BatchStatementError ? e.cause : e, 'nothing was changed: the target transaction is rolled back');
+  }
+  // One query loaded them all: each table is shown with an equal share of its time.
+  const ms = Math.round((performance.now() - t0) / items.length);
+  return items.map((it, i) => {
+    if (rows[i] !== read.rows[i]) {
+      throw new MigrateError('data_copy_failed', `copying ${it.plan.table}: the source sent ${read.rows[i]} row(s), the target took ${rows[i]}`, { hint: 'nothing was changed: the target transaction is rolled back; please report this' });
+    }
+    const bytes = read.data[i]!.length;
+    try {
+      onProgress?.({ table: it.plan.table, rows: rows[i]!, totalRows: it.plan.sourceRows, bytes, elapsedMs: ms, done: true });
+    } catch {
+      // a failing progress display must not break (or crash) the copy
+    }
+    return { table: it.plan.table, rowsBefore: it.plan.targetRows, rowsAfter: rows[i]!, bytes, ms };
+  });
+}
+
+/**
  * `opts.delta` (sync): the tables prepared by prepareDelta get only their differing rows written (in place, not
  * emptied); the others are replaced whole. Both inside one foreign-key / trigger scope (load.ts).
  * `opts.deferIndexesRows`: tables loaded with at least this many rows get their secondary indexes built after the
  * load (load.ts; default DEFER_INDEXES_ROWS).
+ * `opts.readAhead`: opens a second source connection inside the source's snapshot (openInSnapshot); small tables
+ * are then read on it while the target loads the ones before them. Without it (or if it cannot be opened) they
+ * are read on the source connection, each batch right before it is loaded. This function closes it.
  */
-export async function applyData(source: pg.ClientBase, target: pg.ClientBase, plan: DataPlan, opts: { onProgress?: (p: DataProgress) => void; delta?: DeltaState; deferIndexesRows?: number } = {}): Promise<DataTableResult[]> {
+export async function applyData(source: pg.ClientBase, target: pg.ClientBase, plan: DataPlan, opts: { onProgress?: (p: DataProgress) => void; delta?: DeltaState; deferIndexesRows?: number; readAhead?: () => Promise<pg.Client> } = {}): Promise<DataTableResult[]> {
   const copy = plan.tables.filter((t) => t.action === 'copy');
   if (copy.length === 0) return [];
   const deltaOf = (it: Item) => opts.delta?.get(relationKey(it.plan.schema, it.plan.name));
-  return withPinned([source, target], async () => {
-    const items = await resolve(source, target, copy);
-    const results = await replaceRows(
-      target,
-      items.map((it) => ({ ...it, oid: it.tgt.oid, schema: it.tgt.schema, name: it.tgt.name, relkind: it.tgt.relkind })),
-      async (it): Promise<DataTableResult> => {
-        const d = deltaOf(it);
-        if (!d) {
-          const r = await copyTable(source, target, it, opts.onProgress);
-          return opts.delta ? { ...r, mode: 'replace' } : r;
-        }
-        const t0 = performance.now();
-        const n = await applyDeltaTable(target, d);
-        const rowsAfter = d.rowsBefore + n.inserted - n.deleted;
-        return { table: it.plan.table, rowsBefore: d.rowsBefore, rowsAfter, bytes: d.bytes, ms: Math.round(performance.now() - t0), mode: 'delta', ...n };
-      },
-      { keep: (it) => !!deltaOf(it), deferIndexes: (it) => it.plan.sourceRows >= (opts.deferIndexesRows ?? DEFER_INDEXES_ROWS) },
-    );
-    try {
-      await copySequences(source, target, items);
-    } catch (e) {
-      throw wrapError('data_sequence_failed', 'setting the sequences of the copied tables to the source values', e);
-    }
-    return results;
-  });
+  const items = await resolve(source, target, copy);
+  const units = unitsOf(items, (it) => !!deltaOf(it));
+  const batches = units.flatMap((u) => ('batch' in u ? [u.batch] : []));
+  const reader = opts.readAhead && batches.length > 1 ? await opts.readAhead().catch(() => undefined) : undefined;
+  try {
+    return await withPinned([source, target, ...(reader ? [reader] : [])], async () => {
+      const ahead = reader ? new ReadAhead(reader, batches) : undefined;
+      let results: DataTableResult[];
+      try {
+        results = await replaceRows(
+          target,
+          items.map((it) => ({ ...it, oid: it.tgt.oid, schema: it.tgt.schema, name: it.tgt.name, relkind: it.tgt.relkind })),
+          async () => {
+            const done = new Map<Item, DataTableResult>();
+            let b = 0;
+            for (const u of units) {
+              if ('one' in u) {
+                const it = u.one;
+                const d = deltaOf(it);
+                if (!d) {
+                  const r = await copyTable(source, target, it, opts.onProgress);
+                  done.set(it, opts.delta ? { ...r, mode: 'replace' } : r);
+                  continue;
+                }
+                const t0 = performance.now();
+                const n = await applyDeltaTable(target, d);
+                const rowsAfter = d.rowsBefore + n.inserted - n.deleted;
+                done.set(it, { table: it.plan.table, rowsBefore: d.rowsBefore, rowsAfter, bytes: d.bytes, ms: Math.round(performance.now() - t0), mode: 'delta', ...n });
+                continue;
+              }
+              const read = ahead ? await ahead.take(b) : await readBatch(source, u.batch);
+              b++;
+              try {
+                // Past BATCH_MAX_BYTES nothing was kept: these tables stream one by one.
+                const rs = read.overflow ? await oneByOne((it: Item) => copyTable(source, target, it, opts.onProgress))(u.batch) : await loadBatch(target, u.batch, read, opts.onProgress);
+                u.batch.forEach((it, i) => done.set(it, opts.delta ? { ...rs[i]!, mode: 'replace' } : rs[i]!));
+              } finally {
+                ahead?.release(read);
+              }
+            }
+            return items.map((it) => done.get(it)!);
+          },
+          { keep: (it) => !!deltaOf(it), deferIndexes: (it) => it.plan.sourceRows >= (opts.deferIndexesRows ?? DEFER_INDEXES_ROWS) },
+        );
+      } finally {
+        await ahead?.stop();
+      }
+      try {
+        await copySequences(source, target, items);
+      } catch (e) {
+        throw wrapError('data_sequence_failed', 'setting the sequences of the copied tables to the source values', e);
+      }
+      return results;
+    });
+  } finally {
+    await reader?.end().catch(() => {});
+  }
+}
+
+/**
+ * A new connection (from `open`) inside a REPEATABLE READ READ ONLY transaction that reads the exported
+ * snapshot `snapshot` (pg_export_snapshot() of a transaction still open).
+ */
+export async function openInSnapshot(open: () => Promise<pg.Client>, snapshot: string): Promise<pg.Client> {
+  const c = await open();
+  try {
+    await c.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
+    return c;
+  } catch (e) {
+    await c.end().catch(() => {});
+    throw e;
+  }
 }
 
 async function copyTable(source: pg.ClientBase, target: pg.ClientBase, it: Item, onProgress?: (p: DataProgress) => void): Promise<DataTableResult> {
-  const cols = it.plan.columns.map(quoteIdent).join(', ');
-  const fmt = it.format === 'binary' ? 'binary' : 'text';
   const t0 = performance.now();
-  const counter = new RowCounter(fmt === 'binary');
+  const counter = new RowCounter(it.format === 'binary');
   const total = it.plan.sourceRows;
   let last = 0;
   const report = (done: boolean) => {
@@ -81,11 +260,8 @@ async function copyTable(source: pg.ClientBase, target: pg.ClientBase, it: Item,
       // a failing progress display must not break (or crash) the copy
     }
   };
-  // FREEZE: the table was truncated in this transaction, so its rows can be loaded frozen (no later hint-bit
-  // writes; the verify scan reads them faster). Not allowed on partitioned tables.
-  const freeze = it.tgt.relkind === 'r' ? ', FREEZE' : '';
-  const sink = target.query(copyStreams.from(`COPY ${qualify(it.tgt.schema, it.tgt.name)} (${cols}) FROM STDIN (FORMAT ${fmt}${freeze})`));
-  const src = source.query(copyStreams.to(`COPY (SELECT ${cols} FROM ${fromItem(it.src)}) TO STDOUT (FORMAT ${fmt})`));
+  const sink = target.query(copyStreams.from(targetCopy(it)));
+  const src = source.query(copyStreams.to(sourceCopy(it)));
   report(false);
   try {
     await pump(src, sink, {
@@ -148,10 +324,8 @@ export function sumSourceAside(open: () => Promise<pg.Client>, snapshot: string,
   let side: pg.Client | undefined;
   let stopped = false;
   const done = (async () => {
-    side = await open();
+    side = await openInSnapshot(open, snapshot);
     if (stopped) return;
-    await side.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    await side.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
     const c = side;
     await withPinned([c], async () => {
       const all = await listTables(c);

@@ -19,7 +19,7 @@ import { MigrateError } from '../errors.js';
 import { sha256File } from '../util/fs.js';
 import { qualify, quoteIdent, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type SequenceState, type TableInfo } from './catalog.js';
-import { DEFER_INDEXES_ROWS, emptyTables, replaceRows } from './load.js';
+import { DEFER_INDEXES_ROWS, emptyTables, oneByOne, replaceRows } from './load.js';
 import { checksums, withPinned, wrapError } from './session.js';
 import { names } from './plan.js';
 import { cancelBackend, pump } from './stream.js';
@@ -31,9 +31,10 @@ export interface DataBackupTable {
   name: string;
   columns: string[];
   format: 'binary' | 'text';
-  file: string;
+  /** Absent when the table had no rows (nothing saved; restoring empties it). */
+  file?: string;
   bytes: number;
-  sha256: string;
+  sha256?: string;
   rows: number;
   checksum: string;
   /**
@@ -135,6 +136,11 @@ export async function backupTables(target: pg.ClientBase, wanted: Array<{ schema
           out.push({ table: t.display, schema: t.schema, name: t.name, columns, format, file, bytes: saved.bytes, sha256: saved.sha256, rows: sum.rows, checksum: sum.sum, mode: 'rows', key: keyed.key, saved: saved.rows, inserted: { file: kfile, ...ins } });
           continue;
         }
+        if (sum.rows === 0) {
+          // Counted under the lock: nothing to save, no file. The restore empties the table.
+          out.push({ table: t.display, schema: t.schema, name: t.name, columns, format, bytes: 0, rows: 0, checksum: sum.sum });
+          continue;
+        }
         const w = await copyToFile(target, `SELECT ${list} FROM ${fromItem(t)}`, format, join(dir, file));
         out.push({ table: t.display, schema: t.schema, name: t.name, columns, format, file, bytes: w.bytes, sha256: w.sha256, rows: sum.rows, checksum: sum.sum });
       } catch (e) {
@@ -196,7 +202,11 @@ export async function restoreData(target: pg.ClientBase, dir: string, meta: unkn
   const m = parseMeta(meta);
   // Check every file before touching anything.
   for (const t of m.tables) {
-    for (const f of [{ file: t.file, sha256: t.sha256 }, ...(t.mode === 'rows' ? [t.inserted ?? { file: '', sha256: '' }] : [])]) {
+    if (t.file === undefined && t.mode !== 'rows') {
+      if (t.rows !== 0) throw new MigrateError('data_backup_invalid', `the backup of ${t.table} names no file for its ${t.rows} row(s)`, { hint: 'the checkpoint was edited by hand or written by another version; nothing was changed' });
+      continue;
+    }
+    for (const f of [{ file: t.file ?? '', sha256: t.sha256 ?? '' }, ...(t.mode === 'rows' ? [t.inserted ?? { file: '', sha256: '' }] : [])]) {
       const path = join(dir, f.file);
       const ok = f.file !== '' && (await stat(path).then((s) => s.isFile(), () => false));
       if (!ok) throw new MigrateError('data_backup_missing', `the backup of ${t.table} is missing: ${path}`, { hint: 'the checkpoint directory is incomplete; nothing was changed' });
@@ -228,8 +238,12 @@ export async function restoreData(target: pg.ClientBase, dir: string, meta: unkn
     await replaceRows(
       target,
       items,
-      async (b) => {
-        if (b.mode !== 'rows') return load(b.file, qualify(b.schema, b.name), b.columns, b.format, b.table);
+      oneByOne(async (b) => {
+        if (b.mode !== 'rows') {
+          // No file: it was empty, and replaceRows has emptied it.
+          if (b.file !== undefined) await load(b.file, qualify(b.schema, b.name), b.columns, b.format, b.table);
+          return;
+        }
         // Rows by key: the keys the sync inserted go, the rows it updated or deleted come back.
         const t = qualify(b.schema, b.name);
         const only = b.relkind === 'r' ? 'ONLY ' : '';
@@ -241,7 +255,7 @@ export async function restoreData(target: pg.ClientBase, dir: string, meta: unkn
           await target.query(`CREATE TEMP TABLE ${keys} ON COMMIT DROP AS SELECT ${key.map(quoteIdent).join(', ')} FROM ${only}${t} WITH NO DATA;
             CREATE TEMP TABLE ${saved} ON COMMIT DROP AS SELECT ${b.columns.map(quoteIdent).join(', ')} FROM ${only}${t} WITH NO DATA`);
           await load(b.inserted!.file, keys, key, 'text', b.table);
-          await load(b.file, saved, b.columns, b.format, b.table);
+          await load(b.file!, saved, b.columns, b.format, b.table);
           await target.query(`DELETE FROM ${only}${t} AS x USING ${keys} AS k WHERE ${on('x', 'k')}`);
           await target.query(`DELETE FROM ${only}${t} AS x USING ${saved} AS r WHERE ${on('x', 'r')}`);
           await target.query(`INSERT INTO ${t} (${b.columns.map(quoteIdent).join(', ')}) OVERRIDING SYSTEM VALUE SELECT ${b.columns.map(quoteIdent).join(', ')} FROM ${saved}`);
@@ -249,7 +263,7 @@ export async function restoreData(target: pg.ClientBase, dir: string, meta: unkn
         } catch (e) {
           throw wrapError('data_restore_failed', `restoring the rows of ${b.table} by key`, e, 'nothing was changed: the target transaction is rolled back');
         }
-      },
+      }),
       { keep: (b) => b.mode === 'rows', deferIndexes: (b) => b.rows >= DEFER_INDEXES_ROWS },
     );
     await writeSequences(target, m.sequences);

@@ -36,7 +36,7 @@ export type { DataScope, DataTablePlan, DataPlan, DataTableDiff, DataDiff, DataP
 export type { DataBackupMeta, DataBackupTable } from './backup.js';
 export { countTargetOnlyValues, planData } from './plan.js';
 export { diffData } from './diff.js';
-export { applyData, followSequences, refreshDependentMatviews, sumSourceAside, verifyData, type DataVerification } from './apply.js';
+export { applyData, followSequences, openInSnapshot, refreshDependentMatviews, sumSourceAside, verifyData, type DataVerification } from './apply.js';
 export { backupData, backupTables, backedUpTables, emptyBackedUpTables, restoreData, sumTables, type TableSum } from './backup.js';
 export { emptyBeforeReload, reloadableTables } from './load.js';
 export { listTables, readSequences, writeSequences, type SequenceState, type TableInfo } from './catalog.js';

@@ -89,13 +89,15 @@ async function rebuildIndexes(target: pg.ClientBase, indexes: DeferredIndex[]): 
 }
 
 /**
+ * `loadAll` loads every table (in any order, one by one or many at once) and returns one result per table, in
+ * the order of `tables`.
  * `opts.keep`: tables that are not emptied first — their `load` changes rows in place (sync's delta mode, a
  * restore by key); foreign keys and triggers are handled the same way for them.
  * `opts.deferIndexes`: emptied tables whose secondary indexes (see deferrableIndexes) are dropped before the load
  * and built after it, like pg_restore does — faster for large tables (one sort instead of one insertion per row
  * and index); primary keys and unique constraints stay in place.
  */
-export async function replaceRows<T extends LoadTarget, R>(target: pg.ClientBase, tables: T[], load: (t: T) => Promise<R>, opts: { keep?: (t: T) => boolean; deferIndexes?: (t: T) => boolean } = {}): Promise<R[]> {
+export async function replaceRows<T extends LoadTarget, R>(target: pg.ClientBase, tables: T[], loadAll: (tables: T[]) => Promise<R[]>, opts: { keep?: (t: T) => boolean; deferIndexes?: (t: T) => boolean } = {}): Promise<R[]> {
   if (tables.length === 0) return [];
   const oids = tables.map((t) => t.oid);
   const [fks, triggers] = [await foreignKeysTouching(target, oids), await userTriggers(target, oids)];
@@ -113,8 +115,7 @@ export async function replaceRows<T extends LoadTarget, R>(target: pg.ClientBase
   // After the foreign keys are gone: a unique index they referenced is free to go too.
   const deferred = await deferrableIndexes(target, emptied.filter((t) => t.relkind === 'r' && opts.deferIndexes?.(t)).map((t) => t.oid));
   if (deferred.length > 0) await target.query(deferred.map((ix) => `DROP INDEX ${qualify(ix.schema, ix.name)}`).join(';\n'));
-  const results: R[] = [];
-  for (const t of tables) results.push(await load(t));
+  const results = await loadAll(tables);
   await rebuildIndexes(target, deferred);
   if (triggers.length > 0) {
     await target.query(triggers.map((tr) => `ALTER TABLE ${qualify(tr.schema, tr.table)} ${ENABLE[tr.enabled]} TRIGGER ${quoteIdent(tr.name)}`).join(';\n'));
@@ -135,6 +136,15 @@ export async function replaceRows<T extends LoadTarget, R>(target: pg.ClientBase
  * Empty tables for good inside the caller's transaction: drop the foreign keys on or referencing them (they are
  * not re-added: the caller's schema step restores the ones it wants), TRUNCATE with user triggers kept silent.
  */
+/** loadAll for replaceRows from a per-table load: one table after the other. */
+export function oneByOne<T, R>(load: (t: T) => Promise<R>): (tables: T[]) => Promise<R[]> {
+  return async (tables) => {
+    const out: R[] = [];
+    for (const t of tables) out.push(await load(t));
+    return out;
+  };
+}
+
 export async function emptyTables(target: pg.ClientBase, tables: LoadTarget[]): Promise<void> {
   if (tables.length === 0) return;
   const fks = await foreignKeysTouching(target, tables.map((t) => t.oid));
