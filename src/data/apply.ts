@@ -8,14 +8,21 @@ import { MigrateError } from '../errors.js';
 import { displayName, qualify, quoteIdent, quoteLiteral, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type TableInfo } from './catalog.js';
 import { DEFER_INDEXES_ROWS, oneByOne, replaceRows } from './load.js';
-import { BatchStatementError, copyInMany, copyOutMany, type CopyOutResult } from './batch.js';
+import { BATCH_MAX_BYTES, BatchStatementError, copyInMany, copyOutMany, groupBatches, SMALL_TABLE_BYTES, type CopyOutResult } from './batch.js';
 import { applyDeltaTable, type DeltaState } from './delta.js';
 import { names, pairColumns, pairTables } from './plan.js';
 import { checksums, withPinned, wrapError } from './session.js';
 import { cancelBackend, pump, RowCounter } from './stream.js';
 import type { DataPlan, DataProgress, DataScope, DataTablePlan, DataTableResult } from './types.js';
 
-interface Item { plan: DataTablePlan; src: TableInfo; tgt: TableInfo; format: 'binary' | 'text' }
+interface Item {
+  plan: DataTablePlan;
+  src: TableInfo;
+  tgt: TableInfo;
+  format: 'binary' | 'text';
+  /** Known empty under the caller's lock: not truncated, so loaded without FREEZE (applyData's opts.empty). */
+  keptEmpty?: boolean;
+}
 
 async function resolve(source: pg.ClientBase, target: pg.ClientBase, tables: DataTablePlan[]): Promise<Item[]> {
   const [s, t] = await Promise.all([listTables(source), listTables(target)]);
@@ -31,19 +38,6 @@ async function resolve(source: pg.ClientBase, target: pg.ClientBase, tables: Dat
 
 const PROGRESS_EVERY_MS = 200;
 
-/**
- * Small tables (at most this big on the source's disk, pg_table_size) are not streamed one by one: they are
- * read whole into memory, many per query (batch.ts), and loaded many per query. Larger ones stream.
- */
-export const SMALL_TABLE_BYTES = 1 << 20;
-/** One batch: up to this many small tables, together up to this many bytes on the source's disk. */
-const BATCH_TABLES = 250;
-const BATCH_DISK_BYTES = 8 << 20;
-/**
- * The COPY output of one batch is kept in memory up to this size (TOAST compression can make a small table's
- * output larger than its disk size); a batch past it is read to its end, dropped, and its tables are streamed.
- */
-const BATCH_MAX_BYTES = 32 << 20;
 /** Read-ahead: COPY output read but not yet loaded, at most (plus the batch being read). */
 const READ_AHEAD_BYTES = 32 << 20;
 
@@ -52,22 +46,16 @@ type Unit = { batch: Item[] } | { one: Item };
 
 function unitsOf(items: Item[], streamed: (it: Item) => boolean): Unit[] {
   const out: Unit[] = [];
-  let batch: Item[] = [];
-  let disk = 0;
+  let run: Item[] = [];
   const flush = () => {
-    if (batch.length > 0) out.push({ batch });
-    batch = [];
-    disk = 0;
+    for (const batch of groupBatches(run, (it) => it.src.bytes)) out.push({ batch });
+    run = [];
   };
   for (const it of items) {
     if (streamed(it) || it.src.bytes > SMALL_TABLE_BYTES) {
       flush();
       out.push({ one: it });
-      continue;
-    }
-    if (batch.length === BATCH_TABLES || disk + it.src.bytes > BATCH_DISK_BYTES) flush();
-    batch.push(it);
-    disk += it.src.bytes;
+    } else run.push(it);
   }
   flush();
   return out;
@@ -75,8 +63,8 @@ function unitsOf(items: Item[], streamed: (it: Item) => boolean): Unit[] {
 
 const sourceCopy = (it: Item) => `COPY (SELECT ${it.plan.columns.map(quoteIdent).join(', ')} FROM ${fromItem(it.src)}) TO STDOUT (FORMAT ${it.format})`;
 // FREEZE: the table was truncated in this transaction, so its rows can be loaded frozen (no later hint-bit
-// writes; the verify scan reads them faster). Not allowed on partitioned tables.
-const targetCopy = (it: Item) => `COPY ${qualify(it.tgt.schema, it.tgt.name)} (${it.plan.columns.map(quoteIdent).join(', ')}) FROM STDIN (FORMAT ${it.format}${it.tgt.relkind === 'r' ? ', FREEZE' : ''})`;
+// writes; the verify scan reads them faster). Not allowed on partitioned tables, nor on a table not truncated.
+const targetCopy = (it: Item) => `COPY ${qualify(it.tgt.schema, it.tgt.name)} (${it.plan.columns.map(quoteIdent).join(', ')}) FROM STDIN (FORMAT ${it.format}${it.tgt.relkind === 'r' && !it.keptEmpty ? ', FREEZE' : ''})`;
 
 async function readBatch(client: pg.ClientBase, items: Item[]): Promise<CopyOutResult> {
   try {
@@ -169,12 +157,15 @@ async function loadBatch(target: pg.ClientBase, items: Item[], read: CopyOutResu
  * `opts.readAhead`: opens a second source connection inside the source's snapshot (openInSnapshot); small tables
  * are then read on it while the target loads the ones before them. Without it (or if it cannot be opened) they
  * are read on the source connection, each batch right before it is loaded. This function closes it.
+ * `opts.empty`: tables (relationKey) the caller counted empty under a lock that kept every other session from
+ * writing to them since (migrate's backup): they are not truncated (load.ts replaceRows).
  */
-export async function applyData(source: pg.ClientBase, target: pg.ClientBase, plan: DataPlan, opts: { onProgress?: (p: DataProgress) => void; delta?: DeltaState; deferIndexesRows?: number; readAhead?: () => Promise<pg.Client> } = {}): Promise<DataTableResult[]> {
+export async function applyData(source: pg.ClientBase, target: pg.ClientBase, plan: DataPlan, opts: { onProgress?: (p: DataProgress) => void; delta?: DeltaState; deferIndexesRows?: number; readAhead?: () => Promise<pg.Client>; empty?: ReadonlySet<string> } = {}): Promise<DataTableResult[]> {
   const copy = plan.tables.filter((t) => t.action === 'copy');
   if (copy.length === 0) return [];
   const deltaOf = (it: Item) => opts.delta?.get(relationKey(it.plan.schema, it.plan.name));
   const items = await resolve(source, target, copy);
+  for (const it of items) if (!deltaOf(it) && opts.empty?.has(it.tgt.id)) it.keptEmpty = true;
   const units = unitsOf(items, (it) => !!deltaOf(it));
   const batches = units.flatMap((u) => ('batch' in u ? [u.batch] : []));
   const reader = opts.readAhead && batches.length > 1 ? await opts.readAhead().catch(() => undefined) : undefined;
@@ -216,11 +207,14 @@ export async function applyData(source: pg.ClientBase, target: pg.ClientBase, pl
             }
             return items.map((it) => done.get(it)!);
           },
-          { keep: (it) => !!deltaOf(it), deferIndexes: (it) => it.plan.sourceRows >= (opts.deferIndexesRows ?? DEFER_INDEXES_ROWS) },
+          { keep: (it) => !!deltaOf(it), deferIndexes: (it) => it.plan.sourceRows >= (opts.deferIndexesRows ?? DEFER_INDEXES_ROWS), empty: (it) => !!it.keptEmpty },
         );
       } finally {
         await ahead?.stop();
       }
+      items.forEach((it, i) => {
+        if (provenByCopy(it, results[i])) PROVEN.add(results[i]!);
+      });
       try {
         await copySequences(source, target, items);
       } catch (e) {
@@ -365,6 +359,9 @@ function provenByCopy(it: Item, loaded?: DataTableResult): boolean {
   return [it.src, it.tgt].every((t) => t.columns.every((c) => !cols.has(c.name) || c.typeId.startsWith('pg_catalog.')));
 }
 
+/** Results of applyData whose table provenByCopy proves equal to the source (verifyData reads no catalog for them). */
+const PROVEN = new WeakSet<DataTableResult>();
+
 export interface DataVerification {
   /** Tables proven by their binary COPY's row count (see provenByCopy). */
   byCopy: number;
@@ -381,9 +378,15 @@ export interface DataVerification {
 export async function verifyData(source: pg.ClientBase, target: pg.ClientBase, plan: DataPlan, opts: { loaded?: DataTableResult[] } = {}): Promise<DataVerification> {
   const copy = plan.tables.filter((t) => t.action === 'copy');
   if (copy.length === 0) return { byCopy: 0, byChecksum: 0 };
+  const loaded = new Map((opts.loaded ?? []).map((r) => [r.table, r]));
+  // Proven by applyData (same plan, same tables): nothing to read for them, not even the catalog.
+  const unproven = copy.filter((t) => {
+    const r = loaded.get(t.table);
+    return !(r && PROVEN.has(r) && r.rowsAfter === t.sourceRows);
+  });
+  if (unproven.length === 0) return { byCopy: copy.length, byChecksum: 0 };
   return withPinned([source, target], async () => {
     const items = await resolve(source, target, copy);
-    const loaded = new Map((opts.loaded ?? []).map((r) => [r.table, r]));
     const check = items.filter((it) => !provenByCopy(it, loaded.get(it.plan.table)));
     const bad: Array<{ table: string; sourceRows: number; targetRows: number; sourceChecksum: string; targetChecksum: string }> = [];
     // The source snapshot has not moved since planning: its checksums are reused when the plan carries them.

@@ -8,11 +8,12 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import { createGunzip, createGzip, gunzip, gzip } from 'node:zlib';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { MigrateError } from '../errors.js';
@@ -23,6 +24,10 @@ import { DEFER_INDEXES_ROWS, emptyTables, oneByOne, replaceRows } from './load.j
 import { checksums, withPinned, wrapError } from './session.js';
 import { names } from './plan.js';
 import { cancelBackend, pump } from './stream.js';
+import { BATCH_MAX_BYTES, BatchStatementError, copyInMany, copyOutMany, groupBatches, SMALL_TABLE_BYTES } from './batch.js';
+
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
 import type { DataPlan } from './types.js';
 
 export interface DataBackupTable {
@@ -33,7 +38,14 @@ export interface DataBackupTable {
   format: 'binary' | 'text';
   /** Absent when the table had no rows (nothing saved; restoring empties it). */
   file?: string;
+  /**
+   * A file holding many small tables: this table's COPY data is bytes [offset, offset + length) of the file's
+   * uncompressed content (`bytes` is then `length`). Absent: the file holds this table alone (`bytes`: its size).
+   */
+  offset?: number;
+  length?: number;
   bytes: number;
+  /** SHA-256 of the (gzip) file. */
   sha256?: string;
   rows: number;
   checksum: string;
@@ -116,12 +128,43 @@ export async function backupTables(target: pg.ClientBase, wanted: Array<{ schema
     const sums = await checksums(target, tables.map((t) => ({ from: fromItem(t), columns: t.columns.filter((c) => !c.generated).map((c) => c.name), bytes: t.bytes })), {
       onError: (idx, e) => wrapError('data_backup_failed', `summing the rows of ${names(idx.map((i) => tables[i].display))} to back them up`, e),
     });
+    const shapes = tables.map((t) => {
+      const cols = t.columns.filter((c) => !c.generated);
+      return { format: cols.every((c) => c.portable) ? ('binary' as const) : ('text' as const), columns: cols.map((c) => c.name) };
+    });
+    // Small tables with rows are saved many to a file: one query of COPYs per batch (batch.ts), their outputs one
+    // after the other in one gzip file (a batch whose output is too large for memory gets a file per table below).
+    const small = tables.flatMap((t, i) => (!opts.byKey?.has(t.id) && sums[i].rows > 0 && t.bytes <= SMALL_TABLE_BYTES ? [i] : []));
+    const bundled = new Map<number, { file: string; offset: number; length: number; sha256: string }>();
+    for (const [k, batch] of groupBatches(small, (i) => tables[i].bytes).entries()) {
+      const file = `many-${String(k + 1).padStart(4, '0')}.copy.gz`;
+      try {
+        const read = await copyOutMany(target, batch.map((i) => `COPY (SELECT ${shapes[i].columns.map(quoteIdent).join(', ')} FROM ${fromItem(tables[i])}) TO STDOUT (FORMAT ${shapes[i].format})`), BATCH_MAX_BYTES);
+        if (read.overflow) continue;
+        const wrong = batch.findIndex((i, j) => read.rows[j] !== sums[i].rows);
+        if (wrong >= 0) throw new Error(`${read.rows[wrong]} row(s) read, ${sums[batch[wrong]].rows} counted under the lock`);
+        const gz = await gzipAsync(Buffer.concat(read.data), { level: 3 });
+        await writeFile(join(dir, file), gz, { mode: 0o600 });
+        const sha256 = createHash('sha256').update(gz).digest('hex');
+        let offset = 0;
+        batch.forEach((i, j) => {
+          bundled.set(i, { file, offset, length: read.data[j].length, sha256 });
+          offset += read.data[j].length;
+        });
+      } catch (e) {
+        const failed = e instanceof BatchStatementError ? [batch[e.index]] : batch;
+        throw wrapError('data_backup_failed', `backing up the rows of ${names(failed.map((i) => tables[i].display))} to ${join(dir, file)}`, e instanceof BatchStatementError ? e.cause : e);
+      }
+    }
     const out: DataBackupTable[] = [];
     for (const [i, t] of tables.entries()) {
-      const cols = t.columns.filter((c) => !c.generated);
-      const format = cols.every((c) => c.portable) ? 'binary' : 'text';
-      const columns = cols.map((c) => c.name);
+      const { format, columns } = shapes[i];
       const file = `${String(i + 1).padStart(4, '0')}.copy.gz`;
+      const many = bundled.get(i);
+      if (many) {
+        out.push({ table: t.display, schema: t.schema, name: t.name, columns, format, file: many.file, offset: many.offset, length: many.length, bytes: many.length, sha256: many.sha256, rows: sums[i].rows, checksum: sums[i].sum });
+        continue;
+      }
       try {
         const sum = sums[i];
         const keyed = opts.byKey?.get(t.id);
@@ -200,13 +243,20 @@ export async function emptyBackedUpTables(target: pg.ClientBase, meta: unknown):
 
 export async function restoreData(target: pg.ClientBase, dir: string, meta: unknown): Promise<void> {
   const m = parseMeta(meta);
-  // Check every file before touching anything.
+  // Check every file before touching anything (a file of many tables once).
+  const checked = new Set<string>();
+  const invalid = (t: DataBackupTable, what: string) => new MigrateError('data_backup_invalid', `the backup of ${t.table} ${what}`, { hint: 'the checkpoint was edited by hand or written by another version; nothing was changed' });
   for (const t of m.tables) {
     if (t.file === undefined && t.mode !== 'rows') {
-      if (t.rows !== 0) throw new MigrateError('data_backup_invalid', `the backup of ${t.table} names no file for its ${t.rows} row(s)`, { hint: 'the checkpoint was edited by hand or written by another version; nothing was changed' });
+      if (t.rows !== 0) throw invalid(t, `names no file for its ${t.rows} row(s)`);
       continue;
     }
+    if ((t.offset !== undefined || t.length !== undefined) && (t.mode === 'rows' || !Number.isSafeInteger(t.offset) || !Number.isSafeInteger(t.length) || t.offset! < 0 || t.length! < 0)) {
+      throw invalid(t, 'names no usable place in its file');
+    }
     for (const f of [{ file: t.file ?? '', sha256: t.sha256 ?? '' }, ...(t.mode === 'rows' ? [t.inserted ?? { file: '', sha256: '' }] : [])]) {
+      if (f.file !== '' && checked.has(`${f.file}\u0000${f.sha256}`)) continue;
+      checked.add(`${f.file}\u0000${f.sha256}`);
       const path = join(dir, f.file);
       const ok = f.file !== '' && (await stat(path).then((s) => s.isFile(), () => false));
       if (!ok) throw new MigrateError('data_backup_missing', `the backup of ${t.table} is missing: ${path}`, { hint: 'the checkpoint directory is incomplete; nothing was changed' });
@@ -235,37 +285,62 @@ export async function restoreData(target: pg.ClientBase, dir: string, meta: unkn
         throw wrapError('data_restore_failed', `restoring the rows of ${table}`, e, 'nothing was changed: the target transaction is rolled back');
       }
     };
+    type Entry = (typeof items)[number];
+    // Tables saved many to a file: the file is read once, and its tables are loaded in one query.
+    const loadMany = async (file: string, list: Entry[]) => {
+      try {
+        const data = await gunzipAsync(await readFile(join(dir, file)));
+        const parts = list.map((b) => {
+          if (b.offset! + b.length! > data.length) throw invalid(b, `lies outside its file ${file}`);
+          return data.subarray(b.offset!, b.offset! + b.length!);
+        });
+        const rows = await copyInMany(target, list.map((b) => `COPY ${qualify(b.schema, b.name)} (${b.columns.map(quoteIdent).join(', ')}) FROM STDIN (FORMAT ${b.format})`), parts);
+        const wrong = list.findIndex((b, j) => rows[j] !== b.rows);
+        if (wrong >= 0) throw new Error(`${list[wrong].table}: ${rows[wrong]} row(s) loaded, ${list[wrong].rows} saved`);
+      } catch (e) {
+        if (e instanceof MigrateError) throw e;
+        const failed = e instanceof BatchStatementError ? [list[e.index]] : list;
+        throw wrapError('data_restore_failed', `restoring the rows of ${names(failed.map((b) => b.table))}`, e instanceof BatchStatementError ? e.cause : e, 'nothing was changed: the target transaction is rolled back');
+      }
+    };
     await replaceRows(
       target,
       items,
-      oneByOne(async (b) => {
-        if (b.mode !== 'rows') {
-          // No file: it was empty, and replaceRows has emptied it.
-          if (b.file !== undefined) await load(b.file, qualify(b.schema, b.name), b.columns, b.format, b.table);
-          return;
-        }
-        // Rows by key: the keys the sync inserted go, the rows it updated or deleted come back.
-        const t = qualify(b.schema, b.name);
-        const only = b.relkind === 'r' ? 'ONLY ' : '';
-        const key = b.key!;
-        const on = (a: string, c: string) => key.map((k) => `${a}.${quoteIdent(k)} = ${c}.${quoteIdent(k)}`).join(' AND ');
-        const keys = quoteIdent(`nself_restore_keys_${b.oid}`);
-        const saved = quoteIdent(`nself_restore_rows_${b.oid}`);
-        try {
-          await target.query(`CREATE TEMP TABLE ${keys} ON COMMIT DROP AS SELECT ${key.map(quoteIdent).join(', ')} FROM ${only}${t} WITH NO DATA;
-            CREATE TEMP TABLE ${saved} ON COMMIT DROP AS SELECT ${b.columns.map(quoteIdent).join(', ')} FROM ${only}${t} WITH NO DATA`);
-          await load(b.inserted!.file, keys, key, 'text', b.table);
-          await load(b.file!, saved, b.columns, b.format, b.table);
-          await target.query(`DELETE FROM ${only}${t} AS x USING ${keys} AS k WHERE ${on('x', 'k')}`);
-          await target.query(`DELETE FROM ${only}${t} AS x USING ${saved} AS r WHERE ${on('x', 'r')}`);
-          await target.query(`INSERT INTO ${t} (${b.columns.map(quoteIdent).join(', ')}) OVERRIDING SYSTEM VALUE SELECT ${b.columns.map(quoteIdent).join(', ')} FROM ${saved}`);
-          await target.query(`DROP TABLE ${keys}, ${saved}`);
-        } catch (e) {
-          throw wrapError('data_restore_failed', `restoring the rows of ${b.table} by key`, e, 'nothing was changed: the target transaction is rolled back');
-        }
-      }),
+      async (list) => {
+        const many = new Map<string, Entry[]>();
+        for (const b of list) if (b.offset !== undefined) many.set(b.file!, [...(many.get(b.file!) ?? []), b]);
+        for (const [file, group] of many) await loadMany(file, group);
+        await oneByOne(loadOne)(list.filter((b) => b.offset === undefined));
+        return list.map(() => undefined);
+      },
       { keep: (b) => b.mode === 'rows', deferIndexes: (b) => b.rows >= DEFER_INDEXES_ROWS },
     );
+    async function loadOne(b: Entry): Promise<void> {
+      if (b.mode !== 'rows') {
+        // No file: it was empty, and replaceRows has emptied it.
+        if (b.file !== undefined) await load(b.file, qualify(b.schema, b.name), b.columns, b.format, b.table);
+        return;
+      }
+      // Rows by key: the keys the sync inserted go, the rows it updated or deleted come back.
+      const t = qualify(b.schema, b.name);
+      const only = b.relkind === 'r' ? 'ONLY ' : '';
+      const key = b.key!;
+      const on = (a: string, c: string) => key.map((k) => `${a}.${quoteIdent(k)} = ${c}.${quoteIdent(k)}`).join(' AND ');
+      const keys = quoteIdent(`nself_restore_keys_${b.oid}`);
+      const saved = quoteIdent(`nself_restore_rows_${b.oid}`);
+      try {
+        await target.query(`CREATE TEMP TABLE ${keys} ON COMMIT DROP AS SELECT ${key.map(quoteIdent).join(', ')} FROM ${only}${t} WITH NO DATA;
+          CREATE TEMP TABLE ${saved} ON COMMIT DROP AS SELECT ${b.columns.map(quoteIdent).join(', ')} FROM ${only}${t} WITH NO DATA`);
+        await load(b.inserted!.file, keys, key, 'text', b.table);
+        await load(b.file!, saved, b.columns, b.format, b.table);
+        await target.query(`DELETE FROM ${only}${t} AS x USING ${keys} AS k WHERE ${on('x', 'k')}`);
+        await target.query(`DELETE FROM ${only}${t} AS x USING ${saved} AS r WHERE ${on('x', 'r')}`);
+        await target.query(`INSERT INTO ${t} (${b.columns.map(quoteIdent).join(', ')}) OVERRIDING SYSTEM VALUE SELECT ${b.columns.map(quoteIdent).join(', ')} FROM ${saved}`);
+        await target.query(`DROP TABLE ${keys}, ${saved}`);
+      } catch (e) {
+        throw wrapError('data_restore_failed', `restoring the rows of ${b.table} by key`, e, 'nothing was changed: the target transaction is rolled back');
+      }
+    }
     await writeSequences(target, m.sequences);
     const sums = await checksums(target, items.map((b) => ({ from: fromItem(b.info), columns: b.columns, bytes: b.info.bytes })));
     const bad = items.flatMap((b, i) => (sums[i].rows !== b.rows || sums[i].sum !== b.checksum ? [`${b.table} (${sums[i].rows} row(s), expected ${b.rows})`] : []));

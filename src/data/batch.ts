@@ -12,6 +12,39 @@
  */
 import type pg from 'pg';
 
+/**
+ * Small tables (at most this big on disk, pg_table_size) are not streamed one by one: they are read whole into
+ * memory, many per query, and loaded many per query (apply.ts; backup.ts saves them many to a file).
+ */
+export const SMALL_TABLE_BYTES = 1 << 20;
+/** One batch: up to this many small tables, together up to this many bytes on disk. */
+const BATCH_TABLES = 250;
+const BATCH_DISK_BYTES = 8 << 20;
+/**
+ * The COPY output of one batch is kept in memory up to this size (TOAST compression can make a small table's
+ * output larger than its disk size); a batch past it is read to its end and dropped, and its tables are
+ * handled one by one (streamed).
+ */
+export const BATCH_MAX_BYTES = 32 << 20;
+
+/** Consecutive batches of `list`, in order, each within BATCH_TABLES and BATCH_DISK_BYTES (by `bytes`). */
+export function groupBatches<T>(list: T[], bytes: (t: T) => number): T[][] {
+  const out: T[][] = [];
+  let batch: T[] = [];
+  let disk = 0;
+  for (const t of list) {
+    if (batch.length > 0 && (batch.length === BATCH_TABLES || disk + bytes(t) > BATCH_DISK_BYTES)) {
+      out.push(batch);
+      batch = [];
+      disk = 0;
+    }
+    batch.push(t);
+    disk += bytes(t);
+  }
+  if (batch.length > 0) out.push(batch);
+  return out;
+}
+
 interface Connection {
   query(text: string): void;
   stream: { write(b: Buffer): boolean; cork?: () => void; uncork?: () => void };

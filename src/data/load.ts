@@ -96,16 +96,20 @@ async function rebuildIndexes(target: pg.ClientBase, indexes: DeferredIndex[]): 
  * `opts.deferIndexes`: emptied tables whose secondary indexes (see deferrableIndexes) are dropped before the load
  * and built after it, like pg_restore does — faster for large tables (one sort instead of one insertion per row
  * and index); primary keys and unique constraints stay in place.
+ * `opts.empty`: tables the caller counted empty under a lock it still holds (no other session can have written
+ * since): not truncated — TRUNCATE costs per relation (new files for the table and its indexes), and an empty
+ * table needs none. Their load must not use COPY FREEZE (allowed only after a TRUNCATE in the transaction).
  */
-export async function replaceRows<T extends LoadTarget, R>(target: pg.ClientBase, tables: T[], loadAll: (tables: T[]) => Promise<R[]>, opts: { keep?: (t: T) => boolean; deferIndexes?: (t: T) => boolean } = {}): Promise<R[]> {
+export async function replaceRows<T extends LoadTarget, R>(target: pg.ClientBase, tables: T[], loadAll: (tables: T[]) => Promise<R[]>, opts: { keep?: (t: T) => boolean; deferIndexes?: (t: T) => boolean; empty?: (t: T) => boolean } = {}): Promise<R[]> {
   if (tables.length === 0) return [];
   const oids = tables.map((t) => t.oid);
   const [fks, triggers] = [await foreignKeysTouching(target, oids), await userTriggers(target, oids)];
   const emptied = tables.filter((t) => !opts.keep?.(t));
+  const truncated = emptied.filter((t) => !opts.empty?.(t));
   const pre: string[] = [
     ...fks.map((fk) => `ALTER TABLE ${qualify(fk.schema, fk.table)} DROP CONSTRAINT ${quoteIdent(fk.name)}`),
     ...triggers.map((tr) => `ALTER TABLE ${qualify(tr.schema, tr.table)} DISABLE TRIGGER ${quoteIdent(tr.name)}`),
-    ...(emptied.length > 0 ? [`TRUNCATE ${emptied.map((t) => fromItem(t)).join(', ')}`] : []),
+    ...(truncated.length > 0 ? [`TRUNCATE ${truncated.map((t) => fromItem(t)).join(', ')}`] : []),
   ];
   try {
     if (pre.length > 0) await target.query(pre.join(';\n'));
