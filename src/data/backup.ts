@@ -2,7 +2,8 @@
  * backupData / restoreData. The backup holds, for every table the plan will copy into, the target's current
  * rows over ALL its non-generated columns (a target-only column is wiped by the copy too), streamed with
  * COPY TO → gzip → file (binary COPY when every column type's binary form is database-independent, else
- * text), plus the sequences the copy resets. meta records per table the row count and checksum at backup
+ * text), plus the sequences the copy resets. A table counted empty (under the lock) gets no file; small tables
+ * are read many per query (batch.ts) into one file per batch, each with its offset and length in it. meta records per table the row count and checksum at backup
  * time and each file's sha256; restoreData checks the files, reloads the rows in the caller's transaction
  * (same foreign-key / trigger handling as applyData) and proves count + checksum equal the recorded ones.
  */

@@ -83,6 +83,7 @@ abstract class Batch<T> {
     this.rows.push(copyRows(msg));
   }
   handleReadyForQuery(): void {
+    this.callback(); // clears pg's query_timeout timer, if any
     if (this.failed) return;
     if (this.rows.length !== this.statements || this.rows.some((n) => n < 0)) {
       this.reject(new Error(`the server answered ${this.rows.length} of ${this.statements} COPY statement(s)`));
@@ -91,6 +92,8 @@ abstract class Batch<T> {
     this.resolve(this.result());
   }
   handleError(e: unknown): void {
+    this.callback();
+    if (this.failed) return;
     this.failed = true;
     // Connection-level errors (the socket closed) are not a statement's.
     this.reject((e as { severity?: string }).severity !== undefined ? new BatchStatementError(this.rows.length, e) : e);

@@ -28,6 +28,8 @@
  *  - Verifying: a whole-table binary COPY of built-in types is proven by its row count; everything else by a
  *    checksum of the target (apply.ts verifyData). Missing source checksums are summed beside the copy on a
  *    second connection in the same snapshot (sumSourceAside).
+ *  - Many small tables: read many per query (multi-statement COPY TO) on a second source connection in the same
+ *    snapshot while the target loads the batch before, many per query (batch.ts, apply.ts); large ones stream.
  *  - Replacing rows: see load.ts (drop/re-add FKs, disable/re-enable user triggers, TRUNCATE in the tx; the
  *    secondary indexes of large tables are built after the load).
  *  - Delta mode (sync): only the rows that differ are written, found by primary-key ranges; see delta.ts.

@@ -2,7 +2,8 @@
  * Replacing the rows of a set of target tables inside the caller's transaction, whatever their foreign keys:
  *   1. drop every foreign key on or referencing them (cycles, self-references, other tables' references),
  *   2. disable their enabled user triggers (ON INSERT / ON TRUNCATE must not fire while rows are copied),
- *   3. TRUNCATE them (transactional in PostgreSQL: if anything fails the caller's ROLLBACK brings rows back),
+ *   3. TRUNCATE them (transactional in PostgreSQL: if anything fails the caller's ROLLBACK brings rows back)
+ *      — except those the caller knows empty (opts.empty),
  *   4. load every table (the caller's callback),
  *   5. re-enable the triggers in their exact previous mode, re-add the foreign keys (PostgreSQL re-validates
  *      every row; a violation fails the migration, which then rolls back).
