@@ -3,7 +3,8 @@
  * rows over ALL its non-generated columns (a target-only column is wiped by the copy too), streamed with
  * COPY TO → gzip → file (binary COPY when every column type's binary form is database-independent, else
  * text), plus the sequences the copy resets. A table counted empty (under the lock) gets no file; small tables
- * are read many per query (batch.ts) into one file per batch, each with its offset and length in it. meta records per table the row count and checksum at backup
+ * are read many per query (batch.ts) into one file per batch, each with its offset and length in it.
+ * meta records per table the row count and checksum at backup
  * time and each file's sha256; restoreData checks the files, reloads the rows in the caller's transaction
  * (same foreign-key / trigger handling as applyData) and proves count + checksum equal the recorded ones.
  */
@@ -248,12 +249,12 @@ export async function restoreData(target: pg.ClientBase, dir: string, meta: unkn
   const checked = new Set<string>();
   const invalid = (t: DataBackupTable, what: string) => new MigrateError('data_backup_invalid', `the backup of ${t.table} ${what}`, { hint: 'the checkpoint was edited by hand or written by another version; nothing was changed' });
   for (const t of m.tables) {
+    if ((t.offset !== undefined || t.length !== undefined) && (t.mode === 'rows' || t.file === undefined || !Number.isSafeInteger(t.offset) || !Number.isSafeInteger(t.length) || t.offset! < 0 || t.length! < 0)) {
+      throw invalid(t, 'names no usable place in its file');
+    }
     if (t.file === undefined && t.mode !== 'rows') {
       if (t.rows !== 0) throw invalid(t, `names no file for its ${t.rows} row(s)`);
       continue;
-    }
-    if ((t.offset !== undefined || t.length !== undefined) && (t.mode === 'rows' || !Number.isSafeInteger(t.offset) || !Number.isSafeInteger(t.length) || t.offset! < 0 || t.length! < 0)) {
-      throw invalid(t, 'names no usable place in its file');
     }
     for (const f of [{ file: t.file ?? '', sha256: t.sha256 ?? '' }, ...(t.mode === 'rows' ? [t.inserted ?? { file: '', sha256: '' }] : [])]) {
       if (f.file !== '' && checked.has(`${f.file}\u0000${f.sha256}`)) continue;
@@ -309,7 +310,12 @@ export async function restoreData(target: pg.ClientBase, dir: string, meta: unkn
       items,
       async (list) => {
         const many = new Map<string, Entry[]>();
-        for (const b of list) if (b.offset !== undefined) many.set(b.file!, [...(many.get(b.file!) ?? []), b]);
+        for (const b of list) {
+          if (b.offset === undefined) continue;
+          const group = many.get(b.file!) ?? [];
+          group.push(b);
+          many.set(b.file!, group);
+        }
         for (const [file, group] of many) await loadMany(file, group);
         await oneByOne(loadOne)(list.filter((b) => b.offset === undefined));
         return list.map(() => undefined);
