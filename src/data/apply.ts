@@ -158,14 +158,16 @@ async function loadBatch(target: pg.ClientBase, items: Item[], read: CopyOutResu
  * are then read on it while the target loads the ones before them. Without it (or if it cannot be opened) they
  * are read on the source connection, each batch right before it is loaded. This function closes it.
  * `opts.empty`: tables (relationKey) the caller counted empty under a lock that kept every other session from
- * writing to them since (migrate's backup): they are not truncated (load.ts replaceRows).
+ * writing to them since (migrate's backup): the small ones among them are not truncated (load.ts replaceRows).
  */
 export async function applyData(source: pg.ClientBase, target: pg.ClientBase, plan: DataPlan, opts: { onProgress?: (p: DataProgress) => void; delta?: DeltaState; deferIndexesRows?: number; readAhead?: () => Promise<pg.Client>; empty?: ReadonlySet<string> } = {}): Promise<DataTableResult[]> {
   const copy = plan.tables.filter((t) => t.action === 'copy');
   if (copy.length === 0) return [];
   const deltaOf = (it: Item) => opts.delta?.get(relationKey(it.plan.schema, it.plan.name));
   const items = await resolve(source, target, copy);
-  for (const it of items) if (!deltaOf(it) && opts.empty?.has(it.tgt.id)) it.keptEmpty = true;
+  // Only small tables skip the TRUNCATE (its per-relation cost is what matters for them); a large one keeps it,
+  // and with it COPY FREEZE (no hint-bit writes by its first readers later).
+  for (const it of items) if (!deltaOf(it) && opts.empty?.has(it.tgt.id) && it.src.bytes <= SMALL_TABLE_BYTES) it.keptEmpty = true;
   const units = unitsOf(items, (it) => !!deltaOf(it));
   const batches = units.flatMap((u) => ('batch' in u ? [u.batch] : []));
   const reader = opts.readAhead && batches.length > 1 ? await opts.readAhead().catch(() => undefined) : undefined;
