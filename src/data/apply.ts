@@ -181,14 +181,15 @@ export async function applyData(source: pg.ClientBase, target: pg.ClientBase, pl
           items.map((it) => ({ ...it, oid: it.tgt.oid, schema: it.tgt.schema, name: it.tgt.name, relkind: it.tgt.relkind })),
           async () => {
             const done = new Map<Item, DataTableResult>();
+            // sync: a table replaced whole says so beside those written by delta
+            const whole = (it: Item, r: DataTableResult) => done.set(it, opts.delta ? { ...r, mode: 'replace' } : r);
             let b = 0;
             for (const u of units) {
               if ('one' in u) {
                 const it = u.one;
                 const d = deltaOf(it);
                 if (!d) {
-                  const r = await copyTable(source, target, it, opts.onProgress);
-                  done.set(it, opts.delta ? { ...r, mode: 'replace' } : r);
+                  whole(it, await copyTable(source, target, it, opts.onProgress));
                   continue;
                 }
                 const t0 = performance.now();
@@ -202,7 +203,7 @@ export async function applyData(source: pg.ClientBase, target: pg.ClientBase, pl
               try {
                 // Past BATCH_MAX_BYTES nothing was kept: these tables stream one by one.
                 const rs = read.overflow ? await oneByOne((it: Item) => copyTable(source, target, it, opts.onProgress))(u.batch) : await loadBatch(target, u.batch, read, opts.onProgress);
-                u.batch.forEach((it, i) => done.set(it, opts.delta ? { ...rs[i]!, mode: 'replace' } : rs[i]!));
+                u.batch.forEach((it, i) => whole(it, rs[i]!));
               } finally {
                 ahead?.release(read);
               }

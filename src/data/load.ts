@@ -137,10 +137,6 @@ export async function replaceRows<T extends LoadTarget, R>(target: pg.ClientBase
   return results;
 }
 
-/**
- * Empty tables for good inside the caller's transaction: drop the foreign keys on or referencing them (they are
- * not re-added: the caller's schema step restores the ones it wants), TRUNCATE with user triggers kept silent.
- */
 /** loadAll for replaceRows from a per-table load: one table after the other. */
 export function oneByOne<T, R>(load: (t: T) => Promise<R>): (tables: T[]) => Promise<R[]> {
   return async (tables) => {
@@ -150,6 +146,10 @@ export function oneByOne<T, R>(load: (t: T) => Promise<R>): (tables: T[]) => Pro
   };
 }
 
+/**
+ * Empty tables for good inside the caller's transaction: drop the foreign keys on or referencing them (they are
+ * not re-added: the caller's schema step restores the ones it wants), TRUNCATE with user triggers kept silent.
+ */
 export async function emptyTables(target: pg.ClientBase, tables: LoadTarget[]): Promise<void> {
   if (tables.length === 0) return;
   const fks = await foreignKeysTouching(target, tables.map((t) => t.oid));
