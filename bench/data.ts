@@ -78,6 +78,8 @@ interface Scenario {
   dumpWhat: string;
   /** Empties the target (untimed). */
   reset: () => Promise<void>;
+  /** Before nself's copy only (untimed, after reset): rows it must replace (and back up) on the target. */
+  prefill?: () => Promise<void>;
   /** The target's content equals the source's (untimed, after every run). */
   check: () => Promise<void>;
   peers: boolean;
@@ -100,8 +102,8 @@ async function runScenario(sc: Scenario, hasPgcopydb: boolean): Promise<Outcome>
       return { ms: r.ms, rssMb: rss(r.rssKb) };
     };
     const nselfArgs = [BIN, 'migrate', 'local', 'staging', '--data-only', '--force', '--json'];
-    const nself = async (): Promise<Run & { report: any }> => {
-      const r = await timeCommand(process.execPath, nselfArgs, { cwd: project.dir });
+    const nself = async (bin = BIN): Promise<Run & { report: any }> => {
+      const r = await timeCommand(process.execPath, [bin, ...nselfArgs.slice(1)], { cwd: project.dir });
       let report: any;
       try {
         report = JSON.parse(r.stdout);
@@ -150,7 +152,9 @@ async function runScenario(sc: Scenario, hasPgcopydb: boolean): Promise<Outcome>
         });
       }
     }
-    tools.push({ name: NSELF, command: `nself migrate local staging --data-only --force --json`, run: nself });
+    tools.push({ name: NSELF, command: `nself migrate local staging --data-only --force --json`, run: () => nself() });
+    const base = process.env.BENCH_NSELF_BASE;
+    if (base) tools.push({ name: `${NSELF} (baseline build: ${base})`, command: `node ${base} migrate local staging --data-only --force --json`, run: () => nself(base) });
 
     const results = new Map<string, Run[]>(tools.map((x) => [x.name, []]));
     const noops: Run[] = [];
@@ -159,6 +163,7 @@ async function runScenario(sc: Scenario, hasPgcopydb: boolean): Promise<Outcome>
     for (let round = 0; round < REPEAT; round++) {
       for (const tool of tools) {
         await sc.reset();
+        if (tool.name.startsWith(NSELF)) await sc.prefill?.();
         await b.sql('CHECKPOINT');
         const r = await tool.run();
         await sc.check();
@@ -188,7 +193,7 @@ async function runScenario(sc: Scenario, hasPgcopydb: boolean): Promise<Outcome>
     const first = median(firsts.map((r) => r.ms));
     const lines: string[] = [];
     lines.push(`### ${sc.title}`, '');
-    lines.push(`- ${sc.rows.toLocaleString('en-US')} rows, ${sc.mb.toFixed(0)} MB (pg_table_size); ${REPEAT === 1 ? 'one run' : `median of ${REPEAT} interleaved rounds`} per tool, empty target each time`);
+    lines.push(`- ${sc.rows.toLocaleString('en-US')} rows, ${sc.mb.toFixed(0)} MB (pg_table_size); ${REPEAT === 1 ? 'one run' : `median of ${REPEAT} interleaved rounds`} per tool, empty target each time${sc.prefill ? ' (for nself: then prefilled as the title says)' : ''}`);
     lines.push(`- load average (1/5/15 min) before: ${loadBefore}, after: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (2 cores; other work on the machine shows up here)`, '');
     const md = (cells: (string | number)[]) => cells.map((c) => String(c).replace(/\|/g, '\\|'));
     lines.push(
@@ -223,6 +228,8 @@ async function runScenario(sc: Scenario, hasPgcopydb: boolean): Promise<Outcome>
 const SCENARIOS = (process.env.BENCH_SCENARIOS ?? 'two,one,many').split(',');
 const ONE_ROWS = Number(process.env.BENCH_ONE_ROWS ?? 1_000_000);
 const MANY = Number(process.env.BENCH_MANY_TABLES ?? 1000);
+/** many: rows put into every other target table before nself's copy (which then backs them up and replaces them). */
+const MANY_PREFILL = Number(process.env.BENCH_MANY_PREFILL ?? 0);
 
 async function main(): Promise<void> {
   ensureGnuTime();
@@ -296,7 +303,13 @@ async function main(): Promise<void> {
         const [[x], [y]] = await Promise.all([a.query<{ n: string; h: string }>(sumAll, [], 'many'), b.query<{ n: string; h: string }>(sumAll, [], 'many')]);
         if (x.n !== y.n || x.h !== y.h) throw new Error(`many tables: target has ${y.n} rows (checksum ${y.h}), source ${x.n} (${x.h})`);
       };
-      out.push(...(await runScenario({ title: `${MANY} tables × 10 rows, two servers`, rows: MANY * 10, mb, source: { cluster: a, db: 'many' }, target: { cluster: b, db: 'many' }, dumpWhat: '-n public', reset: async () => void (await b.sql(`TRUNCATE ${names.join(', ')}`, 'many')), check, peers: false }, hasPgcopydb)).lines);
+      const prefill = MANY_PREFILL > 0
+        ? async () => void (await b.sql(`DO $$ BEGIN FOR i IN 1..${MANY} BY 2 LOOP
+            EXECUTE format('INSERT INTO t%s SELECT g, ''old'', -g, now() FROM generate_series(1, ${MANY_PREFILL}) g', i);
+          END LOOP; END $$`, 'many'))
+        : undefined;
+      const title = `${MANY} tables × 10 rows, two servers${prefill ? `; before nself's copy every other target table has ${MANY_PREFILL} row(s) (pg_dump | psql: empty target)` : ''}`;
+      out.push(...(await runScenario({ title, rows: MANY * 10, mb, source: { cluster: a, db: 'many' }, target: { cluster: b, db: 'many' }, dumpWhat: '-n public', reset: async () => void (await b.sql(`TRUNCATE ${names.join(', ')}`, 'many')), ...(prefill ? { prefill } : {}), check, peers: false }, hasPgcopydb)).lines);
     }
     console.log(out.join('\n'));
   } finally {

@@ -2,28 +2,35 @@
  * backupData / restoreData. The backup holds, for every table the plan will copy into, the target's current
  * rows over ALL its non-generated columns (a target-only column is wiped by the copy too), streamed with
  * COPY TO → gzip → file (binary COPY when every column type's binary form is database-independent, else
- * text), plus the sequences the copy resets. meta records per table the row count and checksum at backup
+ * text), plus the sequences the copy resets. A table counted empty (under the lock) gets no file; small tables
+ * are read many per query (batch.ts) into one file per batch, each with its offset and length in it.
+ * meta records per table the row count and checksum at backup
  * time and each file's sha256; restoreData checks the files, reloads the rows in the caller's transaction
  * (same foreign-key / trigger handling as applyData) and proves count + checksum equal the recorded ones.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import { createGunzip, createGzip, gunzip, gzip } from 'node:zlib';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { MigrateError } from '../errors.js';
 import { sha256File } from '../util/fs.js';
 import { qualify, quoteIdent, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type SequenceState, type TableInfo } from './catalog.js';
-import { DEFER_INDEXES_ROWS, DEFER_KEYS_ROWS, emptyTables, replaceRows } from './load.js';
+import { DEFER_INDEXES_ROWS, DEFER_KEYS_ROWS, emptyTables, oneByOne, replaceRows } from './load.js';
 import { columnsSignature } from './known.js';
 import { checksums, withPinned, wrapError } from './session.js';
 import { names } from './plan.js';
 import { cancelBackend, pump } from './stream.js';
+import { BATCH_MAX_BYTES, BatchStatementError, copyInMany, copyOutMany, groupBatches, SMALL_TABLE_BYTES } from './batch.js';
+
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
 import type { DataPlan } from './types.js';
 
 export interface DataBackupTable {
@@ -32,9 +39,17 @@ export interface DataBackupTable {
   name: string;
   columns: string[];
   format: 'binary' | 'text';
-  file: string;
+  /** Absent when the table had no rows (nothing saved; restoring empties it). */
+  file?: string;
+  /**
+   * A file holding many small tables: this table's COPY data is bytes [offset, offset + length) of the file's
+   * uncompressed content (`bytes` is then `length`). Absent: the file holds this table alone (`bytes`: its size).
+   */
+  offset?: number;
+  length?: number;
   bytes: number;
-  sha256: string;
+  /** SHA-256 of the (gzip) file. */
+  sha256?: string;
   rows: number;
   checksum: string;
   /**
@@ -116,12 +131,43 @@ export async function backupTables(target: pg.ClientBase, wanted: Array<{ schema
     const sums = await checksums(target, tables.map((t) => ({ from: fromItem(t), columns: t.columns.filter((c) => !c.generated).map((c) => c.name), bytes: t.bytes })), {
       onError: (idx, e) => wrapError('data_backup_failed', `summing the rows of ${names(idx.map((i) => tables[i].display))} to back them up`, e),
     });
+    const shapes = tables.map((t) => {
+      const cols = t.columns.filter((c) => !c.generated);
+      return { format: cols.every((c) => c.portable) ? ('binary' as const) : ('text' as const), columns: cols.map((c) => c.name) };
+    });
+    // Small tables with rows are saved many to a file: one query of COPYs per batch (batch.ts), their outputs one
+    // after the other in one gzip file (a batch whose output is too large for memory gets a file per table below).
+    const small = tables.flatMap((t, i) => (!opts.byKey?.has(t.id) && sums[i].rows > 0 && t.bytes <= SMALL_TABLE_BYTES ? [i] : []));
+    const bundled = new Map<number, { file: string; offset: number; length: number; sha256: string }>();
+    for (const [k, batch] of groupBatches(small, (i) => tables[i].bytes).entries()) {
+      const file = `many-${String(k + 1).padStart(4, '0')}.copy.gz`;
+      try {
+        const read = await copyOutMany(target, batch.map((i) => `COPY (SELECT ${shapes[i].columns.map(quoteIdent).join(', ')} FROM ${fromItem(tables[i])}) TO STDOUT (FORMAT ${shapes[i].format})`), BATCH_MAX_BYTES);
+        if (read.overflow) continue;
+        const wrong = batch.findIndex((i, j) => read.rows[j] !== sums[i].rows);
+        if (wrong >= 0) throw new Error(`${read.rows[wrong]} row(s) read, ${sums[batch[wrong]].rows} counted under the lock`);
+        const gz = await gzipAsync(Buffer.concat(read.data), { level: 3 });
+        await writeFile(join(dir, file), gz, { mode: 0o600 });
+        const sha256 = createHash('sha256').update(gz).digest('hex');
+        let offset = 0;
+        batch.forEach((i, j) => {
+          bundled.set(i, { file, offset, length: read.data[j].length, sha256 });
+          offset += read.data[j].length;
+        });
+      } catch (e) {
+        const failed = e instanceof BatchStatementError ? [batch[e.index]] : batch;
+        throw wrapError('data_backup_failed', `backing up the rows of ${names(failed.map((i) => tables[i].display))} to ${join(dir, file)}`, e instanceof BatchStatementError ? e.cause : e);
+      }
+    }
     const out: DataBackupTable[] = [];
     for (const [i, t] of tables.entries()) {
-      const cols = t.columns.filter((c) => !c.generated);
-      const format = cols.every((c) => c.portable) ? 'binary' : 'text';
-      const columns = cols.map((c) => c.name);
+      const { format, columns } = shapes[i];
       const file = `${String(i + 1).padStart(4, '0')}.copy.gz`;
+      const many = bundled.get(i);
+      if (many) {
+        out.push({ table: t.display, schema: t.schema, name: t.name, columns, format, file: many.file, offset: many.offset, length: many.length, bytes: many.length, sha256: many.sha256, rows: sums[i].rows, checksum: sums[i].sum });
+        continue;
+      }
       try {
         const sum = sums[i];
         const keyed = opts.byKey?.get(t.id);
@@ -134,6 +180,11 @@ export async function backupTables(target: pg.ClientBase, wanted: Array<{ schema
           const only = t.relkind === 'r' ? 'ONLY ' : '';
           const ins = await copyToFile(target, `SELECT ${keyed.key.map((k) => `s.${quoteIdent(k)}`).join(', ')} FROM ${quoteIdent(keyed.stage)} AS s WHERE NOT EXISTS (SELECT 1 FROM ${only}${qualify(t.schema, t.name)} AS x WHERE ${on('x', 's')})`, 'text', join(dir, kfile));
           out.push({ table: t.display, schema: t.schema, name: t.name, columns, format, file, bytes: saved.bytes, sha256: saved.sha256, rows: sum.rows, checksum: sum.sum, mode: 'rows', key: keyed.key, saved: saved.rows, inserted: { file: kfile, ...ins } });
+          continue;
+        }
+        if (sum.rows === 0) {
+          // Counted under the lock: nothing to save, no file. The restore empties the table.
+          out.push({ table: t.display, schema: t.schema, name: t.name, columns, format, bytes: 0, rows: 0, checksum: sum.sum });
           continue;
         }
         const w = await copyToFile(target, `SELECT ${list} FROM ${fromItem(t)}`, format, join(dir, file));
@@ -195,9 +246,20 @@ export async function emptyBackedUpTables(target: pg.ClientBase, meta: unknown):
 
 export async function restoreData(target: pg.ClientBase, dir: string, meta: unknown): Promise<void> {
   const m = parseMeta(meta);
-  // Check every file before touching anything.
+  // Check every file before touching anything (a file of many tables once).
+  const checked = new Set<string>();
+  const invalid = (t: DataBackupTable, what: string) => new MigrateError('data_backup_invalid', `the backup of ${t.table} ${what}`, { hint: 'the checkpoint was edited by hand or written by another version; nothing was changed' });
   for (const t of m.tables) {
-    for (const f of [{ file: t.file, sha256: t.sha256 }, ...(t.mode === 'rows' ? [t.inserted ?? { file: '', sha256: '' }] : [])]) {
+    if ((t.offset !== undefined || t.length !== undefined) && (t.mode === 'rows' || t.file === undefined || !Number.isSafeInteger(t.offset) || !Number.isSafeInteger(t.length) || t.offset! < 0 || t.length! < 0)) {
+      throw invalid(t, 'names no usable place in its file');
+    }
+    if (t.file === undefined && t.mode !== 'rows') {
+      if (t.rows !== 0) throw invalid(t, `names no file for its ${t.rows} row(s)`);
+      continue;
+    }
+    for (const f of [{ file: t.file ?? '', sha256: t.sha256 ?? '' }, ...(t.mode === 'rows' ? [t.inserted ?? { file: '', sha256: '' }] : [])]) {
+      if (f.file !== '' && checked.has(`${f.file}\u0000${f.sha256}`)) continue;
+      checked.add(`${f.file}\u0000${f.sha256}`);
       const path = join(dir, f.file);
       const ok = f.file !== '' && (await stat(path).then((s) => s.isFile(), () => false));
       if (!ok) throw new MigrateError('data_backup_missing', `the backup of ${t.table} is missing: ${path}`, { hint: 'the checkpoint directory is incomplete; nothing was changed' });
@@ -226,33 +288,67 @@ export async function restoreData(target: pg.ClientBase, dir: string, meta: unkn
         throw wrapError('data_restore_failed', `restoring the rows of ${table}`, e, 'nothing was changed: the target transaction is rolled back');
       }
     };
+    type Entry = (typeof items)[number];
+    // Tables saved many to a file: the file is read once, and its tables are loaded in one query.
+    const loadMany = async (file: string, list: Entry[]) => {
+      try {
+        const data = await gunzipAsync(await readFile(join(dir, file)));
+        const parts = list.map((b) => {
+          if (b.offset! + b.length! > data.length) throw invalid(b, `lies outside its file ${file}`);
+          return data.subarray(b.offset!, b.offset! + b.length!);
+        });
+        const rows = await copyInMany(target, list.map((b) => `COPY ${qualify(b.schema, b.name)} (${b.columns.map(quoteIdent).join(', ')}) FROM STDIN (FORMAT ${b.format})`), parts);
+        const wrong = list.findIndex((b, j) => rows[j] !== b.rows);
+        if (wrong >= 0) throw new Error(`${list[wrong].table}: ${rows[wrong]} row(s) loaded, ${list[wrong].rows} saved`);
+      } catch (e) {
+        if (e instanceof MigrateError) throw e;
+        const failed = e instanceof BatchStatementError ? [list[e.index]] : list;
+        throw wrapError('data_restore_failed', `restoring the rows of ${names(failed.map((b) => b.table))}`, e instanceof BatchStatementError ? e.cause : e, 'nothing was changed: the target transaction is rolled back');
+      }
+    };
     await replaceRows(
       target,
       items,
-      async (b) => {
-        if (b.mode !== 'rows') return load(b.file, qualify(b.schema, b.name), b.columns, b.format, b.table);
-        // Rows by key: the keys the sync inserted go, the rows it updated or deleted come back.
-        const t = qualify(b.schema, b.name);
-        const only = b.relkind === 'r' ? 'ONLY ' : '';
-        const key = b.key!;
-        const on = (a: string, c: string) => key.map((k) => `${a}.${quoteIdent(k)} = ${c}.${quoteIdent(k)}`).join(' AND ');
-        const keys = quoteIdent(`nself_restore_keys_${b.oid}`);
-        const saved = quoteIdent(`nself_restore_rows_${b.oid}`);
-        try {
-          await target.query(`CREATE TEMP TABLE ${keys} ON COMMIT DROP AS SELECT ${key.map(quoteIdent).join(', ')} FROM ${only}${t} WITH NO DATA;
-            CREATE TEMP TABLE ${saved} ON COMMIT DROP AS SELECT ${b.columns.map(quoteIdent).join(', ')} FROM ${only}${t} WITH NO DATA`);
-          await load(b.inserted!.file, keys, key, 'text', b.table);
-          await load(b.file, saved, b.columns, b.format, b.table);
-          await target.query(`DELETE FROM ${only}${t} AS x USING ${keys} AS k WHERE ${on('x', 'k')}`);
-          await target.query(`DELETE FROM ${only}${t} AS x USING ${saved} AS r WHERE ${on('x', 'r')}`);
-          await target.query(`INSERT INTO ${t} (${b.columns.map(quoteIdent).join(', ')}) OVERRIDING SYSTEM VALUE SELECT ${b.columns.map(quoteIdent).join(', ')} FROM ${saved}`);
-          await target.query(`DROP TABLE ${keys}, ${saved}`);
-        } catch (e) {
-          throw wrapError('data_restore_failed', `restoring the rows of ${b.table} by key`, e, 'nothing was changed: the target transaction is rolled back');
+      async (list) => {
+        const many = new Map<string, Entry[]>();
+        for (const b of list) {
+          if (b.offset === undefined) continue;
+          const group = many.get(b.file!) ?? [];
+          group.push(b);
+          many.set(b.file!, group);
         }
+        for (const [file, group] of many) await loadMany(file, group);
+        await oneByOne(loadOne)(list.filter((b) => b.offset === undefined));
+        return list.map(() => undefined);
       },
       { keep: (b) => b.mode === 'rows', deferIndexes: (b) => b.rows >= DEFER_INDEXES_ROWS, deferKeys: (b) => b.rows >= DEFER_KEYS_ROWS },
     );
+    async function loadOne(b: Entry): Promise<void> {
+      if (b.mode !== 'rows') {
+        // No file: it was empty, and replaceRows has emptied it.
+        if (b.file !== undefined) await load(b.file, qualify(b.schema, b.name), b.columns, b.format, b.table);
+        return;
+      }
+      // Rows by key: the keys the sync inserted go, the rows it updated or deleted come back.
+      const t = qualify(b.schema, b.name);
+      const only = b.relkind === 'r' ? 'ONLY ' : '';
+      const key = b.key!;
+      const on = (a: string, c: string) => key.map((k) => `${a}.${quoteIdent(k)} = ${c}.${quoteIdent(k)}`).join(' AND ');
+      const keys = quoteIdent(`nself_restore_keys_${b.oid}`);
+      const saved = quoteIdent(`nself_restore_rows_${b.oid}`);
+      try {
+        await target.query(`CREATE TEMP TABLE ${keys} ON COMMIT DROP AS SELECT ${key.map(quoteIdent).join(', ')} FROM ${only}${t} WITH NO DATA;
+          CREATE TEMP TABLE ${saved} ON COMMIT DROP AS SELECT ${b.columns.map(quoteIdent).join(', ')} FROM ${only}${t} WITH NO DATA`);
+        await load(b.inserted!.file, keys, key, 'text', b.table);
+        await load(b.file!, saved, b.columns, b.format, b.table);
+        await target.query(`DELETE FROM ${only}${t} AS x USING ${keys} AS k WHERE ${on('x', 'k')}`);
+        await target.query(`DELETE FROM ${only}${t} AS x USING ${saved} AS r WHERE ${on('x', 'r')}`);
+        await target.query(`INSERT INTO ${t} (${b.columns.map(quoteIdent).join(', ')}) OVERRIDING SYSTEM VALUE SELECT ${b.columns.map(quoteIdent).join(', ')} FROM ${saved}`);
+        await target.query(`DROP TABLE ${keys}, ${saved}`);
+      } catch (e) {
+        throw wrapError('data_restore_failed', `restoring the rows of ${b.table} by key`, e, 'nothing was changed: the target transaction is rolled back');
+      }
+    }
     await writeSequences(target, m.sequences);
     const sums = await checksums(target, items.map((b) => ({ from: fromItem(b.info), columns: b.columns, bytes: b.info.bytes })));
     const bad = items.flatMap((b, i) => (sums[i].rows !== b.rows || sums[i].sum !== b.checksum ? [`${b.table} (${sums[i].rows} row(s), expected ${b.rows})`] : []));

@@ -29,6 +29,8 @@
  *  - Verifying: a whole-table binary COPY of built-in types is proven by its row count; everything else by a
  *    checksum of the target (apply.ts verifyData). The source's row versions are summed beside the copy on a
  *    second connection in the same snapshot (versionsAside); the checkpoint records the target's.
+ *  - Many small tables: read many per query (multi-statement COPY TO) on a second source connection in the same
+ *    snapshot while the target loads the batch before, many per query (batch.ts, apply.ts); large ones stream.
  *  - Replacing rows: see load.ts (drop/re-add FKs, disable/re-enable user triggers, TRUNCATE in the tx; the
  *    secondary indexes of large tables are built after the load).
  *  - Delta mode (sync): only the rows that differ are written, found by primary-key ranges; see delta.ts.
@@ -37,7 +39,7 @@ export type { DataScope, DataTablePlan, DataPlan, DataTableDiff, DataDiff, DataP
 export type { DataBackupMeta, DataBackupTable } from './backup.js';
 export { countTargetOnlyValues, planData } from './plan.js';
 export { diffData } from './diff.js';
-export { applyData, followSequences, refreshDependentMatviews, versionsAside, verifyData, type DataVerification } from './apply.js';
+export { applyData, followSequences, openInSnapshot, refreshDependentMatviews, versionsAside, verifyData, type DataVerification } from './apply.js';
 export { backupData, backupTables, backedUpTables, emptyBackedUpTables, restoreData, sumTables, type TableSum } from './backup.js';
 export { emptyBeforeReload, reloadableTables } from './load.js';
 export { listTables, readSequences, writeSequences, type SequenceState, type TableInfo } from './catalog.js';

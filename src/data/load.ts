@@ -2,7 +2,8 @@
  * Replacing the rows of a set of target tables inside the caller's transaction, whatever their foreign keys:
  *   1. drop every foreign key on or referencing them (cycles, self-references, other tables' references),
  *   2. disable their enabled user triggers (ON INSERT / ON TRUNCATE must not fire while rows are copied),
- *   3. TRUNCATE them (transactional in PostgreSQL: if anything fails the caller's ROLLBACK brings rows back),
+ *   3. TRUNCATE them (transactional in PostgreSQL: if anything fails the caller's ROLLBACK brings rows back)
+ *      — except those the caller knows empty (opts.empty),
  *   4. load every table (the caller's callback),
  *   5. re-enable the triggers in their exact previous mode, re-add the foreign keys (PostgreSQL re-validates
  *      every row; a violation fails the migration, which then rolls back).
@@ -137,26 +138,32 @@ async function rebuildIndexes(target: pg.ClientBase, indexes: DeferredIndex[]): 
 }
 
 /**
+ * `loadAll` loads every table (in any order, one by one or many at once) and returns one result per table, in
+ * the order of `tables`.
  * `opts.keep`: tables that are not emptied first — their `load` changes rows in place (sync's delta mode, a
  * restore by key); foreign keys and triggers are handled the same way for them.
  * `opts.deferIndexes`: emptied tables whose secondary indexes (see deferrableIndexes) are dropped before the load
  * and built after it, like pg_restore does — faster for large tables (one sort instead of one insertion per row
  * and index); `opts.deferKeys`: emptied tables whose primary key and unique constraints (deferrableKeys) are too.
+ * `opts.empty`: tables the caller counted empty under a lock it still holds (no other session can have written
+ * since): not truncated — TRUNCATE costs per relation (new files for the table and its indexes), and an empty
+ * table needs none. Their load must not use COPY FREEZE (allowed only after a TRUNCATE in the transaction).
  */
 export async function replaceRows<T extends LoadTarget, R>(
   target: pg.ClientBase,
   tables: T[],
-  load: (t: T) => Promise<R>,
-  opts: { keep?: (t: T) => boolean; deferIndexes?: (t: T) => boolean; deferKeys?: (t: T) => boolean } = {},
+  loadAll: (tables: T[]) => Promise<R[]>,
+  opts: { keep?: (t: T) => boolean; deferIndexes?: (t: T) => boolean; deferKeys?: (t: T) => boolean; empty?: (t: T) => boolean } = {},
 ): Promise<R[]> {
   if (tables.length === 0) return [];
   const oids = tables.map((t) => t.oid);
   const [fks, triggers] = [await foreignKeysTouching(target, oids), await userTriggers(target, oids)];
   const emptied = tables.filter((t) => !opts.keep?.(t));
+  const truncated = emptied.filter((t) => !opts.empty?.(t));
   const pre: string[] = [
     ...fks.map((fk) => `ALTER TABLE ${qualify(fk.schema, fk.table)} DROP CONSTRAINT ${quoteIdent(fk.name)}`),
     ...triggers.map((tr) => `ALTER TABLE ${qualify(tr.schema, tr.table)} DISABLE TRIGGER ${quoteIdent(tr.name)}`),
-    ...(emptied.length > 0 ? [`TRUNCATE ${emptied.map((t) => fromItem(t)).join(', ')}`] : []),
+    ...(truncated.length > 0 ? [`TRUNCATE ${truncated.map((t) => fromItem(t)).join(', ')}`] : []),
   ];
   try {
     if (pre.length > 0) await target.query(pre.join(';\n'));
@@ -172,8 +179,7 @@ export async function replaceRows<T extends LoadTarget, R>(
   if (deferred.length > 0) {
     await target.query(deferred.map((ix) => (ix.constraint ? `ALTER TABLE ${qualify(ix.schema, ix.table)} DROP CONSTRAINT ${quoteIdent(ix.name)}` : `DROP INDEX ${qualify(ix.schema, ix.name)}`)).join(';\n'));
   }
-  const results: R[] = [];
-  for (const t of tables) results.push(await load(t));
+  const results = await loadAll(tables);
   await rebuildIndexes(target, deferred);
   if (triggers.length > 0) {
     await target.query(triggers.map((tr) => `ALTER TABLE ${qualify(tr.schema, tr.table)} ${ENABLE[tr.enabled]} TRIGGER ${quoteIdent(tr.name)}`).join(';\n'));
@@ -188,6 +194,15 @@ export async function replaceRows<T extends LoadTarget, R>(
     }
   }
   return results;
+}
+
+/** loadAll for replaceRows from a per-table load: one table after the other. */
+export function oneByOne<T, R>(load: (t: T) => Promise<R>): (tables: T[]) => Promise<R[]> {
+  return async (tables) => {
+    const out: R[] = [];
+    for (const t of tables) out.push(await load(t));
+    return out;
+  };
 }
 
 /**

@@ -14,7 +14,7 @@ import { lockTarget } from '../pg/lock.js';
 import { displayName, qualify, quoteLiteral, relationKey } from '../pg/quote.js';
 import { applyConfig, diffConfig, loadConfigRules, planConfig, verifyConfig, type ConfigRules } from '../config/index.js';
 import { applySchema, backupSchema, canonicalizeSource, canonicalNotice, checkPlanRows, countHazardRows, fingerprintSchema, inspectSchema, planSchema, recreatedTablesWithRows, tableHasRowsMessage, tablesAtRisk, type SchemaModel, type SchemaPlan, type SchemaScope } from '../schema/index.js';
-import { applyData, refreshDependentMatviews, versionsAside, backedUpTables, backupTables, cancelBackend, countTargetOnlyValues, emptyBeforeReload, keyedBackups, planData, planDataDelta, prepareDelta, reloadableTables, replaceWhole, sumTables, unmatchedFilters, verifyData, observedEqual, readKnown, recordKnown, type DataPlan, type DataScope, type DeltaState, type KnownTables, type SequenceState, type TableSum } from '../data/index.js';
+import { applyData, openInSnapshot, refreshDependentMatviews, versionsAside, backedUpTables, backupTables, cancelBackend, countTargetOnlyValues, emptyBeforeReload, keyedBackups, planData, planDataDelta, prepareDelta, reloadableTables, replaceWhole, sumTables, unmatchedFilters, verifyData, observedEqual, readKnown, recordKnown, type DataBackupMeta, type DataPlan, type DataScope, type DeltaState, type KnownTables, type SequenceState, type TableSum } from '../data/index.js';
 import { backupFiles, type FileBackup } from '../checkpoint/files.js';
 import { beginCheckpoint, DEFAULT_KEEP, pruneCheckpoints, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
 import { abandonRun, clearJournal, newJournal, recoverInterrupted, transactionId, writeJournal, type Journal } from './journal.js';
@@ -400,7 +400,12 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
           const aside = srcDb && srcSnapshot && !delta ? versionsAside(() => srcDb.connect(), srcSnapshot, dp) : undefined;
           let results;
           try {
-            results = await applyData(src!, tgt!, dp, { onProgress: io.onProgress, ...(delta ? { delta } : {}) });
+            // Small tables are read ahead on another connection in the same snapshot while the target loads.
+            const readAhead = srcDb && srcSnapshot ? () => openInSnapshot(() => srcDb.connect(), srcSnapshot) : undefined;
+            // Tables the backup counted empty under its lock (held since: no other session wrote to them) need no
+            // TRUNCATE — unless a schema step ran in between.
+            const empty = !schemaChanges && backupMeta.data ? new Set((backupMeta.data as DataBackupMeta).tables.filter((t) => t.rows === 0 && t.mode === undefined).map((t) => relationKey(t.schema, t.name))) : undefined;
+            results = await applyData(src!, tgt!, dp, { onProgress: io.onProgress, ...(delta ? { delta } : {}), ...(readAhead ? { readAhead } : {}), ...(empty ? { empty } : {}) });
           } catch (e) {
             await aside?.stop();
             throw e;
