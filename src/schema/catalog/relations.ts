@@ -82,13 +82,14 @@ export const relations: Family = {
       const opts = pgArray(r.reloptions).sort(sortStr);
       let f: Fact;
       if (r.relkind === 'r' || r.relkind === 'p') {
+        // attrs in key order, here and below: their signature is then one JSON.stringify (model.ts)
         f = ctx.mk('table', `table:${sql}`, {
-          unlogged: r.relpersistence === 'u',
-          partkey: r.partkey,
+          am: r.am,
           options: opts,
+          partkey: r.partkey,
           rls: r.relrowsecurity,
           rlsForce: r.relforcerowsecurity,
-          am: r.am,
+          unlogged: r.relpersistence === 'u',
         }, meta);
         ctx.aclTargets.push({ cls: 'pg_class', oid: Number(r.oid), sub: 0, factId: f.id, objType: 'TABLE', objSql: sql });
       } else if (r.relkind === 'v' || r.relkind === 'm') {
@@ -96,7 +97,7 @@ export const relations: Family = {
         // the server's own text (meta.def)
         const text = String(r.viewdef).replace(/;\s*$/, '');
         const def = viewDefForComparison(text);
-        f = ctx.mk(r.relkind === 'v' ? 'view' : 'matview', `${r.relkind === 'v' ? 'view' : 'matview'}:${sql}`, { def, options: opts, columns: [], am: r.am }, def === text ? meta : { ...meta, def: text });
+        f = ctx.mk(r.relkind === 'v' ? 'view' : 'matview', `${r.relkind === 'v' ? 'view' : 'matview'}:${sql}`, { am: r.am, columns: [], def, options: opts }, def === text ? meta : { ...meta, def: text });
         ctx.aclTargets.push({ cls: 'pg_class', oid: Number(r.oid), sub: 0, factId: f.id, objType: 'TABLE', objSql: sql });
       } else if (r.relkind === 'S') {
         f = ctx.mk('sequence', `sequence:${sql}`, {}, meta);
@@ -172,12 +173,12 @@ export const relations: Family = {
       }
       const sql = quoteIdent(r.attname);
       const attrs: Record<string, AttrValue> = {
-        type: r.typ,
-        notnull: r.attnotnull,
         collation: r.coll,
+        generated: r.attgenerated === 's' || r.attgenerated === 'v' ? r.defexpr : null,
         identity: r.attidentity || null,
         identityOptions: r.attidentity ? r.identopts : null,
-        generated: r.attgenerated === 's' || r.attgenerated === 'v' ? r.defexpr : null,
+        notnull: r.attnotnull,
+        type: r.typ,
       };
       // PostgreSQL 18's virtual generated columns (computed when read); stored ones carry no such attribute
       if (r.attgenerated === 'v') attrs.virtual = true;
@@ -241,7 +242,7 @@ export const relations: Family = {
         const rel = relFact.get(Number(r.conrelid));
         if (!rel || rel.kind !== 'table') continue;
         if (!r.conislocal || Number(r.conparentid)) continue; // inherited / cloned to a partition
-        const f = ctx.mk('constraint', `constraint:${rel.meta.sql}.${name}`, { type: r.contype, def: r.def }, { table: rel.meta.sql as string, name: r.conname }, rel.id);
+        const f = ctx.mk('constraint', `constraint:${rel.meta.sql}.${name}`, { def: r.def, type: r.contype }, { table: rel.meta.sql as string, name: r.conname }, rel.id);
         f.deps.push(rel.id);
         ctx.objMap.set(key('pg_constraint', r.oid), f.id);
         if ('pux'.includes(r.contype) && Number(r.conindid)) ctx.objMap.set(key('pg_class', r.conindid), f.id);
