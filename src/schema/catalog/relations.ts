@@ -7,7 +7,7 @@
 import { quoteIdent, qualify } from '../../pg/quote.js';
 import type { AttrValue, Fact } from '../model.js';
 import { viewDefForComparison } from '../versions.js';
-import { EXT, key, pgArray, sortStr, type Family } from './context.js';
+import { EXT, key, pgArray, sortStr, type Family, type ObjKey } from './context.js';
 
 export const relations: Family = {
   steps: (env) => [
@@ -136,7 +136,7 @@ export const relations: Family = {
     }
 
     // ---------- columns
-    const colFact = new Map<string, Fact>();
+    const colFact = new Map<ObjKey, Fact>();
     for (const r of rows('columns')) {
       const relid = Number(r.attrelid);
       const comp = ctx.compositeByRel.get(relid);
@@ -192,8 +192,9 @@ export const relations: Family = {
       if (r.compression) attrs.compression = r.compression;
       const f = ctx.mk('column', `column:${rel.meta.sql}.${sql}`, attrs, { sql, name: r.attname, table: rel.meta.sql as string, pos: Number(r.attnum), typstorage: r.typstorage }, rel.id);
       f.deps.push(rel.id);
-      ctx.objMap.set(key('pg_class', relid, r.attnum), f.id);
-      colFact.set(`${relid}.${r.attnum}`, f);
+      const colKey = key('pg_class', relid, r.attnum);
+      ctx.objMap.set(colKey, f.id);
+      colFact.set(colKey, f);
       if (r.defoid) {
         if (r.attgenerated) ctx.objMap.set(key('pg_attrdef', r.defoid), f.id);
         else {
@@ -206,7 +207,7 @@ export const relations: Family = {
     }
     // sequences OWNED BY
     for (const [f, o] of owned) {
-      const col = colFact.get(`${o.rel}.${o.att}`);
+      const col = colFact.get(key('pg_class', o.rel, o.att));
       const rel = relFact.get(o.rel)!;
       const colSql = col ? col.meta.sql : quoteIdent(String(o.attName));
       const of = ctx.mk('seq_owned', `seq_owned:${f.meta.sql}`, { column: `${rel.meta.sql}.${colSql}` }, { seq: f.meta.sql as string }, col ? col.id : rel.id);
