@@ -137,6 +137,7 @@ export const relations: Family = {
 
     // ---------- columns
     const colFact = new Map<ObjKey, Fact>();
+    const childColumns: Fact[] = [];
     for (const r of rows('columns')) {
       const relid = Number(r.attrelid);
       const comp = ctx.compositeByRel.get(relid);
@@ -167,6 +168,7 @@ export const relations: Family = {
             ...(ownNotNull ? { notnull: true } : {}),
           }, { table: rel.meta.sql as string, column: sql, parentTable: parentRel.meta.sql as string }, rel.id);
           cf.deps.push(rel.id);
+          childColumns.push(cf);
           if (ownDefault && r.defoid) ctx.objMap.set(key('pg_attrdef', r.defoid), cf.id);
         }
         continue;
@@ -215,6 +217,7 @@ export const relations: Family = {
     }
 
     // ---------- inheritance / partitions
+    const links: Fact[] = [];
     for (const r of rows('inheritance and partitions')) {
       const child = relFact.get(Number(r.inhrelid));
       const parent = relFact.get(Number(r.inhparent));
@@ -222,15 +225,15 @@ export const relations: Family = {
       if (ctx.relIsPartition.has(Number(r.inhrelid))) {
         const f = ctx.mk('partition', `partition:${child.meta.sql}`, { parent: parent.id, bound: ctx.partBound.get(Number(r.inhrelid))! }, { child: child.meta.sql as string, parent: parent.meta.sql as string }, child.id);
         f.deps.push(child.id, parent.id);
+        links.push(f);
       } else {
         const f = ctx.mk('inherit', `inherit:${child.meta.sql}:${parent.meta.sql}`, {}, { child: child.meta.sql as string, parent: parent.meta.sql as string, seq: Number(r.inhseqno) }, child.id);
         f.deps.push(child.id, parent.id);
+        links.push(f);
       }
     }
     // a child's own setting comes after its link to the parent and after the parent's default (which recurses to it)
-    const links = [...ctx.facts.values()].filter((x) => x.kind === 'partition' || x.kind === 'inherit');
-    for (const f of ctx.facts.values()) {
-      if (f.kind !== 'child_column') continue;
+    for (const f of childColumns) {
       for (const x of links) if (x.parent === f.parent) f.deps.push(x.id);
       const pd = `default:${f.meta.parentTable}.${f.meta.column}`;
       if (ctx.facts.has(pd)) f.deps.push(pd);
