@@ -15,7 +15,10 @@ export interface DbHandle {
   label: string;
   /** Database name. */
   database: string;
-  /** A new connected client (through the same tunnel). The caller ends it, or close() does. */
+  /**
+   * A new connected client (through the same tunnel). The caller ends it, or close() does. The first call may
+   * get the test connection that opening made, when it comes within a few seconds and that connection is still up.
+   */
   connect(): Promise<pg.Client>;
   /** Ends every client this handle made, then the tunnel. Idempotent. */
   close(): Promise<void>;
@@ -37,7 +40,13 @@ export interface OpenOptions {
 
 export const APPLICATION_NAME = 'nself-migrate';
 
-/** Open the environment's database; one test connection is made (and closed) so that errors surface now. */
+/** How long the test connection of openDatabase waits for the first connect() to take it over. */
+const SPARE_MS = 5_000;
+
+/**
+ * Open the environment's database; one test connection is made so that errors surface now. It is handed to the
+ * first connect() call that comes within SPARE_MS (one connection less to set up), else closed.
+ */
 export async function openDatabase(env: Environment, opts: OpenOptions): Promise<DbHandle> {
   const settings = connectionSettings(env);
   const label = describeConnection(settings);
@@ -48,9 +57,17 @@ export async function openDatabase(env: Environment, opts: OpenOptions): Promise
   }
   const clients = new Set<pg.Client>();
   let closed = false;
+  /** the test connection, until the first connect() takes it or finds it too old */
+  let spare: { client: pg.Client; at: number; up: boolean } | undefined;
 
   const connect = async (): Promise<pg.Client> => {
     if (closed) throw new MigrateError('internal', `the connection to ${env.name} (${label}) was already closed`);
+    if (spare) {
+      const s = spare;
+      spare = undefined;
+      if (s.up && Date.now() - s.at < SPARE_MS) return s.client;
+      await s.client.end().catch(() => {});
+    }
     const started = Date.now();
     let stream: import('node:stream').Duplex | undefined;
     if (tunnel) {
@@ -99,7 +116,11 @@ export async function openDatabase(env: Environment, opts: OpenOptions): Promise
 
   try {
     const first = await connect();
-    await first.end();
+    const s = { client: first, at: Date.now(), up: true };
+    // an error or the end of the connection while it waits: the first connect() makes a new one
+    first.once('error', () => (s.up = false));
+    first.once('end', () => (s.up = false));
+    spare = s;
   } catch (e) {
     await close();
     throw e;

@@ -7,7 +7,7 @@
 /** Quote an identifier always (never relies on the keyword list): "a""b". */
 export function quoteIdent(name: string): string {
   if (name.includes('\u0000')) throw new Error('identifier contains a NUL byte');
-  return '"' + name.replace(/"/g, '""') + '"';
+  return '"' + (name.includes('"') ? name.replace(/"/g, '""') : name) + '"';
 }
 
 /** schema.name, both quoted. */

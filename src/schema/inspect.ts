@@ -145,10 +145,18 @@ function build(serverVersion: number, rows: (step: string) => Row[]): SchemaMode
 
   // the default sort orders strings by UTF-16 code units, as sortStr does, without a call per comparison
   const list = [...ctx.facts.keys()].sort().map((id) => ctx.facts.get(id)!);
+  // deps: sorted, without duplicates or the fact itself (in place: each fact has its own array)
   for (const f of list) {
     const d = f.deps;
-    if (d.length > 1) f.deps = [...new Set(d)].filter((x) => x !== f.id).sort();
-    else if (d.length === 1 && d[0] === f.id) f.deps = [];
+    if (d.length > 1) {
+      d.sort();
+      let n = 0;
+      for (let i = 0; i < d.length; i++) {
+        const x = d[i]!;
+        if (x !== f.id && (n === 0 || d[n - 1] !== x)) d[n++] = x;
+      }
+      d.length = n;
+    } else if (d.length === 1 && d[0] === f.id) f.deps = [];
   }
   const { unsupported } = ctx;
   for (const u of unsupported) {

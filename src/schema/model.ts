@@ -67,22 +67,41 @@ const quotedKeys = new Map<string, string>();
 export function factSignature(f: Fact): string {
   let sig = sigCache.get(f);
   if (sig === undefined) {
-    // attrs are flat (primitives and string arrays): sorted keys, JSON values; deps keep their (sorted) order
-    const a = f.attrs;
-    const keys = Object.keys(a);
-    if (keys.length > 1) keys.sort();
-    let out = '{';
-    for (const k of keys) {
-      const v = a[k];
-      if (v === undefined) continue;
-      let qk = quotedKeys.get(k);
-      if (qk === undefined) quotedKeys.set(k, (qk = JSON.stringify(k) + ':'));
-      out += qk + (v !== null && typeof v === 'object' && !Array.isArray(v) ? canonical(v) : JSON.stringify(v)) + ',';
-    }
-    sig = out + '}' + JSON.stringify(f.deps) + '|' + (f.parent ?? '');
+    sig = attrsSignature(f.attrs) + JSON.stringify(f.deps) + '|' + (f.parent ?? '');
     sigCache.set(f, sig);
   }
   return sig;
+}
+
+/** `{"a":1,"b":["x"],}`: sorted keys, JSON values, each followed by a comma (the form fingerprints were made with). */
+function attrsSignature(a: Record<string, AttrValue>): string {
+  // attrs are flat (primitives and string arrays); when their keys are already in order (the builders make them so
+  // for the numerous kinds), JSON.stringify writes the same text in one native call
+  let prev = '';
+  let fast = true;
+  for (const k in a) {
+    const v = a[k];
+    if (k < prev || (v !== null && typeof v === 'object' && !Array.isArray(v))) {
+      fast = false;
+      break;
+    }
+    prev = k;
+  }
+  if (fast) {
+    const json = JSON.stringify(a);
+    return json.length > 2 ? json.slice(0, -1) + ',}' : '{}';
+  }
+  const keys = Object.keys(a);
+  if (keys.length > 1) keys.sort();
+  let out = '{';
+  for (const k of keys) {
+    const v = a[k];
+    if (v === undefined) continue;
+    let qk = quotedKeys.get(k);
+    if (qk === undefined) quotedKeys.set(k, (qk = JSON.stringify(k) + ':'));
+    out += qk + (v !== null && typeof v === 'object' && !Array.isArray(v) ? canonical(v) : JSON.stringify(v)) + ',';
+  }
+  return out + '}';
 }
 
 export function fingerprintSchema(model: SchemaModel): string {

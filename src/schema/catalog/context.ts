@@ -78,8 +78,27 @@ export function pgArray(v: unknown): string[] {
 
 export const sortStr = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-/** A catalog object → map key (`pg_class:16384:2`). */
-export const key = (cls: string, oid: number | string, sub: number | string = 0) => `${cls}:${oid}:${sub}`;
+/** A catalog object as a map key: see key(). */
+export type ObjKey = number | string;
+
+/** catalog name → a small number, for key() */
+const classIds = new Map<string, number>();
+
+/**
+ * A catalog object (catalog name, oid, sub-id: a column's number) → map key. One number (catalog × 2^43 + oid ×
+ * 2^11 + sub-id, below 2^53) where it fits — an inspection builds and looks up tens of thousands of keys, and a
+ * number is cheaper to make and hash than a string — else a string (`pg_class:16384:2`). Every map of catalog
+ * objects is keyed by key() only, so both forms never meet for one object.
+ */
+export function key(cls: string, oid: number | string, sub: number | string = 0): ObjKey {
+  let c = classIds.get(cls);
+  if (c === undefined) classIds.set(cls, (c = classIds.size));
+  // what Number() would read as 0 keeps its own (string) key
+  const o = oid === null || oid === '' ? NaN : Number(oid);
+  const s = sub === null || sub === '' ? NaN : Number(sub);
+  if (c < 1024 && o >= 0 && o < 2 ** 32 && Number.isInteger(o) && s >= 0 && s < 2048 && Number.isInteger(s)) return (c * 2 ** 32 + o) * 2048 + s;
+  return `${cls}:${oid}:${sub}`;
+}
 
 export interface AclTarget {
   cls: string;
@@ -96,15 +115,15 @@ export class Inspection {
   readonly facts = new Map<string, Fact>();
   readonly unsupported: UnsupportedObject[] = [];
   /** catalog object → the unsupported object it is (for its dependencies on facts and facts' on it) */
-  readonly unsMap = new Map<string, UnsupportedObject>();
+  readonly unsMap = new Map<ObjKey, UnsupportedObject>();
   /** catalog object (`key()`) → fact id */
-  readonly objMap = new Map<string, string>();
+  readonly objMap = new Map<ObjKey, string>();
   /** objects whose grants are read (schemas, types, relations, columns with an ACL, routines) */
   readonly aclTargets: AclTarget[] = [];
   readonly nsName = new Map<number, string>();
   readonly roleName = new Map<number, string>();
   /** extension member (`key(cls, oid)`) → the extension's fact id */
-  readonly extMembers = new Map<string, string>();
+  readonly extMembers = new Map<ObjKey, string>();
   readonly availableExtensions: Record<string, string[]> = {};
   /** composite type fact by its pg_class oid */
   readonly compositeByRel = new Map<number, Fact>();
@@ -132,7 +151,7 @@ export class Inspection {
   }
 
   /** An object the engine does not handle: reported, and never created or dropped around. */
-  unsupportedObject(u: UnsupportedObject, ...keys: string[]): void {
+  unsupportedObject(u: UnsupportedObject, ...keys: ObjKey[]): void {
     this.unsupported.push(u);
     for (const k of keys) this.unsMap.set(k, u);
   }

@@ -17,8 +17,8 @@ export const dependencies: Family = {
     },
     {
       name: 'dependencies',
-      // thousands of rows: one text of space-separated fields, rows separated by commas (no row objects to build)
-      sql: `select string_agg(concat_ws(' ', d.classid, d.objid, d.objsubid, d.refclassid, d.refobjid, d.refobjsubid, d.deptype), ',') deps
+      // thousands of rows: one text of space-separated fields, 7 a row (no row objects to build; none holds a space)
+      sql: `select string_agg(concat_ws(' ', d.classid, d.objid, d.objsubid, d.refclassid, d.refobjid, d.refobjsubid, d.deptype), ' ') deps
          from pg_depend d where d.objid >= 16384 and d.refobjid >= 16384 and d.deptype in ('n','a')`,
     },
     {
@@ -39,7 +39,7 @@ export const dependencies: Family = {
     const resolve = (cls: string, oid: number, sub: number): string | undefined =>
       objMap.get(key(cls, oid, sub)) ?? (sub ? objMap.get(key(cls, oid, 0)) : undefined) ?? extMembers.get(key(cls, oid));
     const text: string = rows('dependencies')[0]?.deps ?? '';
-    const fields = text ? text.split(/[ ,]/) : [];
+    const fields = text ? text.split(' ') : [];
     for (let i = 0; i + 6 < fields.length; i += 7) {
       const cls = clsName(fields[i]);
       const objid = fields[i + 1]!;

@@ -7,7 +7,7 @@
 import { quoteIdent, qualify } from '../../pg/quote.js';
 import type { AttrValue, Fact } from '../model.js';
 import { viewDefForComparison } from '../versions.js';
-import { EXT, key, pgArray, sortStr, type Family } from './context.js';
+import { EXT, key, pgArray, sortStr, type Family, type ObjKey } from './context.js';
 
 export const relations: Family = {
   steps: (env) => [
@@ -82,13 +82,14 @@ export const relations: Family = {
       const opts = pgArray(r.reloptions).sort(sortStr);
       let f: Fact;
       if (r.relkind === 'r' || r.relkind === 'p') {
+        // attrs in key order, here and below: their signature is then one JSON.stringify (model.ts)
         f = ctx.mk('table', `table:${sql}`, {
-          unlogged: r.relpersistence === 'u',
-          partkey: r.partkey,
+          am: r.am,
           options: opts,
+          partkey: r.partkey,
           rls: r.relrowsecurity,
           rlsForce: r.relforcerowsecurity,
-          am: r.am,
+          unlogged: r.relpersistence === 'u',
         }, meta);
         ctx.aclTargets.push({ cls: 'pg_class', oid: Number(r.oid), sub: 0, factId: f.id, objType: 'TABLE', objSql: sql });
       } else if (r.relkind === 'v' || r.relkind === 'm') {
@@ -96,7 +97,7 @@ export const relations: Family = {
         // the server's own text (meta.def)
         const text = String(r.viewdef).replace(/;\s*$/, '');
         const def = viewDefForComparison(text);
-        f = ctx.mk(r.relkind === 'v' ? 'view' : 'matview', `${r.relkind === 'v' ? 'view' : 'matview'}:${sql}`, { def, options: opts, columns: [], am: r.am }, def === text ? meta : { ...meta, def: text });
+        f = ctx.mk(r.relkind === 'v' ? 'view' : 'matview', `${r.relkind === 'v' ? 'view' : 'matview'}:${sql}`, { am: r.am, columns: [], def, options: opts }, def === text ? meta : { ...meta, def: text });
         ctx.aclTargets.push({ cls: 'pg_class', oid: Number(r.oid), sub: 0, factId: f.id, objType: 'TABLE', objSql: sql });
       } else if (r.relkind === 'S') {
         f = ctx.mk('sequence', `sequence:${sql}`, {}, meta);
@@ -135,7 +136,8 @@ export const relations: Family = {
     }
 
     // ---------- columns
-    const colFact = new Map<string, Fact>();
+    const colFact = new Map<ObjKey, Fact>();
+    const childColumns: Fact[] = [];
     for (const r of rows('columns')) {
       const relid = Number(r.attrelid);
       const comp = ctx.compositeByRel.get(relid);
@@ -166,18 +168,19 @@ export const relations: Family = {
             ...(ownNotNull ? { notnull: true } : {}),
           }, { table: rel.meta.sql as string, column: sql, parentTable: parentRel.meta.sql as string }, rel.id);
           cf.deps.push(rel.id);
+          childColumns.push(cf);
           if (ownDefault && r.defoid) ctx.objMap.set(key('pg_attrdef', r.defoid), cf.id);
         }
         continue;
       }
       const sql = quoteIdent(r.attname);
       const attrs: Record<string, AttrValue> = {
-        type: r.typ,
-        notnull: r.attnotnull,
         collation: r.coll,
+        generated: r.attgenerated === 's' || r.attgenerated === 'v' ? r.defexpr : null,
         identity: r.attidentity || null,
         identityOptions: r.attidentity ? r.identopts : null,
-        generated: r.attgenerated === 's' || r.attgenerated === 'v' ? r.defexpr : null,
+        notnull: r.attnotnull,
+        type: r.typ,
       };
       // PostgreSQL 18's virtual generated columns (computed when read); stored ones carry no such attribute
       if (r.attgenerated === 'v') attrs.virtual = true;
@@ -191,8 +194,9 @@ export const relations: Family = {
       if (r.compression) attrs.compression = r.compression;
       const f = ctx.mk('column', `column:${rel.meta.sql}.${sql}`, attrs, { sql, name: r.attname, table: rel.meta.sql as string, pos: Number(r.attnum), typstorage: r.typstorage }, rel.id);
       f.deps.push(rel.id);
-      ctx.objMap.set(key('pg_class', relid, r.attnum), f.id);
-      colFact.set(`${relid}.${r.attnum}`, f);
+      const colKey = key('pg_class', relid, r.attnum);
+      ctx.objMap.set(colKey, f.id);
+      colFact.set(colKey, f);
       if (r.defoid) {
         if (r.attgenerated) ctx.objMap.set(key('pg_attrdef', r.defoid), f.id);
         else {
@@ -205,7 +209,7 @@ export const relations: Family = {
     }
     // sequences OWNED BY
     for (const [f, o] of owned) {
-      const col = colFact.get(`${o.rel}.${o.att}`);
+      const col = colFact.get(key('pg_class', o.rel, o.att));
       const rel = relFact.get(o.rel)!;
       const colSql = col ? col.meta.sql : quoteIdent(String(o.attName));
       const of = ctx.mk('seq_owned', `seq_owned:${f.meta.sql}`, { column: `${rel.meta.sql}.${colSql}` }, { seq: f.meta.sql as string }, col ? col.id : rel.id);
@@ -213,6 +217,7 @@ export const relations: Family = {
     }
 
     // ---------- inheritance / partitions
+    const links: Fact[] = [];
     for (const r of rows('inheritance and partitions')) {
       const child = relFact.get(Number(r.inhrelid));
       const parent = relFact.get(Number(r.inhparent));
@@ -220,15 +225,15 @@ export const relations: Family = {
       if (ctx.relIsPartition.has(Number(r.inhrelid))) {
         const f = ctx.mk('partition', `partition:${child.meta.sql}`, { parent: parent.id, bound: ctx.partBound.get(Number(r.inhrelid))! }, { child: child.meta.sql as string, parent: parent.meta.sql as string }, child.id);
         f.deps.push(child.id, parent.id);
+        links.push(f);
       } else {
         const f = ctx.mk('inherit', `inherit:${child.meta.sql}:${parent.meta.sql}`, {}, { child: child.meta.sql as string, parent: parent.meta.sql as string, seq: Number(r.inhseqno) }, child.id);
         f.deps.push(child.id, parent.id);
+        links.push(f);
       }
     }
     // a child's own setting comes after its link to the parent and after the parent's default (which recurses to it)
-    const links = [...ctx.facts.values()].filter((x) => x.kind === 'partition' || x.kind === 'inherit');
-    for (const f of ctx.facts.values()) {
-      if (f.kind !== 'child_column') continue;
+    for (const f of childColumns) {
       for (const x of links) if (x.parent === f.parent) f.deps.push(x.id);
       const pd = `default:${f.meta.parentTable}.${f.meta.column}`;
       if (ctx.facts.has(pd)) f.deps.push(pd);
@@ -241,7 +246,7 @@ export const relations: Family = {
         const rel = relFact.get(Number(r.conrelid));
         if (!rel || rel.kind !== 'table') continue;
         if (!r.conislocal || Number(r.conparentid)) continue; // inherited / cloned to a partition
-        const f = ctx.mk('constraint', `constraint:${rel.meta.sql}.${name}`, { type: r.contype, def: r.def }, { table: rel.meta.sql as string, name: r.conname }, rel.id);
+        const f = ctx.mk('constraint', `constraint:${rel.meta.sql}.${name}`, { def: r.def, type: r.contype }, { table: rel.meta.sql as string, name: r.conname }, rel.id);
         f.deps.push(rel.id);
         ctx.objMap.set(key('pg_constraint', r.oid), f.id);
         if ('pux'.includes(r.contype) && Number(r.conindid)) ctx.objMap.set(key('pg_class', r.conindid), f.id);

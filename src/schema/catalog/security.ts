@@ -5,7 +5,7 @@
  * (ALTER DEFAULT PRIVILEGES).
  */
 import { quoteIdent } from '../../pg/quote.js';
-import { key, pgArray, sortStr, type Family } from './context.js';
+import { key, pgArray, sortStr, type Family, type ObjKey } from './context.js';
 
 interface AclRow {
   grantee: string;
@@ -105,7 +105,7 @@ export const security: Family = {
     // ---------- grants
     const role = (oid: unknown) => (Number(oid) === 0 ? 'PUBLIC' : ctx.roleName.get(Number(oid)) ?? String(oid));
     const targets = new Map(ctx.aclTargets.map((a) => [key(a.cls, a.oid, a.sub), a]));
-    const grouped = new Map<string, { grantee: string; privilege_type: string; is_grantable: boolean }[]>();
+    const grouped = new Map<ObjKey, { grantee: string; privilege_type: string; is_grantable: boolean }[]>();
     for (const r of rows('grants')) {
       const k = key(r.cls, r.oid, r.sub);
       if (!targets.has(k)) continue;
