@@ -132,8 +132,13 @@ test('the plan says why an enum is recreated instead of extended', async () => {
 });
 
 test('tables found or made equal are compared by row versions next time: a write on either side is noticed; enum columns are always checksummed', async () => {
-  const ddl = `CREATE TYPE mood AS ENUM ('ok', 'sad'); CREATE TABLE a(id int PRIMARY KEY, v text, at timestamptz); CREATE TABLE m(id int PRIMARY KEY, x mood);`;
-  const p = await fresh('known', `${ddl} INSERT INTO a SELECT g, 'v' || g, now() FROM generate_series(1, 1000) g; INSERT INTO m VALUES (1, 'ok'), (2, 'sad');`, ddl);
+  const ddl = `CREATE TYPE mood AS ENUM ('ok', 'sad'); CREATE TABLE a(id int PRIMARY KEY, v text, at timestamptz); CREATE TABLE m(id int PRIMARY KEY, x mood);
+    CREATE TABLE b(id int PRIMARY KEY); CREATE TABLE pt(id int, k int) PARTITION BY RANGE (id); CREATE TABLE pt1 PARTITION OF pt FOR VALUES FROM (0) TO (100);`;
+  const p = await fresh(
+    'known',
+    `${ddl} INSERT INTO a SELECT g, 'v' || g, now() FROM generate_series(1, 1000) g; INSERT INTO m VALUES (1, 'ok'), (2, 'sad'); INSERT INTO b VALUES (1), (2); INSERT INTO pt VALUES (1, 1), (50, 2);`,
+    ddl,
+  );
   const reasons = async (args: string[]) => {
     const r = await p.run(['migrate', 'local', 'staging', '--data-only', '--force', '--json', ...args]);
     assert.equal(r.code, 0, r.stderr);
@@ -144,7 +149,11 @@ test('tables found or made equal are compared by row versions next time: a write
   const NOT_WRITTEN = 'skip: identical: neither side was written since they were last found equal';
   try {
     assert.match((await reasons([]))['public.a'], /^copy: 1000 row\(s\) in the source, 0 in the target/);
-    assert.deepEqual(await reasons([]), { 'public.a': NOT_WRITTEN, 'public.m': 'skip: identical' }, 'the copy was recorded; the enum table is checksummed');
+    assert.deepEqual(
+      await reasons([]),
+      { 'public.a': NOT_WRITTEN, 'public.b': NOT_WRITTEN, 'public.pt': NOT_WRITTEN, 'public.m': 'skip: identical' },
+      'the copies were recorded (the row versions taken after the load match a scan now); the enum table is checksummed',
+    );
 
     // A write on the target: the recorded state no longer holds, the checksum finds the difference.
     await staging.sql(`UPDATE a SET v = 'changed' WHERE id = 5`, 'known');

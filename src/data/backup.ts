@@ -24,7 +24,7 @@ import { qualify, quoteIdent, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type SequenceState, type TableInfo } from './catalog.js';
 import { DEFER_INDEXES_ROWS, DEFER_KEYS_ROWS, emptyTables, oneByOne, replaceRows } from './load.js';
 import { columnsSignature } from './known.js';
-import { checksums, withPinned, wrapError } from './session.js';
+import { checksums, versionsOfOneWriter, withPinned, wrapError } from './session.js';
 import { names } from './plan.js';
 import { cancelBackend, pump } from './stream.js';
 import { BATCH_MAX_BYTES, BatchStatementError, copyInMany, copyOutMany, groupBatches, SMALL_TABLE_BYTES } from './batch.js';
@@ -372,8 +372,8 @@ export interface TableSum { schema: string; name: string; columns: string[]; row
  */
 export async function sumTables(
   client: pg.ClientBase,
-  tables: Array<{ schema: string; name: string; columns?: string[]; /** session.ts SumRequest.oneWriter */ oneWriter?: number }>,
-  opts: { versionsOnly?: boolean } = {},
+  tables: Array<{ schema: string; name: string; columns?: string[]; /** loaded whole by the current (sub)transaction: its row count */ loadedRows?: number }>,
+  opts: { versionsOnly?: boolean; /** versionHashOfRow of a row the current (sub)transaction wrote */ writerHash?: string } = {},
 ): Promise<TableSum[]> {
   if (tables.length === 0) return [];
   return withPinned([client], async () => {
@@ -385,12 +385,18 @@ export async function sumTables(
       const columns = w.columns ?? have;
       return columns.every((c) => have.includes(c)) ? [{ w, t, columns }] : [];
     });
-    const sums = await checksums(client, found.map(({ w, t, columns }) => ({ from: fromItem(t), columns, bytes: t.bytes, oneWriter: w.oneWriter })), { versionsOnly: opts.versionsOnly });
-    return found.map(({ w, t, columns }, i) => {
-      const base = { schema: w.schema, name: w.name, columns, rows: sums[i].rows };
-      if (!opts.versionsOnly) return { ...base, checksum: sums[i].sum };
+    // Rows all written by the current (sub)transaction all carry its xmin: their versions need no scan.
+    const known = (w: { loadedRows?: number }) => opts.versionsOnly && w.loadedRows !== undefined && (w.loadedRows === 0 || opts.writerHash !== undefined);
+    const scanned = found.filter(({ w }) => !known(w));
+    const sums = await checksums(client, scanned.map(({ t, columns }) => ({ from: fromItem(t), columns, bytes: t.bytes })), { versionsOnly: opts.versionsOnly });
+    const sumOf = new Map(scanned.map((f, i) => [f, sums[i]]));
+    return found.map((f) => {
+      const { w, t, columns } = f;
+      const sum = sumOf.get(f) ?? { rows: w.loadedRows!, sum: '', versions: versionsOfOneWriter(w.loadedRows!, opts.writerHash ?? '0') };
+      const base = { schema: w.schema, name: w.name, columns, rows: sum.rows };
+      if (!opts.versionsOnly) return { ...base, checksum: sum.sum };
       const signature = columnsSignature(t, columns);
-      return { ...base, versions: sums[i].versions!, ...(signature !== undefined ? { signature } : {}) };
+      return { ...base, versions: sum.versions!, ...(signature !== undefined ? { signature } : {}) };
     });
   });
 }

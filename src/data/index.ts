@@ -47,3 +47,4 @@ export { cancelBackend } from './stream.js';
 export { planDataDelta, prepareDelta, keyedBackups, replaceWhole, type DeltaState } from './delta.js';
 export { unmatchedFilters } from './scope.js';
 export { observedEqual, readKnown, recordKnown, type KnownTables } from './known.js';
+export { versionHashOfRow } from './session.js';

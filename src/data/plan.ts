@@ -103,7 +103,9 @@ export async function checksumPairs(
   const out: PairSums[] = new Array(pairs.length);
   const recorded = (p: TablePair) => {
     const k = known?.get(p.id);
-    return k && !countOnly(p) && k.columns === versionsSignature(p, columnsOf(p)) ? k : undefined;
+    // A side with rows then and no pages now (emptied since) is known to differ without reading its versions.
+    const emptied = (k?.source.rows && p.src.bytes === 0) || (k?.target.rows && p.tgt.bytes === 0);
+    return k && !emptied && !countOnly(p) && k.columns === versionsSignature(p, columnsOf(p)) ? k : undefined;
   };
   const byVersions = pairs.flatMap((p, i) => (recorded(p) ? [i] : []));
   const versions = await sides(byVersions.map((i) => pairs[i]), 'versions');

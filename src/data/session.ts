@@ -54,6 +54,19 @@ export function rowHashSql(columns: string[], alias?: string): string {
  */
 const VERSION_HASH = `hashtextextended(xmin::text, 0)`;
 
+/**
+ * The versions of a table all of whose `rows` were written by the current (sub)transaction, whose xmin hashes to
+ * `hash` (versionHashOfRow): no scan needed.
+ */
+export function versionsOfOneWriter(rows: number, hash: string): string {
+  return (BigInt(rows) * BigInt(hash)).toString();
+}
+
+/** VERSION_HASH of one row of `from` (a FROM item), or undefined when it has none. */
+export async function versionHashOfRow(client: pg.ClientBase, from: string): Promise<string | undefined> {
+  return (await client.query<{ h: string }>(`SELECT ${VERSION_HASH}::text AS h FROM ${from} LIMIT 1`)).rows[0]?.h;
+}
+
 /** `sum`: '' when not computed (countOnly); `versions` (see VERSION_HASH): only when asked for. */
 export interface Checksum { rows: number; sum: string; versions?: string }
 
@@ -61,18 +74,7 @@ export interface Checksum { rows: number; sum: string; versions?: string }
  * One relation to sum: `from` is a FROM item (fromItem()); `bytes` its size, which only decides the batching;
  * `versions`: also sum its row versions (VERSION_HASH) in the same scan.
  */
-export interface SumRequest {
-  from: string;
-  columns: string[];
-  bytes?: number;
-  versions?: boolean;
-  /**
-   * With versionsOnly: the table's row count when every one of its rows was written by one statement of the
-   * current (sub)transaction (a whole-table COPY): they all have the same xmin, so the versions are that many
-   * times the hash of one row's — one row read instead of a scan.
-   */
-  oneWriter?: number;
-}
+export interface SumRequest { from: string; columns: string[]; bytes?: number; versions?: boolean }
 
 /** Relations smaller than this (pg_table_size) share one query (UNION ALL) with up to BATCH_TABLES others. */
 const BATCH_BELOW_BYTES = 8 * 2 ** 20;
@@ -93,10 +95,6 @@ export async function checksums(
 ): Promise<Checksum[]> {
   const out: Checksum[] = new Array(reqs.length);
   const part = (r: SumRequest, i: number) => {
-    if (opts.versionsOnly && r.oneWriter !== undefined) {
-      const n = Math.trunc(r.oneWriter);
-      return `SELECT ${i}::int4 AS i, ${n}::int8 AS n, '' AS s, coalesce(${n}::numeric * (SELECT ${VERSION_HASH} FROM ${r.from} LIMIT 1), 0)::text AS v`;
-    }
     const sum = opts.countOnly || opts.versionsOnly ? "''" : `coalesce(sum(${rowHashSql(r.columns)}), 0)::text`;
     const versions = r.versions || opts.versionsOnly ? `coalesce(sum(${VERSION_HASH}), 0)::text` : 'NULL::text';
     return `SELECT ${i}::int4 AS i, count(*)::int8 AS n, ${sum} AS s, ${versions} AS v FROM ${r.from}`;

@@ -14,7 +14,7 @@ import { lockTarget } from '../pg/lock.js';
 import { displayName, qualify, quoteLiteral, relationKey } from '../pg/quote.js';
 import { applyConfig, diffConfig, loadConfigRules, planConfig, verifyConfig, type ConfigRules } from '../config/index.js';
 import { applySchema, backupSchema, canonicalizeSource, canonicalNotice, checkPlanRows, countHazardRows, fingerprintSchema, inspectSchema, planSchema, recreatedTablesWithRows, tableHasRowsMessage, tablesAtRisk, type SchemaModel, type SchemaPlan, type SchemaScope } from '../schema/index.js';
-import { applyData, openInSnapshot, refreshDependentMatviews, versionsAside, backedUpTables, backupTables, cancelBackend, countTargetOnlyValues, emptyBeforeReload, keyedBackups, planData, planDataDelta, prepareDelta, reloadableTables, replaceWhole, sumTables, unmatchedFilters, verifyData, observedEqual, readKnown, recordKnown, type DataBackupMeta, type DataPlan, type DataScope, type DeltaState, type KnownTables, type SequenceState, type TableSum } from '../data/index.js';
+import { applyData, openInSnapshot, refreshDependentMatviews, versionsAside, backedUpTables, backupTables, cancelBackend, countTargetOnlyValues, emptyBeforeReload, keyedBackups, planData, planDataDelta, prepareDelta, reloadableTables, replaceWhole, sumTables, unmatchedFilters, verifyData, versionHashOfRow, observedEqual, readKnown, recordKnown, type DataBackupMeta, type DataPlan, type DataScope, type DeltaState, type KnownTables, type SequenceState, type TableSum } from '../data/index.js';
 import { backupFiles, type FileBackup } from '../checkpoint/files.js';
 import { beginCheckpoint, DEFAULT_KEEP, pruneCheckpoints, removeCheckpoint, updateStatus, type Checkpoint } from '../checkpoint/store.js';
 import { abandonRun, clearJournal, newJournal, recoverInterrupted, transactionId, writeJournal, type Journal } from './journal.js';
@@ -460,12 +460,19 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
       if (comps.includes('data') && plan.data?.plan) {
         // The row versions of every table whose rows the checkpoint holds (rollback's "written since?") and of
         // every copied table (a later run's "still equal?"): one scan that reads no value.
-        // A table replaced whole by one COPY needs no scan: every row has that COPY's xmin (SumRequest.oneWriter).
+        // A table replaced whole needs no scan: every row it has now was written by this run's loads, all in the one
+        // subtransaction of the migrate step (savepoint nself_effects), so all carry its xmin — read from one row.
         const loaded = new Map((report.data ?? []).filter((r) => r.mode !== 'delta').map((r) => [r.table, r.rowsAfter]));
-        const tables = new Map<string, { schema: string; name: string; columns?: string[]; oneWriter?: number }>();
+        const tables = new Map<string, { schema: string; name: string; columns?: string[]; loadedRows?: number }>();
         for (const t of backupMeta.data ? backedUpTables(backupMeta.data) : []) tables.set(relationKey(t.schema, t.name), { schema: t.schema, name: t.name });
-        for (const t of plan.data.plan.tables) if (t.action === 'copy') tables.set(relationKey(t.schema, t.name), { schema: t.schema, name: t.name, columns: t.columns, oneWriter: loaded.get(t.table) });
-        targetVersions = new Map((await sumTables(tgt!, [...tables.values()], { versionsOnly: true })).map((s) => [relationKey(s.schema, s.name), s]));
+        for (const t of plan.data.plan.tables) if (t.action === 'copy') tables.set(relationKey(t.schema, t.name), { schema: t.schema, name: t.name, columns: t.columns, loadedRows: loaded.get(t.table) });
+        let writerHash: string | undefined;
+        for (const t of tables.values()) {
+          if (!t.loadedRows) continue;
+          writerHash = await versionHashOfRow(tgt!, `ONLY ${qualify(t.schema, t.name)}`); // a partitioned table has none: the next
+          if (writerHash !== undefined) break;
+        }
+        targetVersions = new Map((await sumTables(tgt!, [...tables.values()], { versionsOnly: true, writerHash })).map((s) => [relationKey(s.schema, s.name), s]));
         if (backupMeta.data) {
           after.tables = backedUpTables(backupMeta.data).flatMap((t) => {
             const s = targetVersions!.get(relationKey(t.schema, t.name));
