@@ -32,6 +32,8 @@ export interface TableInfo {
   reltuples: number;
   /** pg_table_size (heap + TOAST), summed over the partitions of a partitioned table: exact and cheap to read. */
   bytes: number;
+  /** The heap alone (pg_relation_size), likewise summed: 0 means no rows (an empty table with TOAST still has bytes). */
+  heapBytes: number;
   columns: ColumnInfo[];
   /** Primary key column names in key order, or null. */
   pk: string[] | null;
@@ -40,6 +42,7 @@ export interface TableInfo {
 const TABLES_SQL = `
 SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind, c.reltuples::float8 AS reltuples,
   CASE WHEN c.relkind = 'p' THEN (SELECT coalesce(sum(pg_table_size(p.relid)), 0) FROM pg_partition_tree(c.oid) AS p) ELSE pg_table_size(c.oid) END::float8 AS bytes,
+  CASE WHEN c.relkind = 'p' THEN (SELECT coalesce(sum(pg_relation_size(p.relid)), 0) FROM pg_partition_tree(c.oid) AS p) ELSE pg_relation_size(c.oid) END::float8 AS heap_bytes,
   coalesce((SELECT json_agg(json_build_object(
       'name', a.attname,
       'generated', a.attgenerated <> '',
@@ -100,7 +103,7 @@ GROUP BY w.root`;
 
 /** All user tables of a database (partition roots, not partitions), keyed by relationKey(schema, name). */
 export async function listTables(client: pg.ClientBase): Promise<Map<string, TableInfo>> {
-  const rows = (await client.query(TABLES_SQL)).rows as Array<{ oid: string; schema: string; name: string; relkind: 'r' | 'p'; reltuples: number; bytes: number; columns: Omit<ColumnInfo, 'portable'>[]; pk: string[] | null }>;
+  const rows = (await client.query(TABLES_SQL)).rows as Array<{ oid: string; schema: string; name: string; relkind: 'r' | 'p'; reltuples: number; bytes: number; heap_bytes: number; columns: Omit<ColumnInfo, 'portable'>[]; pk: string[] | null }>;
   const typeOids = [...new Set(rows.flatMap((r) => r.columns.map((c) => c.typeOid)))];
   const portable = new Map<number, boolean>();
   if (typeOids.length > 0) {
@@ -120,6 +123,7 @@ export async function listTables(client: pg.ClientBase): Promise<Map<string, Tab
       relkind: r.relkind,
       reltuples: r.reltuples,
       bytes: r.bytes,
+      heapBytes: r.heap_bytes,
       columns: r.columns.map((c) => ({ ...c, typeOid: Number(c.typeOid), portable: portable.get(Number(c.typeOid)) ?? false })),
       pk: r.pk,
     });

@@ -104,7 +104,7 @@ export async function checksumPairs(
   const recorded = (p: TablePair) => {
     const k = known?.get(p.id);
     // A side with rows then and no pages now (emptied since) is known to differ without reading its versions.
-    const emptied = (k?.source.rows && p.src.bytes === 0) || (k?.target.rows && p.tgt.bytes === 0);
+    const emptied = (k?.source.rows && p.src.heapBytes === 0) || (k?.target.rows && p.tgt.heapBytes === 0);
     return k && !emptied && !countOnly(p) && k.columns === versionsSignature(p, columnsOf(p)) ? k : undefined;
   };
   const byVersions = pairs.flatMap((p, i) => (recorded(p) ? [i] : []));
