@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
-import { startCluster, type PgVersion, type TestCluster } from './support/pg.ts';
+import { migrateSession, startCluster, type PgVersion, type TestCluster } from './support/pg.ts';
 import { applyData, backupData, diffData, planData, restoreData, verifyData, type DataPlan, type DataProgress } from '../src/data/index.ts';
 import { inScope, parseTablePattern } from '../src/data/scope.ts';
 import { MigrateError } from '../src/errors.ts';
@@ -33,26 +33,8 @@ async function pair(ddl: string): Promise<{ src: string; tgt: string }> {
 }
 
 /** What the caller (migrate/) does: source in one read-only snapshot, target in a transaction. */
-async function session<R>(dbs: { src: string; tgt: string }, fn: (s: pg.Client, t: pg.Client) => Promise<R>, commit = true): Promise<R> {
-  const s = await connect(dbs.src);
-  const t = await connect(dbs.tgt);
-  try {
-    await s.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    await t.query('BEGIN');
-    try {
-      const r = await fn(s, t);
-      await t.query(commit ? 'COMMIT' : 'ROLLBACK');
-      return r;
-    } catch (e) {
-      await t.query('ROLLBACK');
-      throw e;
-    } finally {
-      await s.query('ROLLBACK');
-    }
-  } finally {
-    await s.end();
-    await t.end();
-  }
+function session<R>(dbs: { src: string; tgt: string }, fn: (s: pg.Client, t: pg.Client) => Promise<R>, commit = true): Promise<R> {
+  return migrateSession(cluster.url(dbs.src), cluster.url(dbs.tgt), fn, commit);
 }
 
 async function copyOut(db: string, sql: string): Promise<Buffer> {

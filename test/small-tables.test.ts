@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startCluster, type TestCluster, envFor, freshDb } from './support/pg.ts';
+import { migrateSession, startCluster, type TestCluster, envFor, freshDb } from './support/pg.ts';
 import { makeProject, startBin, type Project } from './support/cli.ts';
 import { contents } from './support/dump.ts';
 import { startAll } from './support/prereq.ts';
@@ -133,26 +133,8 @@ test('kill -9 while a batch of small tables loads: after the next command the ta
 });
 
 /** Source in one snapshot, target in a transaction (what migrate does); the target is rolled back unless `commit`. */
-async function session<R>(db: string, fn: (s: pg.Client, t: pg.Client) => Promise<R>, commit = false): Promise<R> {
-  const s = new pg.Client({ connectionString: local.url(db) });
-  const t = new pg.Client({ connectionString: staging.url(db) });
-  await s.connect();
-  await t.connect();
-  try {
-    await s.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    await t.query('BEGIN');
-    try {
-      const r = await fn(s, t);
-      await t.query(commit ? 'COMMIT' : 'ROLLBACK');
-      return r;
-    } catch (e) {
-      await t.query('ROLLBACK');
-      throw e;
-    }
-  } finally {
-    await s.end();
-    await t.end();
-  }
+function session<R>(db: string, fn: (s: pg.Client, t: pg.Client) => Promise<R>, commit = false): Promise<R> {
+  return migrateSession(local.url(db), staging.url(db), fn, commit);
 }
 
 test('a batch whose COPY output is too large for memory is copied table by table (streamed)', async () => {

@@ -257,3 +257,30 @@ export async function freshDb(c: TestCluster, db: string, sql: string): Promise<
   await c.createDatabase(db);
   if (sql) await c.sql(sql, db);
 }
+
+/**
+ * What migrate does with its two connections: the source in one read-only snapshot, the target in a transaction
+ * that is committed after `fn` (or rolled back: `commit` false, or `fn` failed).
+ */
+export async function migrateSession<R>(sourceUrl: string, targetUrl: string, fn: (s: pg.Client, t: pg.Client) => Promise<R>, commit: boolean): Promise<R> {
+  const s = new pg.Client({ connectionString: sourceUrl });
+  const t = new pg.Client({ connectionString: targetUrl });
+  try {
+    await s.connect();
+    await t.connect();
+    await s.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await t.query('BEGIN');
+    try {
+      const r = await fn(s, t);
+      await t.query(commit ? 'COMMIT' : 'ROLLBACK');
+      return r;
+    } catch (e) {
+      await t.query('ROLLBACK');
+      throw e;
+    } finally {
+      await s.query('ROLLBACK');
+    }
+  } finally {
+    await Promise.allSettled([s.end(), t.end()]);
+  }
+}
