@@ -459,9 +459,9 @@ async function execute({ opts, plan, report, steps, io, source, target, src, tgt
       }
       if (comps.includes('data') && plan.data?.plan) {
         // The row versions of every table whose rows the checkpoint holds (rollback's "written since?") and of
-        // every copied table (a later run's "still equal?"): one scan that reads no value.
-        // A table replaced whole needs no scan: every row it has now was written by this run's loads, all in the one
-        // subtransaction of the migrate step (savepoint nself_effects), so all carry its xmin — read from one row.
+        // every copied table (a later run's "still equal?"). A table replaced whole needs no scan: its rows were all
+        // written by this run's loads, in the one subtransaction of the migrate step (savepoint nself_effects), so
+        // all carry its xmin — read from one row. The others: a scan that reads no value.
         const loaded = new Map((report.data ?? []).filter((r) => r.mode !== 'delta').map((r) => [r.table, r.rowsAfter]));
         const tables = new Map<string, { schema: string; name: string; columns?: string[]; loadedRows?: number }>();
         for (const t of backupMeta.data ? backedUpTables(backupMeta.data) : []) tables.set(relationKey(t.schema, t.name), { schema: t.schema, name: t.name });
