@@ -11,8 +11,7 @@
  * primary key added after it too (deferIndexesRows / deferKeysRows: Infinity or 0), interleaved; medians.
  */
 import { loadavg } from 'node:os';
-import pg from 'pg';
-import { startCluster } from '../test/support/pg.ts';
+import { migrateSession, startCluster } from '../test/support/pg.ts';
 import { applyData, planData } from '../src/data/index.ts';
 import { median, secs, table } from './common.ts';
 
@@ -36,20 +35,17 @@ async function main(): Promise<void> {
       const times: Record<'kept' | 'deferred' | 'keys', number[]> = { kept: [], deferred: [], keys: [] };
       for (let r = 0; r < REPEAT; r++) {
         for (const mode of ['kept', 'deferred', 'keys'] as const) {
-          const s = new pg.Client({ connectionString: c.url('s') });
-          const t = new pg.Client({ connectionString: c.url('t') });
-          await Promise.all([s.connect(), t.connect()]);
-          try {
-            await s.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-            await t.query('BEGIN');
-            const plan = await planData(s, t);
-            const t0 = performance.now();
-            await applyData(s, t, plan, { deferIndexesRows: mode === 'kept' ? Infinity : 0, deferKeysRows: mode === 'keys' ? 0 : Infinity });
-            times[mode].push(performance.now() - t0);
-            await t.query('ROLLBACK');
-          } finally {
-            await Promise.allSettled([s.end(), t.end()]);
-          }
+          await migrateSession(
+            c.url('s'),
+            c.url('t'),
+            async (s, t) => {
+              const plan = await planData(s, t);
+              const t0 = performance.now();
+              await applyData(s, t, plan, { deferIndexesRows: mode === 'kept' ? Infinity : 0, deferKeysRows: mode === 'keys' ? 0 : Infinity });
+              times[mode].push(performance.now() - t0);
+            },
+            false, // rolled back: every mode loads the same empty target
+          );
         }
       }
       const k = median(times.kept);

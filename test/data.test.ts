@@ -507,19 +507,16 @@ describe('data engine (real PostgreSQL)', () => {
         const keys = `SELECT conname, contype, pg_get_constraintdef(oid) AS def, obj_description(oid, 'pg_constraint') AS comment FROM pg_constraint WHERE conrelid IN ('p'::regclass, 'ch'::regclass) ORDER BY 1`;
         const before = await c.query(shape, [], 't');
         const keysBefore = await c.query(keys, [], 't');
-        const s = new pg.Client({ connectionString: c.url('s') });
-        const t = new pg.Client({ connectionString: c.url('t') });
-        await Promise.all([s.connect(), t.connect()]);
-        try {
-          await s.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-          await t.query('BEGIN');
-          const plan = await planData(s, t);
-          const loaded = await applyData(s, t, plan, { deferIndexesRows: 0, deferKeysRows: 0 });
-          await verifyData(s, t, plan, { loaded });
-          await t.query('COMMIT');
-        } finally {
-          await Promise.allSettled([s.end(), t.end()]);
-        }
+        await migrateSession(
+          c.url('s'),
+          c.url('t'),
+          async (s, t) => {
+            const plan = await planData(s, t);
+            const loaded = await applyData(s, t, plan, { deferIndexesRows: 0, deferKeysRows: 0 });
+            await verifyData(s, t, plan, { loaded });
+          },
+          true,
+        );
         const after = await c.query(shape, [], 't');
         const strip = (rows: Array<Record<string, unknown>>) => rows.map(({ oid: _oid, ...r }) => r);
         assert.deepEqual(strip(after), strip(before));

@@ -9,8 +9,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, type TestCluster, envFor, freshDb } from './support/pg.ts';
-import { makeProject, runBin, startBin, type Project } from './support/cli.ts';
-import { contents } from './support/dump.ts';
+import { makeProject, runBin, startEvents, type Project } from './support/cli.ts';
+import { waitSameContents } from './support/dump.ts';
 import { formatConninfo, parseConninfo, subscriptionConninfo } from '../src/sync/subscription.ts';
 
 test('conninfo: libpq keywords and URLs parse; values are quoted; the password is masked and overridable key by key', () => {
@@ -64,39 +64,11 @@ const SCHEMA = `
   CREATE TABLE logs(line text);`;
 
 function watcher(p: Project, args: string[]) {
-  const run = startBin(['migrate', 'sync', 'local', 'staging', '--watch', '--via', 'subscription', '--json', '--force', ...args], { cwd: p.dir, timeoutMs: 120_000 });
-  let buf = '';
-  const lines: string[] = [];
-  run.child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      lines.push(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-    }
-  });
-  const events = () => lines.map((l) => JSON.parse(l) as Record<string, any>);
-  return {
-    ...run,
-    events,
-    async until(pred: (e: Record<string, any>[]) => boolean, what: string, ms = 30_000): Promise<void> {
-      const end = Date.now() + ms;
-      while (!pred(events())) {
-        if (run.child.exitCode !== null || Date.now() > end) throw new Error(`${what}: not seen; events:\n${lines.join('\n')}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-  };
+  return startEvents(['migrate', 'sync', 'local', 'staging', '--watch', '--via', 'subscription', '--json', '--force', ...args], { cwd: p.dir, timeoutMs: 120_000 });
 }
 
-async function waitEqual(db: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const [a, b] = await Promise.all([contents(local.url(db)), contents(staging.url(db))]);
-    if (JSON.stringify(a) === JSON.stringify(b)) return;
-    if (Date.now() > end) assert.deepEqual(b, a, 'the target follows the source');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function waitEqual(db: string, ms = 20_000): Promise<void> {
+  return waitSameContents(local.url(db), staging.url(db), { ms });
 }
 
 /** What this tool may leave behind: subscriptions on the target, publications and slots on the source. */
@@ -221,11 +193,7 @@ test('subscription on PostgreSQL 13 (the oldest supported; no pg_stat_subscripti
     await w.until((e) => e.some((x) => x.event === 'status' && x.worker === true), 'a running apply worker');
     assert.equal(w.events().find((x) => x.event === 'status')!.applyErrors, undefined, 'no error counts before PostgreSQL 15');
     await src.sql(`INSERT INTO accounts(owner, balance) VALUES ('b', 2); UPDATE accounts SET balance = 10 WHERE owner = 'a'`, db);
-    const end = Date.now() + 20_000;
-    while (JSON.stringify(await contents(tgt.url(db))) !== JSON.stringify(await contents(src.url(db)))) {
-      if (Date.now() > end) assert.deepEqual(await contents(tgt.url(db)), await contents(src.url(db)));
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitSameContents(src.url(db), tgt.url(db));
     w.child.kill('SIGINT');
     const r = await w.done;
     assert.equal(r.code, 130, r.stderr);

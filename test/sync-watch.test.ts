@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startCluster, type TestCluster, envFor, freshDb } from './support/pg.ts';
-import { makeProject, runBin, startBin, type Project } from './support/cli.ts';
-import { contents } from './support/dump.ts';
+import { makeProject, runBin, startBin, startEvents, type Project } from './support/cli.ts';
+import { contents, waitSameContents } from './support/dump.ts';
 
 let local: TestCluster; // wal_level = logical: can stream
 let staging: TestCluster; // wal_level = replica: polled when it is the source
@@ -37,41 +37,11 @@ const TARGET_TRIGGER = `
 
 /** A watcher: its NDJSON events as they come. */
 function watcher(p: Project, args: string[], { force = true } = {}) {
-  const run = startBin(['migrate', 'sync', ...args, '--watch', '--json', ...(force ? ['--force'] : [])], { cwd: p.dir, timeoutMs: 120_000 });
-  let buf = '';
-  const lines: string[] = [];
-  const events = () => lines.map((l) => JSON.parse(l) as Record<string, any>);
-  run.child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      lines.push(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-    }
-  });
-  return {
-    ...run,
-    events,
-    async until(pred: (e: Record<string, any>[]) => boolean, what: string, ms = 30_000): Promise<void> {
-      const end = Date.now() + ms;
-      while (!pred(events())) {
-        if (run.child.exitCode !== null || Date.now() > end) throw new Error(`${what}: not seen; events:\n${lines.join('\n')}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-  };
+  return startEvents(['migrate', 'sync', ...args, '--watch', '--json', ...(force ? ['--force'] : [])], { cwd: p.dir, timeoutMs: 120_000 });
 }
 
-async function waitEqual(db: string, ms = 20_000, from = local, to = staging): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const [a, b] = await Promise.all([contents(from.url(db)), contents(to.url(db))]);
-    delete a['public.logs'];
-    delete b['public.logs'];
-    if (JSON.stringify(a) === JSON.stringify(b)) return;
-    if (Date.now() > end) assert.deepEqual(b, a, 'the target follows the source');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function waitEqual(db: string, ms = 20_000, from = local, to = staging): Promise<void> {
+  return waitSameContents(from.url(db), to.url(db), { ms, except: ['public.logs'] });
 }
 
 async function slots(): Promise<string[]> {

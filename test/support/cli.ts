@@ -79,6 +79,37 @@ export function startBin(args: string[], opts: { cwd: string; env?: Record<strin
 }
 
 /**
+ * Start the CLI with `--json` output read as NDJSON events (a watch): `events()` is what it printed so far, one
+ * object per line; `until(pred, what)` waits for the events to satisfy `pred`, and fails naming `what` (and every
+ * event) when the process ends or `ms` passes first.
+ */
+export function startEvents(args: string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number }) {
+  const run = startBin(args, opts);
+  let buf = '';
+  const lines: string[] = [];
+  run.child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      lines.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+  });
+  const events = () => lines.map((l) => JSON.parse(l) as Record<string, any>);
+  return {
+    ...run,
+    events,
+    async until(pred: (e: Record<string, any>[]) => boolean, what: string, ms = 30_000): Promise<void> {
+      const end = Date.now() + ms;
+      while (!pred(events())) {
+        if (run.child.exitCode !== null || Date.now() > end) throw new Error(`${what}: not seen; events:\n${lines.join('\n')}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+  };
+}
+
+/**
  * Start a command and keep stdin open (`keepStdin`): the test types into it later. `output()` is what it
  * printed so far on stdout and stderr.
  */

@@ -2,6 +2,7 @@
  * Independent checks of "the target ends exactly like the source": pg_dump (not our own inspector) and the
  * rows themselves, both insensitive to column order (which a migration does not promise to keep).
  */
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 
@@ -59,5 +60,23 @@ export async function contents(url: string): Promise<Record<string, string>> {
     return out;
   } finally {
     await c.end();
+  }
+}
+
+/**
+ * Wait until two databases hold the same rows (contents(), without the tables in `except`), polling every 100 ms;
+ * after `ms` fail with the difference.
+ */
+export async function waitSameContents(sourceUrl: string, targetUrl: string, opts: { ms?: number; except?: string[] } = {}): Promise<void> {
+  const end = Date.now() + (opts.ms ?? 20_000);
+  for (;;) {
+    const [a, b] = await Promise.all([contents(sourceUrl), contents(targetUrl)]);
+    for (const t of opts.except ?? []) {
+      delete a[t];
+      delete b[t];
+    }
+    if (JSON.stringify(a) === JSON.stringify(b)) return;
+    if (Date.now() > end) assert.deepEqual(b, a, 'the target follows the source');
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
