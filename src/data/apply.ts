@@ -11,8 +11,8 @@ import { sumTables, type TableSum } from './backup.js';
 import { DEFER_INDEXES_ROWS, DEFER_KEYS_ROWS, oneByOne, replaceRows } from './load.js';
 import { BATCH_MAX_BYTES, BatchStatementError, copyInMany, copyOutMany, groupBatches, SMALL_TABLE_BYTES, type CopyOutResult } from './batch.js';
 import { applyDeltaTable, type DeltaState } from './delta.js';
-import { names, pairColumns, pairTables } from './plan.js';
-import { checksums, withPinned, wrapError } from './session.js';
+import { names, noteSourceChecksum, pairColumns, pairTables, sourceChecksumFor } from './plan.js';
+import { checksums, hashedColumns, withPinned, wrapError } from './session.js';
 import { cancelBackend, pump, RowCounter } from './stream.js';
 import type { DataPlan, DataProgress, DataScope, DataTablePlan, DataTableResult } from './types.js';
 
@@ -395,14 +395,16 @@ export async function verifyData(source: pg.ClientBase, target: pg.ClientBase, p
     const items = await resolve(source, target, copy);
     const check = items.filter((it) => !provenByCopy(it, loaded.get(it.plan.table)));
     const bad: Array<{ table: string; sourceRows: number; targetRows: number; sourceChecksum: string; targetChecksum: string }> = [];
-    // The source snapshot has not moved since planning: its checksums are reused when the plan carries them.
-    const srcNeeded = check.filter((it) => it.plan.sourceChecksum === undefined);
+    // The source snapshot has not moved since planning: its checksums are reused when the plan carries them
+    // (computed the same way: the schema step may have changed a column's type since).
+    const hashed = new Map(check.map((it) => [it, hashedColumns(it.src.columns, it.tgt.columns, it.plan.columns)]));
+    const srcNeeded = check.filter((it) => sourceChecksumFor(it.plan, hashed.get(it)!) === undefined);
     const sum = (client: pg.ClientBase, list: Item[], side: 'src' | 'tgt') =>
-      checksums(client, list.map((it) => ({ from: fromItem(it[side]), columns: it.plan.columns, bytes: it.src.bytes })), {
+      checksums(client, list.map((it) => ({ from: fromItem(it[side]), columns: it.plan.columns, bytes: it.src.bytes, hashed: hashed.get(it) })), {
         onError: (idx, e) => wrapError('data_checksum_failed', `reading ${names(idx.map((i) => list[i].plan.table))} in the ${side === 'src' ? 'source' : 'target'} to verify the copy`, e),
       });
     const [a, b] = await Promise.all([sum(source, srcNeeded, 'src'), sum(target, check, 'tgt')]);
-    srcNeeded.forEach((it, i) => (it.plan.sourceChecksum = a[i].sum));
+    srcNeeded.forEach((it, i) => noteSourceChecksum(it.plan, a[i].sum, hashed.get(it)!));
     check.forEach((it, i) => {
       const s = { rows: it.plan.sourceRows, sum: it.plan.sourceChecksum! };
       if (s.rows !== b[i].rows || s.sum !== b[i].sum) bad.push({ table: it.plan.table, sourceRows: s.rows, targetRows: b[i].rows, sourceChecksum: s.sum, targetChecksum: b[i].sum });

@@ -24,7 +24,7 @@ import { qualify, quoteIdent, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, ownedSequences, readSequences, writeSequences, type SequenceState, type TableInfo } from './catalog.js';
 import { DEFER_INDEXES_ROWS, DEFER_KEYS_ROWS, emptyTables, oneByOne, replaceRows } from './load.js';
 import { columnsSignature } from './known.js';
-import { checksums, versionsOfOneWriter, withPinned, wrapError } from './session.js';
+import { checksums, hashedColumns, versionsOfOneWriter, withPinned, wrapError, type HashedColumn } from './session.js';
 import { names } from './plan.js';
 import { cancelBackend, pump } from './stream.js';
 import { BATCH_MAX_BYTES, BatchStatementError, copyInMany, copyOutMany, groupBatches, SMALL_TABLE_BYTES } from './batch.js';
@@ -52,6 +52,8 @@ export interface DataBackupTable {
   sha256?: string;
   rows: number;
   checksum: string;
+  /** The columns `checksum` hashed by value (session.ts rowHashSql); absent: none (and in backups of older versions). */
+  hashed?: HashedColumn[];
   /**
    * 'rows' (sync): `file` holds only the rows the sync updated or deleted, by primary key `key`; `inserted` the
    * keys of the rows it inserted. Restore: delete the inserted keys, put the saved rows back. `rows`/`checksum`
@@ -128,13 +130,16 @@ export async function backupTables(target: pg.ClientBase, wanted: Array<{ schema
     }
     const owned = await ownedSequences(target, tables.map((t) => t.oid));
     const sequences = await readSequences(target, owned);
-    const sums = await checksums(target, tables.map((t) => ({ from: fromItem(t), columns: t.columns.filter((c) => !c.generated).map((c) => c.name), bytes: t.bytes })), {
-      onError: (idx, e) => wrapError('data_backup_failed', `summing the rows of ${names(idx.map((i) => tables[i].display))} to back them up`, e),
-    });
     const shapes = tables.map((t) => {
       const cols = t.columns.filter((c) => !c.generated);
-      return { format: cols.every((c) => c.portable) ? ('binary' as const) : ('text' as const), columns: cols.map((c) => c.name) };
+      const columns = cols.map((c) => c.name);
+      return { format: cols.every((c) => c.portable) ? ('binary' as const) : ('text' as const), columns, hashed: hashedColumns(t.columns, t.columns, columns) };
     });
+    const sums = await checksums(target, tables.map((t, i) => ({ from: fromItem(t), columns: shapes[i].columns, bytes: t.bytes, hashed: shapes[i].hashed })), {
+      onError: (idx, e) => wrapError('data_backup_failed', `summing the rows of ${names(idx.map((i) => tables[i].display))} to back them up`, e),
+    });
+    // What the restore is verified against.
+    const state = (i: number) => ({ rows: sums[i].rows, checksum: sums[i].sum, ...(shapes[i].hashed.length > 0 ? { hashed: shapes[i].hashed } : {}) });
     // Small tables with rows are saved many to a file: one query of COPYs per batch (batch.ts), their outputs one
     // after the other in one gzip file (a batch whose output is too large for memory gets a file per table below).
     const small = tables.flatMap((t, i) => (!opts.byKey?.has(t.id) && sums[i].rows > 0 && t.bytes <= SMALL_TABLE_BYTES ? [i] : []));
@@ -165,7 +170,7 @@ export async function backupTables(target: pg.ClientBase, wanted: Array<{ schema
       const file = `${String(i + 1).padStart(4, '0')}.copy.gz`;
       const many = bundled.get(i);
       if (many) {
-        out.push({ table: t.display, schema: t.schema, name: t.name, columns, format, file: many.file, offset: many.offset, length: many.length, bytes: many.length, sha256: many.sha256, rows: sums[i].rows, checksum: sums[i].sum });
+        out.push({ table: t.display, schema: t.schema, name: t.name, columns, format, file: many.file, offset: many.offset, length: many.length, bytes: many.length, sha256: many.sha256, ...state(i) });
         continue;
       }
       try {
@@ -179,16 +184,16 @@ export async function backupTables(target: pg.ClientBase, wanted: Array<{ schema
           const kfile = `${String(i + 1).padStart(4, '0')}.keys.gz`;
           const only = t.relkind === 'r' ? 'ONLY ' : '';
           const ins = await copyToFile(target, `SELECT ${keyed.key.map((k) => `s.${quoteIdent(k)}`).join(', ')} FROM ${quoteIdent(keyed.stage)} AS s WHERE NOT EXISTS (SELECT 1 FROM ${only}${qualify(t.schema, t.name)} AS x WHERE ${on('x', 's')})`, 'text', join(dir, kfile));
-          out.push({ table: t.display, schema: t.schema, name: t.name, columns, format, file, bytes: saved.bytes, sha256: saved.sha256, rows: sum.rows, checksum: sum.sum, mode: 'rows', key: keyed.key, saved: saved.rows, inserted: { file: kfile, ...ins } });
+          out.push({ table: t.display, schema: t.schema, name: t.name, columns, format, file, bytes: saved.bytes, sha256: saved.sha256, ...state(i), mode: 'rows', key: keyed.key, saved: saved.rows, inserted: { file: kfile, ...ins } });
           continue;
         }
         if (sum.rows === 0) {
           // Counted under the lock: nothing to save, no file. The restore empties the table.
-          out.push({ table: t.display, schema: t.schema, name: t.name, columns, format, bytes: 0, rows: 0, checksum: sum.sum });
+          out.push({ table: t.display, schema: t.schema, name: t.name, columns, format, bytes: 0, ...state(i) });
           continue;
         }
         const w = await copyToFile(target, `SELECT ${list} FROM ${fromItem(t)}`, format, join(dir, file));
-        out.push({ table: t.display, schema: t.schema, name: t.name, columns, format, file, bytes: w.bytes, sha256: w.sha256, rows: sum.rows, checksum: sum.sum });
+        out.push({ table: t.display, schema: t.schema, name: t.name, columns, format, file, bytes: w.bytes, sha256: w.sha256, ...state(i) });
       } catch (e) {
         throw wrapError('data_backup_failed', `backing up the rows of ${t.display} to ${join(dir, file)}`, e);
       }
@@ -350,7 +355,7 @@ export async function restoreData(target: pg.ClientBase, dir: string, meta: unkn
       }
     }
     await writeSequences(target, m.sequences);
-    const sums = await checksums(target, items.map((b) => ({ from: fromItem(b.info), columns: b.columns, bytes: b.info.bytes })));
+    const sums = await checksums(target, items.map((b) => ({ from: fromItem(b.info), columns: b.columns, bytes: b.info.bytes, hashed: b.hashed })));
     const bad = items.flatMap((b, i) => (sums[i].rows !== b.rows || sums[i].sum !== b.checksum ? [`${b.table} (${sums[i].rows} row(s), expected ${b.rows})`] : []));
     if (bad.length > 0) {
       throw new MigrateError('data_restore_verify_failed', `after restoring, ${bad.join(', ')} do(es) not match the backup`, { hint: 'nothing was changed (rolled back); please report this', details: bad });
@@ -373,7 +378,7 @@ export interface TableSum { schema: string; name: string; columns: string[]; row
 export async function sumTables(
   client: pg.ClientBase,
   tables: Array<{ schema: string; name: string; columns?: string[]; /** loaded whole by the current (sub)transaction: its row count */ loadedRows?: number }>,
-  opts: { versionsOnly?: boolean; /** versionHashOfRow of a row the current (sub)transaction wrote */ writerHash?: string } = {},
+  opts: { versionsOnly?: boolean; /** rows only (`checksum` ''): a count, no checksum */ countOnly?: boolean; /** versionHashOfRow of a row the current (sub)transaction wrote */ writerHash?: string } = {},
 ): Promise<TableSum[]> {
   if (tables.length === 0) return [];
   return withPinned([client], async () => {
@@ -388,7 +393,7 @@ export async function sumTables(
     // Rows all written by the current (sub)transaction all carry its xmin: their versions need no scan.
     const known = (w: { loadedRows?: number }) => opts.versionsOnly && w.loadedRows !== undefined && (w.loadedRows === 0 || opts.writerHash !== undefined);
     const scanned = found.filter(({ w }) => !known(w));
-    const sums = await checksums(client, scanned.map(({ t, columns }) => ({ from: fromItem(t), columns, bytes: t.bytes })), { versionsOnly: opts.versionsOnly });
+    const sums = await checksums(client, scanned.map(({ t, columns }) => ({ from: fromItem(t), columns, bytes: t.bytes })), { versionsOnly: opts.versionsOnly, countOnly: opts.countOnly });
     const sumOf = new Map(scanned.map((f, i) => [f, sums[i]]));
     return found.map((f) => {
       const { w, t, columns } = f;

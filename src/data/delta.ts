@@ -19,8 +19,8 @@ import copyStreams from 'pg-copy-streams';
 import { qualify, quoteIdent, relationKey } from '../pg/quote.js';
 import { fromItem, listTables, type TableInfo } from './catalog.js';
 import { diffByKey, keySqls, type Counts, type KeySql, type Segment } from './diff.js';
-import { pairColumns, planData } from './plan.js';
-import { checksums, withPinned, wrapError, type Checksum } from './session.js';
+import { noteSourceChecksum, pairColumns, planData } from './plan.js';
+import { checksums, hashedColumns, withPinned, wrapError, type Checksum } from './session.js';
 import { cancelBackend, pump } from './stream.js';
 import type { DataPlan, DataScope, DataTablePlan } from './types.js';
 
@@ -92,14 +92,14 @@ export async function planDataDelta(source: pg.ClientBase, target: pg.ClientBase
       try {
         const ranges: Segment[] = [];
         const c = await diffByKey(source, target, src, tgt, key, tp.columns, { lo: null, hi: null, srcRows: tp.sourceRows, tgtRows: tp.targetRows }, ranges);
-        if (c.sourceSum && c.sourceSum.rows === tp.sourceRows) tp.sourceChecksum ??= c.sourceSum.sum;
+        if (c.sourceSum && c.sourceSum.rows === tp.sourceRows && tp.sourceChecksum === undefined) noteSourceChecksum(tp, c.sourceSum.sum, hashedColumns(src.columns, tgt.columns, tp.columns));
         if (c.onlyInSource + c.onlyInTarget + c.different === 0) {
           // only counted by planData: the comparison found it equal
           Object.assign(tp, { equal: true, action: 'skip', reason: 'identical' });
           plan.totals.toCopy--;
           continue;
         }
-        const sum = c.targetSum ?? (await checksums(target, [{ from: fromItem(tgt), columns: tp.columns }]))[0];
+        const sum = c.targetSum ?? (await checksums(target, [{ from: fromItem(tgt), columns: tp.columns, hashed: hashedColumns(src.columns, tgt.columns, tp.columns) }]))[0];
         planned.set(tp, { source, snapshot, target: sum, counts: c, ranges });
         tp.mode = 'delta';
         tp.delta = { insert: c.onlyInSource, update: c.different, delete: c.onlyInTarget };
@@ -185,7 +185,7 @@ export async function prepareDelta(source: pg.ClientBase, target: pg.ClientBase,
         // The target may have changed since planning (the source cannot, in its snapshot): under the lock, reuse
         // the plan's ranges if the target's checksum is still the plan's, else find them again.
         const prior = planned.get(tp);
-        const [now] = await checksums(target, [{ from: fromItem(tgt), columns: cols }]);
+        const [now] = await checksums(target, [{ from: fromItem(tgt), columns: cols, hashed: hashedColumns(src.columns, tgt.columns, cols) }]);
         d.rowsBefore = now.rows;
         let c: Counts;
         if (prior && prior.source === source && prior.target.rows === now.rows && prior.target.sum === now.sum && prior.snapshot === (await snapshotOf(source))) {

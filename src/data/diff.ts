@@ -14,7 +14,7 @@ import { MigrateError } from '../errors.js';
 import { quoteIdent, quoteLiteral } from '../pg/quote.js';
 import { fromItem, type TableInfo } from './catalog.js';
 import { checksumPairs, pairTables, type TablePair } from './plan.js';
-import { rowHashSql, withPinned, wrapError } from './session.js';
+import { hashedColumns, rowHashSql, withPinned, wrapError } from './session.js';
 import type { DataDiff, DataScope, DataTableDiff } from './types.js';
 
 const LEAF = 2000;
@@ -140,7 +140,7 @@ export function keySqls(s: TableInfo, t: TableInfo, key: string[]): { sk: KeySql
  */
 export async function diffByKey(source: pg.ClientBase, target: pg.ClientBase, s: TableInfo, t: TableInfo, key: string[], columns: string[], root: Segment, ranges?: Segment[]): Promise<Counts> {
   const { sk, tk } = keySqls(s, t, key);
-  const hash = rowHashSql(columns);
+  const hash = rowHashSql(columns, undefined, hashedColumns(s.columns, t.columns, columns));
   const INT = /^pg_catalog\.int[248]\(/;
   const integerKey = key.length === 1 && INT.test(s.columns.find((c) => c.name === key[0])!.typeId) && INT.test(t.columns.find((c) => c.name === key[0])!.typeId);
   const counts: Counts = { onlyInSource: 0, onlyInTarget: 0, different: 0 };

@@ -20,9 +20,11 @@
  *    binary form; otherwise text COPY for that table (the plan says which, and why). Text COPY converts values
  *    into the target's type; if that changes them (numeric scale, varchar length...) verifyData fails and the
  *    caller rolls back, so a lossy conversion is never committed.
- *  - Equality: count(*) + sum of hashtextextended(ROW(cols)::text) computed in each database, with DateStyle,
- *    TimeZone, extra_float_digits, IntervalStyle, bytea_output, lc_monetary pinned (and restored afterwards)
- *    so both print values identically; row_security=off so an RLS policy errors instead of hiding rows.
+ *  - Equality: count(*) + sum of 64-bit row hashes computed in each database (session.ts rowHashSql: values of
+ *    built-in types whose equal values print alike hashed by their type's hash function, the rest by the row's
+ *    text form), with DateStyle, TimeZone, extra_float_digits, IntervalStyle, bytea_output, lc_monetary pinned
+ *    (and restored afterwards) so both print values identically; row_security=off so an RLS policy errors instead
+ *    of hiding rows.
  *  - Comparing: counts and checksums of many tables per query, source and target at once; a checksum only where
  *    the counts agree (plan.ts checksumPairs, session.ts checksums). A pair an earlier run found or made equal is
  *    compared by its row versions (the xmin of every row) first: unchanged on both sides = still equal (known.ts).

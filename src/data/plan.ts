@@ -7,7 +7,7 @@ import { qualify, quoteIdent } from '../pg/quote.js';
 import { fromItem, listTables, type TableInfo } from './catalog.js';
 import { inScope } from './scope.js';
 import { columnsSignature, observedEqual, type KnownTables } from './known.js';
-import { checksums, withPinned, wrapError, type Checksum } from './session.js';
+import { checksums, hashedColumns, withPinned, wrapError, type Checksum, type HashedColumn } from './session.js';
 import type { DataPlan, DataScope, DataTablePlan, DataTableRef } from './types.js';
 
 export interface TablePair {
@@ -90,7 +90,13 @@ export async function checksumPairs(
     const run = (client: pg.ClientBase, side: 'src' | 'tgt') =>
       checksums(
         client,
-        list.map((p) => ({ from: fromItem(p[side]), columns: columnsOf(p), bytes: Math.max(p.src.bytes, p.tgt.bytes), versions: how === 'sum' && versionsSignature(p, columnsOf(p)) !== undefined })),
+        list.map((p) => ({
+          from: fromItem(p[side]),
+          columns: columnsOf(p),
+          bytes: Math.max(p.src.bytes, p.tgt.bytes),
+          versions: how === 'sum' && versionsSignature(p, columnsOf(p)) !== undefined,
+          hashed: hashedColumns(p.src.columns, p.tgt.columns, columnsOf(p)),
+        })),
         {
           countOnly: how === 'count',
           versionsOnly: how === 'versions',
@@ -137,6 +143,24 @@ export function names(list: string[]): string {
 }
 
 /**
+ * The hashed columns (session.ts hashedColumns) each plan's `sourceChecksum` was computed with. A checksum of the
+ * target compares with it only when computed the same way: a schema step between planning and verifying may change
+ * a column's type, and with it the list. (An empty source's '0' compares with any.)
+ */
+const sourceSumLayout = new WeakMap<DataTablePlan, string>();
+
+export function noteSourceChecksum(tp: DataTablePlan, sum: string, hashed: HashedColumn[]): void {
+  tp.sourceChecksum = sum;
+  sourceSumLayout.set(tp, JSON.stringify(hashed));
+}
+
+/** The plan's source checksum if it was computed with `hashed`, else undefined. */
+export function sourceChecksumFor(tp: DataTablePlan, hashed: HashedColumn[]): string | undefined {
+  if (tp.sourceChecksum === undefined) return undefined;
+  return (tp.sourceRows === 0 && tp.sourceChecksum === '0') || sourceSumLayout.get(tp) === JSON.stringify(hashed) ? tp.sourceChecksum : undefined;
+}
+
+/**
  * `countOnly`: pairs only counted (sync compares them by primary key instead of a checksum); with equal counts
  * they are planned as a provisional copy, to be settled by the caller.
  */
@@ -157,17 +181,19 @@ export async function planData(
       if (equal && !known && src.versions !== undefined && tgt.versions !== undefined) {
         observed.set(p.id, { columns: versionsSignature(p, p.columns)!, source: { rows: src.rows, versions: src.versions }, target: { rows: tgt.rows, versions: tgt.versions } });
       }
-      const base = { table: p.display, schema: p.src.schema, name: p.src.name, columns: p.columns, sourceRows: src.rows, targetRows: tgt.rows, equal, format: p.format, ...(src.sum !== '' ? { sourceChecksum: src.sum } : src.rows === 0 ? { sourceChecksum: '0' } : {}) };
-      if (known) return { ...base, action: 'skip', reason: 'identical: neither side was written since they were last found equal' };
-      if (equal) return { ...base, action: 'skip', reason: 'identical' };
-      if (p.columns.length === 0) return { ...base, action: 'skip', reason: 'no copyable columns in common' };
+      const sourceChecksum = src.sum !== '' ? src.sum : src.rows === 0 ? '0' : undefined;
+      const base: DataTablePlan = { table: p.display, schema: p.src.schema, name: p.src.name, columns: p.columns, sourceRows: src.rows, targetRows: tgt.rows, equal, format: p.format, ...(sourceChecksum !== undefined ? { sourceChecksum } : {}), action: 'skip' };
+      if (src.sum !== '') noteSourceChecksum(base, src.sum, hashedColumns(p.src.columns, p.tgt.columns, p.columns));
+      if (known) return Object.assign(base, { reason: 'identical: neither side was written since they were last found equal' });
+      if (equal) return Object.assign(base, { reason: 'identical' });
+      if (p.columns.length === 0) return Object.assign(base, { reason: 'no copyable columns in common' });
       const why = [src.rows !== tgt.rows ? `${src.rows} row(s) in the source, ${tgt.rows} in the target` : 'same row count, different contents'];
       const srcOnly = p.src.columns.filter((c) => !p.tgt.columns.some((t) => t.name === c.name)).map((c) => c.name);
       const tgtOnly = p.tgt.columns.filter((c) => !c.generated && !p.src.columns.some((s) => s.name === c.name)).map((c) => c.name);
       if (srcOnly.length) why.push(`source-only columns not copied: ${srcOnly.join(', ')}`);
       if (tgtOnly.length) why.push(`target-only columns get their defaults: ${tgtOnly.join(', ')}`);
       if (p.formatReason) why.push(p.formatReason);
-      return { ...base, action: 'copy', reason: why.join('; '), ...(tgtOnly.length ? { targetOnly: tgtOnly.map((column) => ({ column, values: -1 })) } : {}) };
+      return Object.assign(base, { action: 'copy' as const, reason: why.join('; '), ...(tgtOnly.length ? { targetOnly: tgtOnly.map((column) => ({ column, values: -1 })) } : {}) });
     });
     const copy = tables.filter((t) => t.action === 'copy');
     const plan: DataPlan = {

@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import { quoteIdent } from '../pg/quote.js';
 import { wrapCause, type MigrateError } from '../errors.js';
+import type { ColumnInfo } from './catalog.js';
 
 const PINNED: Record<string, string> = {
   DateStyle: 'ISO, YMD',
@@ -40,10 +41,64 @@ export async function withPinned<R>(clients: pg.ClientBase[], fn: () => Promise<
   }
 }
 
-/** The text form of a row over the given columns, hashed to 64 bits (hashtextextended: fast, never disabled like md5 under FIPS). */
-export function rowHashSql(columns: string[], alias?: string): string {
-  const cols = columns.map((c) => (alias ? alias + '.' : '') + quoteIdent(c)).join(', ');
-  return `hashtextextended(ROW(${cols})::text, 0)`;
+/**
+ * Hashes of one value, for the built-in types whose values are equal exactly when their text forms are (under the
+ * PINNED settings): integers, oid, bool, text and varchar (compared byte for byte: COLLATE "C"), uuid, timestamp,
+ * timestamptz (as timestamp: UTC is pinned, so the conversion changes nothing), time. json and jsonb are hashed in
+ * their text form, one column at a time (cheaper than inside the row's text, which quotes every `"` again).
+ * Not here, because equal values can print differently: numeric (1.0, 1.00), float (0, -0), interval (1 day,
+ * 24 hours), bpchar (trailing blanks), arrays (bounds), jsonb by value (its numbers); enums hash by OID, which
+ * differs between databases; user types and domains. Every function here exists since PostgreSQL 11.
+ */
+const BY_VALUE: Record<string, (v: string, seed: number) => string> = {
+  int2: (v, s) => `hashint8extended(${v}::int8, ${s})`,
+  int4: (v, s) => `hashint8extended(${v}::int8, ${s})`,
+  int8: (v, s) => `hashint8extended(${v}, ${s})`,
+  oid: (v, s) => `hashoidextended(${v}, ${s})`,
+  bool: (v, s) => `hashint4extended(${v}::int4, ${s})`,
+  text: (v, s) => `hashtextextended(${v} COLLATE "C", ${s})`,
+  varchar: (v, s) => `hashtextextended(${v}::text COLLATE "C", ${s})`,
+  uuid: (v, s) => `uuid_hash_extended(${v}, ${s})`,
+  timestamp: (v, s) => `timestamp_hash_extended(${v}, ${s})`,
+  timestamptz: (v, s) => `timestamp_hash_extended(${v}::timestamp, ${s})`,
+  time: (v, s) => `time_hash_extended(${v}, ${s})`,
+  json: (v, s) => `hashtextextended(${v}::text, ${s})`,
+  jsonb: (v, s) => `hashtextextended(${v}::text, ${s})`,
+};
+
+/** A column hashed on its own (BY_VALUE), with its type's name. */
+export interface HashedColumn { name: string; type: string }
+
+/**
+ * The columns of `columns` that both sides hash on their own: those whose type, the same on both sides, is in
+ * BY_VALUE. Both sides of a comparison must use the same list (a table compared with itself: a === b).
+ */
+export function hashedColumns(a: ColumnInfo[], b: ColumnInfo[], columns: string[]): HashedColumn[] {
+  const typeOf = (list: ColumnInfo[], name: string) => /^pg_catalog\.([a-z0-9]+)\(/.exec(list.find((c) => c.name === name)?.typeId ?? '')?.[1];
+  return columns.flatMap((name) => {
+    const type = typeOf(a, name);
+    return type !== undefined && Object.hasOwn(BY_VALUE, type) && type === typeOf(b, name) ? [{ name, type }] : [];
+  });
+}
+
+/**
+ * A row's 64-bit hash over the given columns: the hashes of the `hashed` columns (BY_VALUE, each with its own
+ * seed: its position) and of the text form of the others together (hashtextextended: fast, never disabled like
+ * md5 under FIPS), combined by XOR. With no `hashed` columns it is the hash of the row's text form, as checksums
+ * recorded by older versions were.
+ */
+export function rowHashSql(columns: string[], alias?: string, hashed: HashedColumn[] = []): string {
+  const ref = (c: string) => (alias ? alias + '.' : '') + quoteIdent(c);
+  const alone = new Map(hashed.map((h) => [h.name, h.type]));
+  const parts: string[] = [];
+  const rest: string[] = [];
+  columns.forEach((c, i) => {
+    const type = alone.get(c);
+    if (type === undefined || !Object.hasOwn(BY_VALUE, type)) rest.push(ref(c));
+    else parts.push(`coalesce(${BY_VALUE[type](ref(c), i + 1)}, ${i + 1})`);
+  });
+  if (rest.length > 0 || parts.length === 0) parts.push(`hashtextextended(ROW(${rest.join(', ')})::text, 0)`);
+  return parts.length === 1 ? parts[0] : `(${parts.join(' # ')})`;
 }
 
 /**
@@ -72,9 +127,10 @@ export interface Checksum { rows: number; sum: string; versions?: string }
 
 /**
  * One relation to sum: `from` is a FROM item (fromItem()); `bytes` its size, which only decides the batching;
- * `versions`: also sum its row versions (VERSION_HASH) in the same scan.
+ * `versions`: also sum its row versions (VERSION_HASH) in the same scan; `hashed`: rowHashSql's, the same list on
+ * both sides of a comparison (hashedColumns).
  */
-export interface SumRequest { from: string; columns: string[]; bytes?: number; versions?: boolean }
+export interface SumRequest { from: string; columns: string[]; bytes?: number; versions?: boolean; hashed?: HashedColumn[] }
 
 /** Relations smaller than this (pg_table_size) share one query (UNION ALL) with up to BATCH_TABLES others. */
 const BATCH_BELOW_BYTES = 8 * 2 ** 20;
@@ -95,7 +151,7 @@ export async function checksums(
 ): Promise<Checksum[]> {
   const out: Checksum[] = new Array(reqs.length);
   const part = (r: SumRequest, i: number) => {
-    const sum = opts.countOnly || opts.versionsOnly ? "''" : `coalesce(sum(${rowHashSql(r.columns)}), 0)::text`;
+    const sum = opts.countOnly || opts.versionsOnly ? "''" : `coalesce(sum(${rowHashSql(r.columns, undefined, r.hashed)}), 0)::text`;
     const versions = r.versions || opts.versionsOnly ? `coalesce(sum(${VERSION_HASH}), 0)::text` : 'NULL::text';
     return `SELECT ${i}::int4 AS i, count(*)::int8 AS n, ${sum} AS s, ${versions} AS v FROM ${r.from}`;
   };

@@ -223,7 +223,7 @@ async function previewRollback(opts: RollbackOptions, cp: Checkpoint, target: En
             for (const ch of planSchema(after.schema.model, now).changes) p.drift.schema.push(`${ch.kind} ${ch.identity} ${verb[ch.action]} since`);
           }
         }
-        const now = await sumTables(c, reloadsThen.map((t) => ({ schema: t.schema, name: t.name })));
+        const now = await sumTables(c, reloadsThen.map((t) => ({ schema: t.schema, name: t.name })), { countOnly: true });
         for (const r of p.reloads) r.rowsNow = now.find((x) => `${x.schema}.${x.name}` === r.table)?.rows;
         // Row versions where the checkpoint has them (any write since changes them), else count + checksum.
         const then = after.tables ?? [];
