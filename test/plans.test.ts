@@ -174,3 +174,26 @@ test('tables found or made equal are compared by row versions next time: a write
     p.remove();
   }
 });
+
+test('large objects are named in the plan and the diff: they are never copied or compared', async () => {
+  const p = await fresh('lobs', `CREATE TABLE doc(id int PRIMARY KEY, body oid); INSERT INTO doc VALUES (1, lo_from_bytea(0, 'one')), (2, lo_from_bytea(0, 'two'));`, `CREATE TABLE doc(id int PRIMARY KEY, body oid);`);
+  try {
+    const dry = await p.run(['migrate', 'local', 'staging', '--data-only', '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /! large objects: local has 2, staging has none — not copied \(an oid column that refers to one is copied as a number\)/);
+    const json = await p.run(['migrate', 'local', 'staging', '--data-only', '--dry-run', '--json']);
+    assert.deepEqual(JSON.parse(json.stdout).data.plan.largeObjects, { source: 2, target: 0 });
+    const diff = await p.run(['migrate', 'diff', 'local', 'staging', '--data-only']);
+    assert.match(diff.stdout, /\? large objects: local has 2, staging has none — not compared/);
+    const none = await fresh('no_lobs', `CREATE TABLE doc(id int PRIMARY KEY);`, `CREATE TABLE doc(id int PRIMARY KEY);`);
+    try {
+      const d = await none.run(['migrate', 'diff', 'local', 'staging', '--data-only', '--json']);
+      assert.equal(JSON.parse(d.stdout).data.diff.largeObjects, undefined);
+      assert.doesNotMatch((await none.run(['migrate', 'diff', 'local', 'staging', '--data-only'])).stdout, /large objects/);
+    } finally {
+      none.remove();
+    }
+  } finally {
+    p.remove();
+  }
+});

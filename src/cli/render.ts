@@ -2,7 +2,7 @@
  * Human rendering of the Plan and the Report — the same objects --json prints.
  */
 import type { MigrateError } from '../errors.js';
-import type { DataProgress } from '../data/index.js';
+import type { DataProgress, LargeObjects } from '../data/index.js';
 import { countOf, driftLines, formatCount } from '../migrate/summary.js';
 import type { CheckpointList, Plan, Report, RollbackPreview, StepReport } from '../migrate/types.js';
 import type { ParsedArgs } from './args.js';
@@ -54,6 +54,7 @@ export function renderPlan(out: Output, plan: Plan): string {
     }
     for (const t of d.onlyInSource) lines.push(out.paint('dim', plan.components.includes('schema') ? `  + ${t.table}: only in ${plan.source.name} (created by the schema step, then copied)` : `  ? ${t.table}: only in ${plan.source.name} (not copied; migrate the schema first)`));
     for (const t of d.onlyInTarget) lines.push(out.paint('dim', `  ? ${t.table}: only in ${plan.target.name} (left alone)`));
+    if (d.largeObjects) lines.push(`  ${out.paint('yellow', '! large objects')}: ${largeObjectCounts(d.largeObjects, plan)} — not copied (an oid column that refers to one is copied as a number)`);
   }
   if (plan.data?.diff) {
     const d = plan.data.diff;
@@ -72,6 +73,7 @@ export function renderPlan(out: Output, plan: Plan): string {
     }
     for (const t of d.onlyInSource) lines.push(`  ${out.paint('green', `+ ${t.table}`)}: table only in ${plan.source.name}`);
     for (const t of d.onlyInTarget) lines.push(`  ${out.paint('red', `- ${t.table}`)}: table only in ${plan.target.name}`);
+    if (d.largeObjects) lines.push(`  ${out.paint('yellow', '? large objects')}: ${largeObjectCounts(d.largeObjects, plan)} — not compared`);
   }
   for (const n of plan.notCompared ?? []) lines.push('', out.paint('bold', `${n.component[0]!.toUpperCase()}${n.component.slice(1)}: `) + out.paint('red', `not compared — ${n.error.message}`));
   if (plan.config) {
@@ -94,6 +96,12 @@ function summaryLine(out: Output, plan: Plan): string {
   }
   if (plan.summary.changes === 0) return out.paint('green', `${plan.command === 'sync' ? 'nothing differs' : 'nothing to change'}: ${plan.target.name} already matches ${plan.source.name}`);
   return `${plan.summary.changes} change(s) to apply (${per})`;
+}
+
+/** "local has 3, staging has none": large objects (pg_largeobject) in each database. */
+function largeObjectCounts(lo: LargeObjects, plan: Plan): string {
+  const has = (n: number) => (n === 0 ? 'none' : formatCount(n));
+  return `${plan.source.name} has ${has(lo.source)}, ${plan.target.name} has ${has(lo.target)}`;
 }
 
 function indent(text: string, pad: string): string {

@@ -131,6 +131,11 @@ export async function listTables(client: pg.ClientBase): Promise<Map<string, Tab
   return out;
 }
 
+/** How many large objects the database holds (pg_largeobject_metadata: readable by every role). */
+export async function largeObjectCount(client: pg.ClientBase): Promise<number> {
+  return Number((await client.query<{ n: string }>('SELECT count(*)::int8 AS n FROM pg_largeobject_metadata')).rows[0]!.n);
+}
+
 /** The relation as a FROM item: ONLY for plain tables (inheritance children are separate tables). */
 export function fromItem(t: { schema: string; name: string; relkind: 'r' | 'p' }): string {
   return (t.relkind === 'r' ? 'ONLY ' : '') + qualify(t.schema, t.name);

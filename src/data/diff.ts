@@ -44,7 +44,7 @@ export interface Counts {
 
 export async function diffData(source: pg.ClientBase, target: pg.ClientBase, scope?: DataScope): Promise<DataDiff> {
   return withPinned([source, target], async () => {
-    const { pairs, onlyInSource, onlyInTarget } = await pairTables(source, target, scope);
+    const { pairs, onlyInSource, onlyInTarget, largeObjects } = await pairTables(source, target, scope, true);
     // Compare over every column both sides have (generated ones too: diff shows what differs, not what we copy).
     const common = (p: TablePair) => p.tgt.columns.filter((c) => p.src.columns.some((s) => s.name === c.name)).map((c) => c.name);
     const sums = await checksumPairs(source, target, pairs, common);
@@ -67,7 +67,7 @@ export async function diffData(source: pg.ClientBase, target: pg.ClientBase, sco
       }
       tables.push(d);
     }
-    return { tables, onlyInSource, onlyInTarget };
+    return { tables, onlyInSource, onlyInTarget, ...(largeObjects ? { largeObjects } : {}) };
   });
 }
 

@@ -37,7 +37,7 @@
  *    secondary indexes of large tables are built after the load).
  *  - Delta mode (sync): only the rows that differ are written, found by primary-key ranges; see delta.ts.
  */
-export type { DataScope, DataTablePlan, DataPlan, DataTableDiff, DataDiff, DataProgress, DataTableResult } from './types.js';
+export type { DataScope, DataTablePlan, DataPlan, DataTableDiff, DataDiff, DataProgress, DataTableResult, LargeObjects } from './types.js';
 export type { DataBackupMeta, DataBackupTable } from './backup.js';
 export { countTargetOnlyValues, planData } from './plan.js';
 export { diffData } from './diff.js';

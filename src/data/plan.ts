@@ -4,11 +4,11 @@
  */
 import type pg from 'pg';
 import { qualify, quoteIdent } from '../pg/quote.js';
-import { fromItem, listTables, type TableInfo } from './catalog.js';
+import { fromItem, largeObjectCount, listTables, type TableInfo } from './catalog.js';
 import { inScope } from './scope.js';
 import { columnsSignature, observedEqual, type KnownTables } from './known.js';
 import { checksums, hashedColumns, withPinned, wrapError, type Checksum, type HashedColumn } from './session.js';
-import type { DataPlan, DataScope, DataTablePlan, DataTableRef } from './types.js';
+import type { DataPlan, DataScope, DataTablePlan, DataTableRef, LargeObjects } from './types.js';
 
 export interface TablePair {
   /** relationKey(schema, name) */
@@ -40,8 +40,15 @@ export function tableRef(t: TableInfo): DataTableRef {
   return { table: t.display, schema: t.schema, name: t.name };
 }
 
-export async function pairTables(source: pg.ClientBase, target: pg.ClientBase, scope?: DataScope): Promise<{ pairs: TablePair[]; onlyInSource: DataTableRef[]; onlyInTarget: DataTableRef[] }> {
-  const [s, t] = await Promise.all([listTables(source), listTables(target)]);
+export async function pairTables(
+  source: pg.ClientBase,
+  target: pg.ClientBase,
+  scope?: DataScope,
+  /** also count each side's large objects (`largeObjects`: only when either has any) */
+  withLargeObjects = false,
+): Promise<{ pairs: TablePair[]; onlyInSource: DataTableRef[]; onlyInTarget: DataTableRef[]; largeObjects?: LargeObjects }> {
+  const side = async (c: pg.ClientBase) => [await listTables(c), withLargeObjects ? await largeObjectCount(c) : 0] as const;
+  const [[s, sLo], [t, tLo]] = await Promise.all([side(source), side(target)]);
   const pick = (m: Map<string, TableInfo>) => [...m.values()].filter((x) => inScope(scope, x.schema, x.name));
   const ss = pick(s);
   const ts = pick(t);
@@ -54,6 +61,7 @@ export async function pairTables(source: pg.ClientBase, target: pg.ClientBase, s
     pairs,
     onlyInSource: ss.filter((x) => !t.has(x.id)).map(tableRef),
     onlyInTarget: ts.filter((x) => !s.has(x.id)).map(tableRef),
+    ...(sLo + tLo > 0 ? { largeObjects: { source: sLo, target: tLo } } : {}),
   };
 }
 
@@ -171,7 +179,7 @@ export async function planData(
   opts: { countOnly?: (p: TablePair) => boolean; /** known.ts: pairs recorded equal by earlier runs */ known?: KnownTables } = {},
 ): Promise<DataPlan> {
   return withPinned([source, target], async () => {
-    const { pairs, onlyInSource, onlyInTarget } = await pairTables(source, target, scope);
+    const { pairs, onlyInSource, onlyInTarget, largeObjects } = await pairTables(source, target, scope, true);
     const sums = await checksumPairs(source, target, pairs, undefined, opts.countOnly, opts.known);
     const observed: KnownTables = new Map();
     const tables: DataTablePlan[] = pairs.map((p, i) => {
@@ -200,6 +208,7 @@ export async function planData(
       tables,
       onlyInSource,
       onlyInTarget,
+      ...(largeObjects ? { largeObjects } : {}),
       totals: {
         tables: tables.length,
         toCopy: copy.length,

@@ -68,10 +68,18 @@ export interface DataTablePlan extends DataTableRef {
   delta?: { insert: number; update: number; delete: number };
 }
 
+/**
+ * How many large objects (`pg_largeobject_metadata`) each database holds, when either holds any. They belong to the
+ * database, not to a table, and this tool never copies, compares or rolls them back: a table's `oid` column that
+ * refers to one is copied as a number.
+ */
+export interface LargeObjects { source: number; target: number }
+
 export interface DataPlan {
   tables: DataTablePlan[];
   onlyInSource: DataTableRef[];
   onlyInTarget: DataTableRef[];
+  largeObjects?: LargeObjects;
   totals: { tables: number; toCopy: number; sourceRows: number; targetRows: number };
   /**
    * Schema + data runs: the tables emptied before the schema step (they differ, or the schema step changes them,
@@ -94,6 +102,7 @@ export interface DataDiff {
   tables: DataTableDiff[];
   onlyInSource: DataTableRef[];
   onlyInTarget: DataTableRef[];
+  largeObjects?: LargeObjects;
 }
 
 export interface DataProgress {
