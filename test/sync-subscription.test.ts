@@ -79,7 +79,7 @@ async function leftovers(db: string): Promise<string[]> {
   return [...subs, ...pubs, ...slots].map((r) => r.n);
 }
 
-test('subscription: schema first, rows follow, a failed apply worker stops the watch, --keep-slot then resume, SIGINT leaves nothing, no password printed', async () => {
+test('subscription: schema first, rows follow (a table without a replica identity by comparing every --interval), a failed apply worker stops the watch, --keep-slot then resume, SIGINT leaves nothing, no password printed', async () => {
   const db = 'viasub';
   await freshDb(local, db, SCHEMA + `CREATE TABLE ledger(id bigint PRIMARY KEY, amount int); INSERT INTO accounts(owner, balance) SELECT 'o' || g, g FROM generate_series(1, 50) g; INSERT INTO ledger VALUES (1, 10); INSERT INTO logs VALUES ('a');`);
   // The target lacks a table (the schema step creates it) and holds rows that differ: the sync makes it exact.
@@ -87,20 +87,23 @@ test('subscription: schema first, rows follow, a failed apply worker stops the w
   const p = makeProject({ '.env.local': envFor(local, db), '.env.staging': envFor(staging, db) });
   let w: ReturnType<typeof watcher> | undefined;
   try {
-    w = watcher(p, []);
+    w = watcher(p, ['--interval', '1s']);
     await w.until((e) => e.some((x) => x.event === 'status'), 'a status event');
     const started = w.events().find((x) => x.event === 'started')!;
     assert.equal(started.mode, 'subscription');
     assert.equal(started.resumed, false);
     assert.deepEqual(started.tables, ['public.accounts', 'public.ledger']);
     assert.deepEqual(started.leftOut.map((x: any) => x.table), ['public.logs']);
+    assert.match(started.leftOut[0].reason, /no replica identity .*compared and synced every --interval/);
     assert.match(started.conninfo, /password=\*\*\*\*/);
     assert.ok(w.events().some((x) => x.event === 'synced' && x.initial && x.status === 'ok'));
     assert.deepEqual((await leftovers(db)).sort(), [`publication ${started.publication}`, `slot ${started.slot}`, `subscription ${started.subscription}`].sort());
     await waitEqual(db);
 
-    await local.sql(`INSERT INTO accounts(owner, balance) VALUES ('new', 1); UPDATE accounts SET balance = balance + 1000 WHERE id <= 10; DELETE FROM accounts WHERE id = 20; INSERT INTO ledger SELECT g, g FROM generate_series(2, 500) g;`, db);
+    await local.sql(`INSERT INTO accounts(owner, balance) VALUES ('new', 1); UPDATE accounts SET balance = balance + 1000 WHERE id <= 10; DELETE FROM accounts WHERE id = 20; INSERT INTO ledger SELECT g, g FROM generate_series(2, 500) g;
+      INSERT INTO logs VALUES ('b'), ('c'); UPDATE logs SET line = 'A' WHERE line = 'a';`, db);
     await waitEqual(db);
+    await w.until((e) => e.some((x) => x.event === 'synced' && !x.initial && x.status === 'ok'), 'a synced event for public.logs');
     await w.until((e) => e.filter((x) => x.event === 'status').some((x) => x.worker === true && typeof x.lagBytes === 'number' && typeof x.applyErrors === 'number'), 'a status with the worker, lag and error counts');
 
     // A row only the target has, then the same key on the source: the apply worker fails, the watch says so.
@@ -124,11 +127,12 @@ test('subscription: schema first, rows follow, a failed apply worker stops the w
     assert.equal(stop.kept.length, 3);
     assert.match(stop.resume, /ALTER SUBSCRIPTION/);
     assert.equal((await staging.query<{ e: boolean }>(`SELECT subenabled AS e FROM pg_subscription`, [], db))[0]!.e, false);
-    await local.sql(`INSERT INTO ledger VALUES (9001, 1); UPDATE accounts SET owner = 'while stopped' WHERE id = 3`, db);
+    await local.sql(`INSERT INTO ledger VALUES (9001, 1); UPDATE accounts SET owner = 'while stopped' WHERE id = 3; DELETE FROM logs WHERE line = 'b'`, db);
 
-    w = watcher(p, []);
+    w = watcher(p, ['--interval', '1s']);
     await w.until((e) => e.some((x) => x.event === 'started'), 'the resumed watch');
     assert.equal(w.events().find((x) => x.event === 'started')!.resumed, true);
+    assert.deepEqual(w.events().find((x) => x.event === 'started')!.leftOut.map((x: any) => x.table), ['public.logs']);
     await waitEqual(db);
     w.child.kill('SIGINT');
     r = await w.done;

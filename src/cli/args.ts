@@ -75,7 +75,7 @@ function parser(): Command {
     .option('--list', 'rollback: list the checkpoints')
     .option('--keep <n>', 'migrate: checkpoints kept per target (default 20)')
     .option('--poll', 'sync --watch: poll instead of streaming')
-    .option('--interval <duration>', 'sync --watch: polling period (default 5s)')
+    .option('--interval <duration>', 'sync --watch: polling period; how often tables without a replica identity are compared (default 5s)')
     .option('--keep-slot', 'sync --watch: keep the publication and replication slot at a clean stop')
     .option('--via <mode>', 'sync --watch: subscription = hand the stream to a PostgreSQL subscription on the target')
     .option('--source-conninfo <conninfo>', 'sync --watch --via subscription: how the target server reaches the source')
@@ -198,7 +198,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
   const watchOnly = [o.poll && '--poll', o.interval !== undefined && '--interval', o.keepSlot && '--keep-slot', o.via !== undefined && '--via'].filter(Boolean);
   if (watchOnly.length > 0 && !(command === 'sync' && base.watch)) throw usageError(`${watchOnly[0]} only applies to \`nself migrate sync --watch\``, 'use `nself migrate sync <source> <target> --watch`');
   if (base.sourceConninfo !== undefined && base.via !== 'subscription') throw usageError('--source-conninfo only applies to `nself migrate sync --watch --via subscription`', 'use `nself migrate sync <source> <target> --watch --via subscription --source-conninfo …`');
-  if (base.via && (base.poll || o.interval !== undefined)) throw usageError(`${base.poll ? '--poll' : '--interval'} cannot be combined with --via subscription`, 'with --via subscription PostgreSQL applies every change as it comes: there is no polling period');
+  if (base.via && base.poll) throw usageError('--poll cannot be combined with --via subscription', 'with --via subscription PostgreSQL applies every change as it comes: there is no polling period');
   if (base.watch && base.dryRun) throw usageError('--watch cannot be combined with --dry-run', 'use `nself migrate sync <source> <target> --dry-run` to see what a sync would do');
   if (base.exitCode && command !== 'diff') throw usageError('--exit-code only applies to `nself migrate diff`', 'use `nself migrate diff <source> <target> --exit-code`');
   if (command === 'rollback' && only.length > 0) throw usageError(`--${only[0]}-only does not apply to rollback`, 'rollback restores everything the latest migration changed');
@@ -246,7 +246,8 @@ Options (anywhere on the line):
   --list                    rollback: list the checkpoints instead of rolling back
   --watch                   sync: keep following the source (logical decoding, else polling)
   --poll                    sync --watch: poll (a delta sync every --interval) instead of streaming
-  --interval <dur>          sync --watch: polling period (default 5s)
+  --interval <dur>          sync --watch: polling period; how often tables without a replica
+                            identity are compared (default 5s)
   --keep-slot               sync --watch: keep the publication and slot at a clean stop
   --via subscription        sync --watch: a PostgreSQL subscription on the target applies the
                             changes (the target server must reach the source)

@@ -13,10 +13,12 @@
  * 4. CREATE SUBSCRIPTION `nself_<id>` … WITH (create_slot = false, slot_name = 'nself_<id>', copy_data = false): the
  *    apply worker starts at the slot's consistent point — where the sync's snapshot ends. No row twice, none lost,
  *    and no initial copy into tables that already hold rows (which would duplicate or conflict).
- * 5. Every status interval: the sequences owned by the selected tables take the source's values (a subscription
- *    does not carry them); pg_stat_subscription (worker, received LSN), pg_stat_subscription_stats (PG 15+: apply
- *    and sync errors), the slot's unconfirmed WAL and the walsender's replay lag on the source. A failed apply
- *    worker stops the watch with an error.
+ * 5. Every --interval: the selected tables without a replica identity (a publication cannot carry their UPDATEs
+ *    and DELETEs) are compared and synced, as the streaming watcher does. Every status interval: the sequences
+ *    owned by the selected tables take the source's values (a subscription does not carry them);
+ *    pg_stat_subscription (worker, received LSN), pg_stat_subscription_stats (PG 15+: apply and sync errors), the
+ *    slot's unconfirmed WAL and the walsender's replay lag on the source. A failed apply worker stops the watch with
+ *    an error.
  * 6. SIGINT / SIGTERM: DROP SUBSCRIPTION (which drops the slot on the source) and DROP PUBLICATION, unless keepSlot:
  *    then the subscription is disabled and everything is kept for the next run to resume.
  *
@@ -26,10 +28,10 @@ import type pg from 'pg';
 import { EXIT, MigrateError } from '../errors.js';
 import { connectionSettings, type ConnectionSettings } from '../env/connection.js';
 import { displayName, qualify, quoteConninfoValue, quoteIdent, quoteLiteral } from '../pg/quote.js';
-import { followSequences, listTables } from '../data/index.js';
+import { followSequences, listTables, type TableInfo } from '../data/index.js';
 import { inScope } from '../data/scope.js';
 import type { PipelineIO } from '../migrate/session.js';
-import { inWatchSession, type WatchSession, replicationReadiness, syncOnce, syncedEvent, type WatchControl, type WatchEvent, type WatchOptions, type WatchOutcome } from './watch.js';
+import { inWatchSession, literal, type WatchSession, replicationReadiness, syncOnce, syncedEvent, type WatchControl, type WatchEvent, type WatchOptions, type WatchOutcome } from './watch.js';
 
 export interface SubscriptionOptions extends WatchOptions {
   /**
@@ -204,10 +206,20 @@ async function follow(opts: SubscriptionOptions, io: SubscriptionIO, w: WatchSes
 
     let tables: string[];
     let leftOut: { table: string; reason: string }[] = [];
+    // The selected tables without a replica identity, on the target: compared and synced every --interval.
+    let compared: TableInfo[] = [];
+    const identities = async () =>
+      new Map(
+        (await src.query<{ oid: string; ok: boolean }>(`SELECT c.oid::int8 AS oid, (c.relreplident IN ('f', 'i') OR (c.relreplident = 'd' AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary))) AS ok FROM pg_class c WHERE c.relkind IN ('r', 'p')`)).rows.map((r) => [Number(r.oid), r.ok]),
+      );
+    const NO_IDENTITY = `no replica identity (no primary key, REPLICA IDENTITY FULL or USING INDEX): compared and synced every --interval instead`;
     if (resumed) {
       await tgt.query(`ALTER SUBSCRIPTION ${sub} ENABLE`);
       created.push(`subscription ${name}`, `slot ${name}`, `publication ${name}`);
       tables = (await src.query<{ s: string; t: string }>(`SELECT schemaname AS s, tablename AS t FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2`, [name])).rows.map((r) => displayName(r.s, r.t));
+      const [s, t, ident] = await Promise.all([listTables(src), listTables(tgt), identities()]);
+      compared = [...s.values()].filter((x) => inScope(opts.dataScope, x.schema, x.name) && !ident.get(x.oid) && t.has(x.id));
+      leftOut = compared.map((x) => ({ table: x.display, reason: NO_IDENTITY }));
       io.onEvent({ event: 'started', time: now(), source: sourceName, target: targetName, mode: 'subscription', subscription: name, publication: name, slot: name, conninfo: masked, resumed: true, tables, leftOut });
     } else {
       // Leftovers of a run that was killed before it finished: none of it holds a position worth keeping.
@@ -226,13 +238,12 @@ async function follow(opts: SubscriptionOptions, io: SubscriptionIO, w: WatchSes
       }
 
       // The tables: selected, with a replica identity, and on the target (or created there by the schema step).
-      const [s, t] = await Promise.all([listTables(src), listTables(tgt)]);
-      const ident = new Map(
-        (await src.query<{ oid: string; ok: boolean }>(`SELECT c.oid::int8 AS oid, (c.relreplident IN ('f', 'i') OR (c.relreplident = 'd' AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary))) AS ok FROM pg_class c WHERE c.relkind IN ('r', 'p')`)).rows.map((r) => [Number(r.oid), r.ok]),
-      );
+      const [s, t, ident] = await Promise.all([listTables(src), listTables(tgt), identities()]);
       const selected = [...s.values()].filter((x) => inScope(opts.dataScope, x.schema, x.name));
-      const published = selected.filter((x) => ident.get(x.oid) && (t.has(x.id) || opts.components.includes('schema')));
-      leftOut = selected.filter((x) => !published.includes(x)).map((x) => ({ table: x.display, reason: ident.get(x.oid) ? `not on ${targetName} (and the schema is not synced)` : 'no replica identity (no primary key, REPLICA IDENTITY FULL or USING INDEX): not followed after the initial sync' }));
+      const onTargetNow = (x: TableInfo) => t.has(x.id) || opts.components.includes('schema');
+      const published = selected.filter((x) => ident.get(x.oid) && onTargetNow(x));
+      compared = selected.filter((x) => !ident.get(x.oid) && onTargetNow(x));
+      leftOut = selected.filter((x) => !published.includes(x)).map((x) => ({ table: x.display, reason: ident.get(x.oid) ? `not on ${targetName} (and the schema is not synced)` : NO_IDENTITY }));
       if (published.length === 0) throw new MigrateError('subscription_no_tables', `no selected table of ${sourceName} can be published (a table needs a replica identity)`, { hint: 'add primary keys, or check --table / --schema' });
       tables = published.map((x) => x.display);
 
@@ -268,9 +279,20 @@ async function follow(opts: SubscriptionOptions, io: SubscriptionIO, w: WatchSes
       version >= 150000 ? (await tgt.query<{ a: string; s: string }>(`SELECT apply_error_count AS a, sync_error_count AS s FROM pg_stat_subscription_stats WHERE subname = $1`, [name])).rows[0] : undefined;
     const base = await errorsNow();
     let down = 0;
+    const statusMs = opts.statusMs ?? 2000;
+    let lastCompare = Date.now();
+    let lastStatus = Date.now();
     while (!signal()) {
-      await Promise.race([sleep(opts.statusMs ?? 2000), stopped]);
+      await Promise.race([sleep(Math.min(statusMs, opts.intervalMs)), stopped]);
       if (signal()) break;
+      if (compared.length > 0 && Date.now() - lastCompare >= opts.intervalMs) {
+        lastCompare = Date.now();
+        const r = await syncOnce(opts, io, { initial: false, components: ['data'], dataScope: { tables: compared.map(literal) } }, onCancel);
+        if ((r.plan?.summary.changes ?? 0) > 0) io.onEvent(syncedEvent(r, false));
+        if (signal()) break;
+      }
+      if (Date.now() - lastStatus < statusMs) continue;
+      lastStatus = Date.now();
       await followSequences(src, tgt, opts.dataScope); // a subscription does not carry sequence values
       const w = (await tgt.query<{ pid: number | null; received: string | null }>(`SELECT s.pid, s.received_lsn::text AS received FROM pg_stat_subscription s WHERE s.subname = $1 AND s.relid IS NULL AND (to_jsonb(s) ->> 'leader_pid') IS NULL`, [name])).rows[0];
       const errs = await errorsNow();

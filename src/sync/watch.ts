@@ -359,7 +359,7 @@ function replicationConfig(src: DbHandle, sourceEnv: ReturnType<typeof connectio
 }
 
 /** A --table pattern naming exactly this table. */
-const literal = (x: TableInfo) => `"${x.schema.replace(/"/g, '""')}"."${x.name.replace(/"/g, '""')}"`;
+export const literal = (x: TableInfo) => `"${x.schema.replace(/"/g, '""')}"."${x.name.replace(/"/g, '""')}"`;
 
 /** The tables a stream follows: those of the source in scope (and, when the schema is not followed, on the target too). */
 async function tablesToFollow(src: pg.ClientBase, tgt: pg.ClientBase, opts: WatchOptions): Promise<{ t: Map<string, TableInfo>; streamed: TableInfo[]; compared: TableInfo[] }> {
