@@ -53,9 +53,9 @@ function concurrentDdl(e: unknown): boolean {
 const ATTEMPTS = 8;
 
 export async function inspectSchema(client: pg.ClientBase, scope: SchemaScope = {}): Promise<SchemaModel> {
-  let head: { search_path: string; v: string };
+  let head: { search_path: string; v: string; u: string };
   try {
-    head = (await client.query<{ search_path: string; v: string }>(`select current_setting('search_path') search_path, current_setting('server_version_num') v`)).rows[0]!;
+    head = (await client.query<{ search_path: string; v: string; u: string }>(`select current_setting('search_path') search_path, current_setting('server_version_num') v, current_user u`)).rows[0]!;
   } catch (e) {
     throw inspectError(e, 'the server version', 0);
   }
@@ -101,7 +101,7 @@ export async function inspectSchema(client: pg.ClientBase, scope: SchemaScope = 
   }
   const byStep = new Map<string, Row[]>();
   steps.forEach((s, i) => byStep.set(s.name, results[open.length + 1 + i]!.rows));
-  return build(serverVersion, (name) => byStep.get(name)!);
+  return build(serverVersion, (name) => byStep.get(name)!, head.u);
 }
 
 /**
@@ -135,7 +135,7 @@ async function nameFailure(client: pg.ClientBase, error: unknown, steps: Step[],
   }
 }
 
-function build(serverVersion: number, rows: (step: string) => Row[]): SchemaModel {
+function build(serverVersion: number, rows: (step: string) => Row[], user: string): SchemaModel {
   const ctx = new Inspection(serverVersion);
   for (const r of rows('roles')) {
     ctx.roleName.set(Number(r.oid), r.rolname);
@@ -164,5 +164,5 @@ function build(serverVersion: number, rows: (step: string) => Row[]): SchemaMode
     if (u.dependents) u.dependents = [...new Set(u.dependents)].sort(sortStr);
   }
   unsupported.sort((a, b) => sortStr(a.kind + a.identity, b.kind + b.identity));
-  return { format: 'nself-schema/1', serverVersion, roles: ctx.roles, facts: list, unsupported, availableExtensions: ctx.availableExtensions };
+  return { format: 'nself-schema/1', serverVersion, roles: ctx.roles, user, facts: list, unsupported, availableExtensions: ctx.availableExtensions };
 }

@@ -38,6 +38,11 @@ export interface SchemaModel {
   serverVersion: number;
   /** Every role name existing in the cluster (grants/policies may only name these). */
   roles: string[];
+  /**
+   * The role that inspected it (current_user): the owner of whatever a migration creates there. Not part of the
+   * fingerprint; absent in models written before it was read.
+   */
+  user?: string;
   /** Sorted by id. */
   facts: Fact[];
   unsupported: UnsupportedObject[];

@@ -129,8 +129,9 @@ function diff(sourceModel: SchemaModel, targetModel: SchemaModel): Diff {
   const changed: [Fact, Fact][] = [];
   for (const f of source.facts) {
     const t = T.get(f.id);
-    if (!t) added.push(f);
-    else if (factSignature(f) !== factSignature(t)) changed.push([t, f]);
+    if (!t) {
+      if (!impliedByOwnership(f, S, T, target.user)) added.push(f);
+    } else if (factSignature(f) !== factSignature(t)) changed.push([t, f]);
   }
   for (const f of target.facts) if (!S.has(f.id)) removed.push(f);
 
@@ -182,6 +183,24 @@ function diff(sourceModel: SchemaModel, targetModel: SchemaModel): Diff {
   }
 
   return { source, target, ctx, oldDependents, added, removed, changed, detachEdges, notHandled, errors };
+}
+
+/**
+ * A grant the source has and the target lacks, to the role that owns the object on the target (or will own it: the
+ * role the migration runs as, for an object it creates), with none of its privileges revoked by that owner from
+ * itself: the owner holds them already. Inspection leaves an owner's entries out of the grants (ownership is not
+ * modelled), so planning it would change nothing and it would be planned again on every run.
+ */
+function impliedByOwnership(f: Fact, S: ReadonlyMap<string, Fact>, T: ReadonlyMap<string, Fact>, user: string | undefined): boolean {
+  if (f.kind !== 'acl' || f.parent === undefined) return false;
+  // a column grant's object is its table
+  const objectId = f.meta.column !== undefined ? (S.get(f.parent)?.parent ?? '') : f.parent;
+  const existing = T.get(objectId);
+  const owner = existing ? existing.meta.owner : user;
+  if (owner === undefined || owner !== f.meta.grantee) return false;
+  const ownerAcl = (existing ? T : S).get(`owner_acl:${objectId}`);
+  const revoked = new Set(((ownerAcl?.attrs.privs as string[] | undefined) ?? []).filter((p) => p.startsWith('-')).map((p) => p.slice(1)));
+  return (f.attrs.privs as string[]).every((p) => !revoked.has(p.replace(/\*$/, '')));
 }
 
 function withKnownKinds(m: SchemaModel): SchemaModel {

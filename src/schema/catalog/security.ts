@@ -60,6 +60,17 @@ export const security: Family = {
         where c.relnamespace in (${env.ns}) and c.relkind in ('r','p') and a.attnum > 0 and a.attacl is not null and x.grantee <> c.relowner`,
     },
     {
+      // who owns each object with grants (`meta.owner` of its fact: not compared, ownership is not modelled)
+      name: 'owners',
+      sql: `select 'pg_namespace' cls, n.oid, n.nspowner as owner from pg_namespace n where n.oid in (${env.ns})
+       union all
+       select 'pg_type', t.oid, t.typowner from pg_type t where t.typnamespace in (${env.ns}) and t.typtype in ('e','d','r','c')
+       union all
+       select 'pg_proc', p.oid, p.proowner from pg_proc p where p.pronamespace in (${env.ns})
+       union all
+       select 'pg_class', c.oid, c.relowner from pg_class c where c.relnamespace in (${env.ns}) and c.relkind in ('r','p','v','m','S')`,
+    },
+    {
       // the owner's own entry and the owner's entry in the default ACL, where the ACL is not the default (null)
       name: 'owner grants',
       sql: `with o(cls, oid, acl, dflt, owner) as (
@@ -121,6 +132,13 @@ export const security: Family = {
         }, t.factId);
         f.deps.push(t.factId);
       }
+    }
+
+    // ---------- owners: a grant to the role that owns the object on the other side is implied there (plan.ts)
+    for (const r of rows('owners')) {
+      const t = targets.get(key(r.cls, r.oid, 0));
+      const f = t && ctx.facts.get(t.factId);
+      if (f) f.meta.owner = role(r.owner);
     }
 
     // ---------- the owner's own entry: what differs from its default, per privilege (`P*`: with grant option, `P`:
