@@ -6,7 +6,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { startCluster, type TestCluster, envFor, freshDb } from './support/pg.ts';
+import { startCluster, type TestCluster, envFor, freshDb, waitForCliQuery } from './support/pg.ts';
 import { startSshd, type TestSshd } from './support/sshd.ts';
 import { atPrompt, makeProject, startBin, type Project } from './support/cli.ts';
 import { contents, schemaDump } from './support/dump.ts';
@@ -299,13 +299,7 @@ describe('schema + data + config through the real CLI', () => {
       try {
         const run = startBin(['migrate', 'local', 'prod', '--data-only', '--force'], { cwd: p.dir });
         // Wait until the target is receiving rows (COPY … FROM STDIN from our tool), then strike.
-        const deadline = Date.now() + 30_000;
-        for (;;) {
-          const r = await watcher.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'nself-migrate' AND query ILIKE 'COPY %FROM STDIN%' AND state = 'active'`);
-          if (r.rowCount) break;
-          assert.ok(Date.now() < deadline, 'the copy never started');
-          await new Promise((res) => setTimeout(res, 20));
-        }
+        await waitForCliQuery(watcher, db, (queries) => queries.some((q) => /^COPY .*FROM STDIN/is.test(q)), 'the copy', 30_000);
         run.child.kill(signal);
         const r = await run.done;
         if (signal === 'SIGINT') {

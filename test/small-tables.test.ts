@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { migrateSession, startCluster, type TestCluster, envFor, freshDb } from './support/pg.ts';
+import { migrateSession, startCluster, type TestCluster, envFor, freshDb, waitForCliQuery } from './support/pg.ts';
 import { makeProject, startBin, type Project } from './support/cli.ts';
 import { contents } from './support/dump.ts';
 import { startAll } from './support/prereq.ts';
@@ -114,13 +114,7 @@ test('kill -9 while a batch of small tables loads: after the next command the ta
   await watcher.connect();
   try {
     const run = startBin(['migrate', 'local', 'staging', '--data-only', '--force'], { cwd: p.dir });
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const r = await watcher.query(`SELECT query FROM pg_stat_activity WHERE application_name = 'nself-migrate' AND state = 'active' AND datname = $1`, [db]);
-      if (r.rows.some((x) => /COPY .*FROM STDIN.*;\s*COPY /s.test(x.query))) break;
-      assert.ok(Date.now() < deadline, 'no batch load was seen');
-      await new Promise((res) => setTimeout(res, 5));
-    }
+    await waitForCliQuery(watcher, db, (queries) => queries.some((q) => /COPY .*FROM STDIN.*;\s*COPY /s.test(q)), 'a batch load');
     run.child.kill('SIGKILL');
     await run.done;
     const next = await p.run(['migrate', 'diff', 'local', 'staging', '--config-only']);

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { startCluster, type TestCluster, envFor, freshDb } from './support/pg.ts';
+import { startCluster, type TestCluster, envFor, freshDb, waitForCliQuery } from './support/pg.ts';
 import { makeProject, startBin, type Project } from './support/cli.ts';
 import { contents, schemaDump } from './support/dump.ts';
 import { needs, startAll } from './support/prereq.ts';
@@ -47,19 +47,22 @@ async function state(c: TestCluster, db: string): Promise<{ schema: string; cont
  * 'verify' (a checksum query on the target after a COPY was seen: only tables not proven by their binary COPY,
  * e.g. with a column of a user type, are checksummed there).
  */
-async function waitFor(watcher: pg.Client, db: string, phase: 'copy' | 'verify', deadlineMs = 60_000): Promise<void> {
+async function waitFor(watcher: pg.Client, db: string, phase: 'copy' | 'verify'): Promise<void> {
   let copied = false;
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const r = await watcher.query(`SELECT query FROM pg_stat_activity WHERE application_name = 'nself-migrate' AND state = 'active' AND datname = $1`, [db]);
-    const q = r.rows.map((x) => x.query as string).join('\n');
-    if (/COPY .*FROM STDIN/.test(q)) {
-      if (phase === 'copy') return;
-      copied = true;
-    } else if (copied && /hashtextextended/.test(q)) return;
-    assert.ok(Date.now() < deadline, `the ${phase} phase was never seen`);
-    await new Promise((res) => setTimeout(res, 5));
-  }
+  await waitForCliQuery(
+    watcher,
+    db,
+    (queries) => {
+      const q = queries.join('\n');
+      if (/COPY .*FROM STDIN/.test(q)) {
+        if (phase === 'copy') return true;
+        copied = true;
+        return false;
+      }
+      return copied && /hashtextextended/.test(q);
+    },
+    `the ${phase} phase`,
+  );
 }
 
 /** Migrate local → staging with `args`, then roll back: staging must be exactly as before. */

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import assert from 'node:assert/strict';
 import net from 'node:net';
 import pg from 'pg';
 import { unsearchableAbove } from './prereq.ts';
@@ -282,5 +283,19 @@ export async function migrateSession<R>(sourceUrl: string, targetUrl: string, fn
     }
   } finally {
     await Promise.allSettled([s.end(), t.end()]);
+  }
+}
+
+/**
+ * Poll the server `watcher` is connected to until this tool's session (application_name nself-migrate) on database
+ * `db` runs queries that `seen` accepts (the texts of its active queries); after `ms`, fail naming `what`.
+ */
+export async function waitForCliQuery(watcher: pg.Client, db: string, seen: (queries: string[]) => boolean, what: string, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const r = await watcher.query<{ query: string }>(`SELECT query FROM pg_stat_activity WHERE application_name = 'nself-migrate' AND state = 'active' AND datname = $1`, [db]);
+    if (seen(r.rows.map((x) => x.query))) return;
+    assert.ok(Date.now() < deadline, `${what} was never seen`);
+    await new Promise((res) => setTimeout(res, 5));
   }
 }
