@@ -125,6 +125,14 @@ class ReadAhead {
   }
 }
 
+function showProgress(onProgress: ((p: DataProgress) => void) | undefined, p: DataProgress): void {
+  try {
+    onProgress?.(p);
+  } catch {
+    // a failing progress display must not break (or crash) the copy
+  }
+}
+
 async function loadBatch(target: pg.ClientBase, items: Item[], read: CopyOutResult, onProgress?: (p: DataProgress) => void): Promise<DataTableResult[]> {
   const t0 = performance.now();
   let rows: number[];
@@ -141,11 +149,7 @@ async function loadBatch(target: pg.ClientBase, items: Item[], read: CopyOutResu
       throw new MigrateError('data_copy_failed', `copying ${it.plan.table}: the source sent ${read.rows[i]} row(s), the target took ${rows[i]}`, { hint: 'nothing was changed: the target transaction is rolled back; please report this' });
     }
     const bytes = read.data[i]!.length;
-    try {
-      onProgress?.({ table: it.plan.table, rows: rows[i]!, totalRows: it.plan.sourceRows, bytes, elapsedMs: ms, done: true });
-    } catch {
-      // a failing progress display must not break (or crash) the copy
-    }
+    showProgress(onProgress, { table: it.plan.table, rows: rows[i]!, totalRows: it.plan.sourceRows, bytes, elapsedMs: ms, done: true });
     return { table: it.plan.table, rowsBefore: it.plan.targetRows, rowsAfter: rows[i]!, bytes, ms };
   });
 }
@@ -260,13 +264,7 @@ async function copyTable(source: pg.ClientBase, target: pg.ClientBase, it: Item,
   const counter = new RowCounter(it.format === 'binary', { rows: !!onProgress });
   const total = it.plan.sourceRows;
   let last = 0;
-  const report = (done: boolean) => {
-    try {
-      onProgress?.({ table: it.plan.table, rows: counter.rows, totalRows: total, bytes: counter.bytes, elapsedMs: Math.round(performance.now() - t0), done });
-    } catch {
-      // a failing progress display must not break (or crash) the copy
-    }
-  };
+  const report = (done: boolean) => showProgress(onProgress, { table: it.plan.table, rows: counter.rows, totalRows: total, bytes: counter.bytes, elapsedMs: Math.round(performance.now() - t0), done });
   const sink = target.query(copyStreams.from(targetCopy(it)));
   const src = source.query(copyStreams.to(sourceCopy(it)));
   report(false);

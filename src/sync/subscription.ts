@@ -31,7 +31,7 @@ import { displayName, qualify, quoteConninfoValue, quoteIdent, quoteLiteral } fr
 import { followSequences, listTables, type TableInfo } from '../data/index.js';
 import { inScope } from '../data/scope.js';
 import type { PipelineIO } from '../migrate/session.js';
-import { inWatchSession, literal, type WatchSession, replicationReadiness, syncOnce, syncedEvent, type WatchControl, type WatchEvent, type WatchOptions, type WatchOutcome } from './watch.js';
+import { inWatchSession, type WatchSession, replicationReadiness, syncOnce, syncedEvent, syncUnstreamed, type WatchControl, type WatchEvent, type WatchOptions, type WatchOutcome } from './watch.js';
 
 export interface SubscriptionOptions extends WatchOptions {
   /**
@@ -287,8 +287,7 @@ async function follow(opts: SubscriptionOptions, io: SubscriptionIO, w: WatchSes
       if (signal()) break;
       if (compared.length > 0 && Date.now() - lastCompare >= opts.intervalMs) {
         lastCompare = Date.now();
-        const r = await syncOnce(opts, io, { initial: false, components: ['data'], dataScope: { tables: compared.map(literal) } }, onCancel);
-        if ((r.plan?.summary.changes ?? 0) > 0) io.onEvent(syncedEvent(r, false));
+        await syncUnstreamed(opts, io, compared, onCancel);
         if (signal()) break;
       }
       if (Date.now() - lastStatus < statusMs) continue;

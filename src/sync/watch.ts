@@ -251,6 +251,20 @@ export function syncedEvent(r: Report, initial: boolean): Extract<WatchEvent, { 
   return { event: 'synced', time: now(), initial, status: r.status, ...(r.checkpoint ? { checkpoint: r.checkpoint } : {}), changes: r.plan?.summary.changes ?? 0, ...(r.data ? { data: r.data } : {}) };
 }
 
+/**
+ * Tables no stream carries (no replica identity), compared and synced by a delta sync of their data; a `synced`
+ * event when rows moved.
+ */
+export async function syncUnstreamed(
+  opts: WatchOptions,
+  io: PipelineIO & { onEvent(e: Extract<WatchEvent, { event: 'synced' }>): void },
+  tables: TableInfo[],
+  onCancel: (f: (() => void) | undefined) => void,
+): Promise<void> {
+  const r = await syncOnce(opts, io, { initial: false, components: ['data'], dataScope: { tables: tables.map(literal) } }, onCancel);
+  if ((r.plan?.summary.changes ?? 0) > 0) io.onEvent(syncedEvent(r, false));
+}
+
 /** What a watch follows besides rows: the components it was started with. */
 function following(opts: WatchOptions): { schema: boolean; data: boolean; config: boolean } {
   return { schema: opts.components.includes('schema'), data: opts.components.includes('data'), config: opts.components.includes('config') };
@@ -359,7 +373,7 @@ function replicationConfig(src: DbHandle, sourceEnv: ReturnType<typeof connectio
 }
 
 /** A --table pattern naming exactly this table. */
-export const literal = (x: TableInfo) => `"${x.schema.replace(/"/g, '""')}"."${x.name.replace(/"/g, '""')}"`;
+const literal = (x: TableInfo) => `"${x.schema.replace(/"/g, '""')}"."${x.name.replace(/"/g, '""')}"`;
 
 /** The tables a stream follows: those of the source in scope (and, when the schema is not followed, on the target too). */
 async function tablesToFollow(src: pg.ClientBase, tgt: pg.ClientBase, opts: WatchOptions): Promise<{ t: Map<string, TableInfo>; streamed: TableInfo[]; compared: TableInfo[] }> {
@@ -731,9 +745,8 @@ async function stream(opts: WatchOptions, io: WatchIO, w: WatchSession, names: {
       }
       if (compared.length > 0 && Date.now() - lastCompare >= opts.intervalMs) {
         lastCompare = Date.now();
-        const r = await serial.run(() => syncOnce(opts, io, { initial: false, components: ['data'], dataScope: { tables: compared.map(literal) } }, onCancel));
+        await serial.run(() => syncUnstreamed(opts, io, compared, onCancel));
         syncs++;
-        if ((r.plan?.summary.changes ?? 0) > 0) io.onEvent(syncedEvent(r, false));
       }
       if (Date.now() - lastStatus < statusMs) continue;
       lastStatus = Date.now();
